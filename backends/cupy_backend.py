@@ -1,0 +1,69 @@
+"""CuPy on a CUDA GPU. Usable only when a CUDA device answers, not merely when cupy imports."""
+
+import importlib.util
+
+from deepcore.backend import Backend, Probe
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+    priority = 100
+    install_hint = (
+        'pip install "deepcore[cuda12]" (or "deepcore[cuda13]") on a machine with an NVIDIA '
+        "GPU and driver"
+    )
+
+    @classmethod
+    def probe(cls) -> Probe:
+        if importlib.util.find_spec("cupy") is None:
+            return Probe(False, "cupy is not installed")
+        try:
+            import cupy
+
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDARuntimeError, ImportError of libcuda, ...
+            return Probe(False, f"no usable CUDA device ({type(exc).__name__}: {exc})")
+        if count == 0:
+            return Probe(False, "no CUDA device found")
+        return Probe(True, "", tuple(range(count)))
+
+    def _load(self, device):
+        import array_api_compat.cupy as xp
+        import cupy
+
+        index = 0 if device is None else int(str(device).removeprefix("cuda:"))
+        count = cupy.cuda.runtime.getDeviceCount()
+        if not 0 <= index < count:
+            raise ValueError(f"Backend 'cupy': CUDA device {index} requested but {count} device(s) exist.")
+        return xp, cupy.cuda.Device(index)
+
+    def activate(self):
+        self.device.use()
+
+    def asarray(self, host_array, dtype=None):
+        with self.device:
+            return self.xp.asarray(host_array, dtype=dtype)
+
+    def to_numpy(self, array):
+        return array.get()
+
+    def synchronize(self):
+        self.device.synchronize()
+
+    def scatter_add(self, target, indices, values):
+        import cupyx
+
+        result = target.copy()
+        cupyx.scatter_add(result, indices, values)
+        return result
+
+    def describe(self):
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(self.device.id)
+        return {
+            **super().describe(),
+            "cupy": cupy.__version__,
+            "gpu": props["name"].decode(),
+            "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
+        }

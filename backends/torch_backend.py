@@ -1,0 +1,56 @@
+"""PyTorch tensors, on the CPU or a CUDA device, through array-api-compat."""
+
+import importlib.util
+
+import numpy as np
+
+from deepcore.backend import Backend, Probe
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    priority = 20
+    install_hint = 'pip install "deepcore[torch]"'
+
+    @classmethod
+    def probe(cls) -> Probe:
+        if importlib.util.find_spec("torch") is None:
+            return Probe(False, "torch is not installed")
+        import torch
+
+        devices = ("cpu",) + tuple(f"cuda:{i}" for i in range(torch.cuda.device_count()))
+        return Probe(True, "", devices)
+
+    def _load(self, device):
+        import array_api_compat.torch as xp
+        import torch
+
+        resolved = torch.device(f"cuda:{device}" if isinstance(device, int) else device or "cpu")
+        if resolved.type == "cuda":
+            count = torch.cuda.device_count()
+            index = resolved.index or 0
+            if index >= count:
+                raise ValueError(
+                    f"Backend 'torch': CUDA device {index} requested but {count} device(s) exist."
+                )
+            # Keep float32 matmuls in full precision so results compare with NumPy.
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        return xp, resolved
+
+    def to_numpy(self, array):
+        return array.detach().cpu().numpy()
+
+    def synchronize(self):
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def scatter_add(self, target, indices, values):
+        return target.index_add(0, indices, values)
+
+    def describe(self):
+        import torch
+
+        return {**super().describe(), "torch": torch.__version__, "threads": torch.get_num_threads()}

@@ -1,0 +1,5 @@
+import sys
+
+from deepcore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,223 @@
+"""Activation functions, each with its derivative written next to it.
+
+Every activation is an `ActivationFunction`: calling it returns the value, as in Keras
+(``dc.activations.relu(x)``); ``.forward(x)`` returns ``(y, backprop)`` where
+``backprop(dy) -> dx`` has the shape of ``x``. Elementwise unless stated; array-API code only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from deepcore.backend import array_namespace
+from deepcore.special import erf
+
+
+class ActivationFunction:
+    """A named activation; its forward returns ``(y, backprop)``."""
+
+    def __init__(self, name: str, forward: Callable[..., tuple[Any, Callable]]):
+        self.name = name
+        self.forward = forward
+        self.__doc__ = forward.__doc__
+
+    def __call__(self, x, **kwargs):
+        return self.forward(x, **kwargs)[0]
+
+    def __repr__(self) -> str:
+        return f"<activation {self.name}>"
+
+
+_REGISTRY: dict[str, ActivationFunction] = {}
+
+
+def _activation(*names: str):
+    def register(forward):
+        function = ActivationFunction(names[0], forward)
+        for name in names:
+            _REGISTRY[name] = function
+        return function
+
+    return register
+
+
+def _stable_sigmoid(xp, x):
+    # exp(-|x|) never overflows, so ±1e4 gives exactly 0 or 1 and no warning.
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+@_activation("linear")
+def linear(x):
+    """y = x."""
+    return x, lambda dy: dy
+
+
+@_activation("relu")
+def relu(x):
+    """y = max(x, 0)."""
+    xp = array_namespace(x)
+    return xp.maximum(x, 0.0), lambda dy: xp.where(x > 0, dy, 0.0)
+
+
+@_activation("relu6")
+def relu6(x):
+    """y = min(max(x, 0), 6)."""
+    xp = array_namespace(x)
+    return xp.clip(x, 0.0, 6.0), lambda dy: xp.where((x > 0) & (x < 6), dy, 0.0)
+
+
+@_activation("leaky_relu")
+def leaky_relu(x, negative_slope: float = 0.2):
+    """y = x for x > 0, else negative_slope * x (Keras 3 default slope 0.2)."""
+    xp = array_namespace(x)
+    positive = x > 0
+    return (
+        xp.where(positive, x, negative_slope * x),
+        lambda dy: xp.where(positive, dy, negative_slope * dy),
+    )
+
+
+@_activation("elu")
+def elu(x, alpha: float = 1.0):
+    """y = x for x > 0, else alpha * (exp(x) - 1)."""
+    xp = array_namespace(x)
+    positive = x > 0
+    y = xp.where(positive, x, alpha * xp.expm1(xp.minimum(x, 0.0)))
+    return y, lambda dy: xp.where(positive, dy, dy * (y + alpha))
+
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+
+
+@_activation("selu")
+def selu(x):
+    """y = scale * elu(x, alpha) with the self-normalising constants of Klambauer et al."""
+    y, elu_backprop = elu.forward(x, alpha=_SELU_ALPHA)
+    return _SELU_SCALE * y, lambda dy: elu_backprop(_SELU_SCALE * dy)
+
+
+@_activation("sigmoid")
+def sigmoid(x):
+    """y = 1 / (1 + exp(-x)), computed without overflow."""
+    y = _stable_sigmoid(array_namespace(x), x)
+    return y, lambda dy: dy * y * (1.0 - y)
+
+
+@_activation("hard_sigmoid")
+def hard_sigmoid(x):
+    """y = relu6(x + 3) / 6, as Keras 3."""
+    xp = array_namespace(x)
+    return (
+        xp.clip(x / 6.0 + 0.5, 0.0, 1.0),
+        lambda dy: xp.where((x > -3.0) & (x < 3.0), dy / 6.0, 0.0),
+    )
+
+
+@_activation("silu", "swish")
+def silu(x):
+    """y = x * sigmoid(x)."""
+    s = _stable_sigmoid(array_namespace(x), x)
+    return x * s, lambda dy: dy * (s * (1.0 + x * (1.0 - s)))
+
+
+@_activation("tanh")
+def tanh(x):
+    """y = tanh(x)."""
+    y = array_namespace(x).tanh(x)
+    return y, lambda dy: dy * (1.0 - y * y)
+
+
+@_activation("softplus")
+def softplus(x):
+    """y = log(1 + exp(x)), as log1p(exp(-|x|)) + max(x, 0) so large |x| stays finite."""
+    xp = array_namespace(x)
+    y = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(x, 0.0)
+    return y, lambda dy: dy * _stable_sigmoid(xp, x)
+
+
+@_activation("softsign")
+def softsign(x):
+    """y = x / (1 + |x|)."""
+    xp = array_namespace(x)
+    denominator = 1.0 + xp.abs(x)
+    return x / denominator, lambda dy: dy / (denominator * denominator)
+
+
+@_activation("exponential")
+def exponential(x):
+    """y = exp(x)."""
+    y = array_namespace(x).exp(x)
+    return y, lambda dy: dy * y
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@_activation("gelu")
+def gelu(x, approximate: bool = True):
+    """Gaussian error linear unit; Keras 3 defaults to the tanh approximation.
+
+    exact: y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2));
+    approximate: y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    """
+    xp = array_namespace(x)
+    if approximate:
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        t = xp.tanh(inner)
+        d_inner = _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
+        return (
+            0.5 * x * (1.0 + t),
+            lambda dy: dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner),
+        )
+    cdf = 0.5 * (1.0 + erf(x * _INV_SQRT_2))
+    pdf = _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
+    return x * cdf, lambda dy: dy * (cdf + x * pdf)
+
+
+@_activation("softmax")
+def softmax(x, axis: int = -1):
+    """y = exp(x) / sum(exp(x)) along ``axis``, shifted by the max for stability."""
+    xp = array_namespace(x)
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    y = e / xp.sum(e, axis=axis, keepdims=True)
+    return y, lambda dy: y * (dy - xp.sum(dy * y, axis=axis, keepdims=True))
+
+
+@_activation("log_softmax")
+def log_softmax(x, axis: int = -1):
+    """y = x - logsumexp(x) along ``axis``."""
+    xp = array_namespace(x)
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    y = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    return y, lambda dy: dy - xp.exp(y) * xp.sum(dy, axis=axis, keepdims=True)
+
+
+def get(identifier: str | ActivationFunction | None) -> ActivationFunction:
+    """Resolve an activation name (or None, meaning linear) to its function."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, ActivationFunction):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier not in _REGISTRY:
+            raise ValueError(
+                f"Unknown activation {identifier!r}. Valid activations: {', '.join(sorted(_REGISTRY))}."
+            )
+        return _REGISTRY[identifier]
+    raise TypeError(
+        "An activation must be a name or a deepcore.activations.ActivationFunction (which "
+        f"carries its derivative); received {identifier!r}."
+    )
+
+
+def serialize(activation: ActivationFunction) -> str:
+    return activation.name
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,125 @@
+"""The backend protocol: what every backend adapter offers.
+
+A `Backend` bundles an array-API namespace (`xp`), a device and the few things the standard
+does not define: host<->device transfer, synchronisation, random numbers and scatter-add.
+Everything here is written once against the standard; an adapter in `deepcore.backends`
+overrides only what its library can do better (thinc's `Ops` pattern).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from deepcore import config
+from deepcore import random as host_random
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Whether a backend can be used here, and if not, why."""
+
+    available: bool
+    reason: str = ""
+    devices: tuple = field(default_factory=tuple)
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested backend is known but cannot be used on this machine."""
+
+
+class Backend:
+    """Base class of every backend.
+
+    Subclasses set `name`, `priority` (higher is preferred by `available_backends`),
+    `install_hint`, and implement `probe()` and `_load(device)`.
+    """
+
+    name: str = ""
+    priority: int = 0
+    install_hint: str = ""
+
+    def __init__(self, device: Any = None):
+        self.xp, self.device = self._load(device)
+
+    # --- to be provided by adapters -------------------------------------------------
+    @classmethod
+    def probe(cls) -> Probe:
+        """Check, without side effects beyond importing, whether this backend is usable."""
+        raise NotImplementedError
+
+    def _load(self, device: Any) -> tuple[Any, Any]:
+        """Return the array-API namespace and the resolved device object."""
+        raise NotImplementedError
+
+    def activate(self) -> None:
+        """Make this backend's device current (a no-op where devices are explicit)."""
+
+    # --- transfer ---------------------------------------------------------------------
+    def asarray(self, host_array: Any, dtype: Any = None) -> Any:
+        """Host (NumPy, list, scalar) -> an array on this backend's device."""
+        return self.xp.asarray(host_array, dtype=dtype, device=self.device)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """An array of this backend -> a NumPy array on the host."""
+        return np.asarray(array)
+
+    def synchronize(self) -> None:
+        """Wait until queued device work has finished (no-op on synchronous backends)."""
+
+    def is_native(self, array: Any) -> bool:
+        """True when ``array`` already belongs to this backend's array library."""
+        return array_api_compat.is_array_api_obj(array) and array_namespace(array) is self.xp
+
+    # --- dtypes and creation ------------------------------------------------------------
+    def dtype(self, name: str | None = None) -> Any:
+        """The namespace's dtype object for ``name`` (default: `floatx()`)."""
+        return getattr(self.xp, name or config.floatx())
+
+    def zeros(self, shape: tuple, dtype: Any = None) -> Any:
+        return self.xp.zeros(shape, dtype=dtype or self.dtype(), device=self.device)
+
+    # --- random numbers (host-drawn by default: identical on every backend) -----------
+    def random_bernoulli(self, shape: tuple, p: float, dtype: Any = None, generator: Any = None) -> Any:
+        """An array of 0/1 values, 1 with probability ``p`` (from ``generator`` if given)."""
+        return self.asarray(host_random.bernoulli(shape, p, generator), dtype=dtype or self.dtype())
+
+    def random_permutation(self, n: int) -> Any:
+        return self.asarray(host_random.permutation(n), dtype=self.xp.int64)
+
+    # --- what the standard lacks ----------------------------------------------------------
+    def scatter_add(self, target: Any, indices: Any, values: Any) -> Any:
+        """``target[indices[i]] += values[i]`` along axis 0, accumulating repeated indices.
+
+        The portable fallback is a one-hot matmul: exact, and O(n * rows) memory.
+        """
+        xp = self.xp
+        one_hot = xp.astype(
+            xp.reshape(indices, (-1, 1)) == xp.arange(target.shape[0], device=self.device),
+            values.dtype,
+        )
+        flat = xp.reshape(values, (one_hot.shape[0], -1))
+        return target + xp.reshape(one_hot.T @ flat, target.shape)
+
+    def describe(self) -> dict:
+        """Facts about this backend for `deepcore info` and reports."""
+        return {"name": self.name, "device": str(self.device)}
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.name} device={self.device}>"
+
+
+_namespace_by_type: dict[type, Any] = {}
+
+
+def array_namespace(array: Any) -> Any:
+    """The array-API namespace of ``array``, cached by type (this sits on the hot path)."""
+    kind = type(array)
+    xp = _namespace_by_type.get(kind)
+    if xp is None:
+        xp = array_api_compat.array_namespace(array)
+        _namespace_by_type[kind] = xp
+    return xp

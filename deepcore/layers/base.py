@@ -1,0 +1,178 @@
+"""The layer protocol: weights as `Variable`s, and ``forward(x, training) -> (y, backprop)``.
+
+A layer's backward sits next to its forward as a closure (thinc's pattern): ``backprop(dy)``
+stores the parameter gradients in ``variable.grad`` and returns ``dx``. Layers are written in
+array-API code only and never ask which backend they run on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Callable
+
+from deepcore import initializers, regularizers
+from deepcore.registry import get_backend
+
+Shape = tuple  # with the batch axis first, None when unknown: (None, 10)
+
+_name_counts: dict[str, int] = defaultdict(int)
+
+
+def unique_name(prefix: str) -> str:
+    """``dense``, ``dense_1``, ``dense_2``... as Keras names layers."""
+    count = _name_counts[prefix]
+    _name_counts[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z][a-z])", r"_\1\2", name).lower()
+
+
+class Variable:
+    """A weight array on the device, its latest gradient, and how it is trained."""
+
+    __slots__ = ("name", "value", "grad", "trainable", "regularizer")
+
+    def __init__(self, name: str, value: Any, trainable: bool = True,
+                 regularizer: regularizers.Regularizer | None = None):
+        self.name = name
+        self.value = value
+        self.grad: Any = None
+        self.trainable = trainable
+        self.regularizer = regularizer
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.value.shape)
+
+    def __repr__(self) -> str:
+        return f"<Variable {self.name} shape={self.shape}>"
+
+
+class Layer:
+    """Base class of all layers.
+
+    Subclasses implement `forward`, and, when they own weights, `build(input_shape)` creating
+    them with `add_weight`; `compute_output_shape` when the shape changes.
+    """
+
+    def __init__(self, name: str | None = None, trainable: bool = True,
+                 input_shape: tuple | None = None, dtype: Any = None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s): {sorted(kwargs)}.")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.built = False
+        self.input_shape: Shape | None = (None, *input_shape) if input_shape is not None else None
+        self._variables: list[Variable] = []
+        self.backend = None  # the backend holding this layer's weights, set when they are made
+
+    # --- weights --------------------------------------------------------------------------
+    def add_weight(self, name: str, shape: tuple, initializer="glorot_uniform",
+                   trainable: bool = True, regularizer=None) -> Variable:
+        self.backend = get_backend()
+        value = initializers.get(initializer)(shape)
+        variable = Variable(f"{self.name}/{name}", value, trainable, regularizers.get(regularizer))
+        self._variables.append(variable)
+        return variable
+
+    @property
+    def weights(self) -> list[Variable]:
+        """Trainable then non-trainable variables, Keras's order."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return [v for v in self._variables if v.trainable and self.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        return [v for v in self._variables if not (v.trainable and self.trainable)]
+
+    def count_params(self) -> int:
+        total = 0
+        for variable in self._variables:
+            size = 1
+            for dim in variable.shape:
+                size *= dim
+            total += size
+        return total
+
+    def get_weights(self) -> list:
+        """The weights as NumPy arrays (Dense: kernel ``(in, out)``, then bias)."""
+        return [self.backend.to_numpy(v.value) for v in self.weights]
+
+    def set_weights(self, weights: list) -> None:
+        """Replace the weights with host arrays of the same shapes, in `get_weights` order."""
+        variables = self.weights
+        if len(weights) != len(variables):
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(variables)} weight arrays; received {len(weights)}."
+            )
+        for variable, value in zip(variables, weights):
+            if tuple(value.shape) != variable.shape:
+                raise ValueError(
+                    f"Layer {self.name!r}, weight {variable.name!r}: expected shape {variable.shape}, "
+                    f"received {tuple(value.shape)}."
+                )
+            variable.value = self.backend.asarray(value, dtype=variable.value.dtype)
+
+    def move_to(self, backend) -> None:
+        """Move the weights to another backend (through the host)."""
+        if self.backend is None or backend is self.backend:
+            return
+        for variable in self._variables:
+            host = self.backend.to_numpy(variable.value)
+            variable.value = backend.asarray(host, dtype=backend.dtype(str(host.dtype)))
+            variable.grad = None
+        self.backend = backend
+
+    # --- shapes -----------------------------------------------------------------------------
+    def build(self, input_shape: Shape) -> None:
+        self.input_shape = tuple(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def check_input_shape(self, shape: tuple) -> None:
+        """Raise a clear error when ``shape`` (with batch axis) does not fit the built layer."""
+        expected = self.input_shape
+        if expected is None:
+            return
+        fits = len(shape) == len(expected) and all(
+            e is None or e == s for e, s in zip(expected[1:], shape[1:])
+        )
+        if not fits:
+            raise ValueError(
+                f"Input of layer {self.name!r} is incompatible with the layer: expected shape "
+                f"{expected}, received input with shape {tuple(shape)}."
+            )
+
+    # --- computation ------------------------------------------------------------------------
+    def forward(self, x, training: bool = False) -> tuple[Any, Callable]:
+        """``x -> (y, backprop)``; ``backprop(dy) -> dx``. Subclasses implement this."""
+        raise NotImplementedError
+
+    def __call__(self, x, training: bool = False):
+        """Run the layer on a backend array (building it on first use) and return ``y``."""
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        self.check_input_shape(tuple(x.shape))
+        return self.forward(x, training)[0]
+
+    # --- configuration ----------------------------------------------------------------------
+    def get_config(self) -> dict:
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
+        if self.input_shape is not None:
+            config["input_shape"] = list(self.input_shape[1:])
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"

@@ -1,0 +1,107 @@
+"""Input, Dense and Activation layers."""
+
+from __future__ import annotations
+
+from deepcore import activations, initializers, regularizers
+from deepcore.backend import array_namespace
+from deepcore.layers.base import Layer
+
+
+class Input(Layer):
+    """Declares the input shape (without the batch axis) of a `Sequential` model: ``x -> x``."""
+
+    def __init__(self, shape: tuple, name: str | None = None, **kwargs):
+        super().__init__(name=name, input_shape=tuple(shape), **kwargs)
+        self.shape = tuple(shape)
+
+    def forward(self, x, training=False):
+        return x, lambda dy: dy
+
+    def get_config(self):
+        return {"name": self.name, "shape": list(self.shape)}
+
+
+InputLayer = Input
+
+
+class Dense(Layer):
+    """A fully connected layer: ``y = activation(x @ kernel + bias)``.
+
+    ``(batch, ..., in) -> (batch, ..., units)``; kernel ``(in, units)``, bias ``(units,)``.
+    Defaults as Keras: ``glorot_uniform`` kernel, ``zeros`` bias.
+    """
+
+    def __init__(self, units: int, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive integer. Received: units={units!r}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        features = input_shape[-1]
+        if features is None:
+            raise ValueError(f"Dense layer {self.name!r} needs a known last input axis; received {input_shape}.")
+        self.kernel = self.add_weight("kernel", (features, self.units), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = (
+            self.add_weight("bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer)
+            if self.use_bias else None
+        )
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        kernel = self.kernel.value
+        z = x @ kernel
+        if self.bias is not None:
+            z = z + self.bias.value
+        y, activation_backprop = self.activation.forward(z)
+
+        def backprop(dy):
+            dz = activation_backprop(dy)
+            if x.ndim == 2:
+                self.kernel.grad = x.T @ dz
+            else:
+                self.kernel.grad = xp.reshape(x, (-1, x.shape[-1])).T @ xp.reshape(dz, (-1, self.units))
+            if self.bias is not None:
+                self.bias.grad = xp.sum(dz, axis=tuple(range(dz.ndim - 1)))
+            return dz @ kernel.T
+
+        return y, backprop
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
+
+
+class Activation(Layer):
+    """Applies an activation function elementwise (softmax: along the last axis)."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def forward(self, x, training=False):
+        return self.activation.forward(x)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}

@@ -1,0 +1,36 @@
+"""Dropout (inverted): scales kept units by 1 / (1 - rate) in training; the identity otherwise."""
+
+from __future__ import annotations
+
+from deepcore import random as host_random
+from deepcore.layers.base import Layer
+from deepcore.registry import get_backend
+
+
+class Dropout(Layer):
+    """``(batch, ...) -> (batch, ...)``. Masks are drawn from the host generator (or one of
+    the layer's own when ``seed`` is given), so every backend drops the same units."""
+
+    def __init__(self, rate: float, noise_shape: tuple | None = None, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1). Received: rate={rate!r}")
+        self.rate = rate
+        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
+        self.seed = seed
+        self._generator = host_random.generator(seed) if seed is not None else None
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0.0:
+            return x, lambda dy: dy
+        shape = tuple(x.shape) if self.noise_shape is None else tuple(
+            d if d is not None else s for d, s in zip(self.noise_shape, x.shape)
+        )
+        keep = 1.0 - self.rate
+        mask = get_backend().random_bernoulli(shape, keep, dtype=x.dtype, generator=self._generator)
+        mask = mask * (1.0 / keep)
+        return x * mask, lambda dy: dy * mask
+
+    def get_config(self):
+        noise_shape = list(self.noise_shape) if self.noise_shape is not None else None
+        return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}

@@ -1,0 +1,299 @@
+"""Loss functions with Keras 3 formulas, clipping and reductions, each with its gradient.
+
+A `Loss` computes per-sample values with `per_sample(y_true, y_pred) -> (values, backprop)`
+where ``backprop(dvalues) -> dy_pred``; `forward` reduces them to a scalar the Keras way
+(``sum_over_batch_size``: sum of the weighted values / number of values) and returns
+``(loss, backprop)`` with ``backprop() -> dL/dy_pred``. Probability inputs are clipped to
+``[1e-7, 1 - 1e-7]``; ``from_logits=True`` uses the stable log-sum-exp forms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import array_api_extra as xpx
+
+from deepcore import activations, config
+from deepcore.backend import array_namespace
+
+
+def align_targets(y_true, y_pred, sparse: bool = False):
+    """Keras's squeeze-or-expand: ``(n,)`` targets meet ``(n, 1)`` predictions without broadcasting.
+
+    For sparse targets the class axis is absent, so ``(n, 1)`` targets are squeezed to ``(n,)``.
+    """
+    xp = array_namespace(y_true)
+    expected_rank = y_pred.ndim - 1 if sparse else y_pred.ndim
+    if y_true.ndim == expected_rank + 1 and y_true.shape[-1] == 1:
+        return xp.reshape(y_true, y_true.shape[:-1])
+    if not sparse and y_true.ndim == expected_rank - 1 and y_pred.shape[-1] == 1:
+        return xp.expand_dims(y_true, axis=-1)
+    return y_true
+
+
+def _per_value(dvalues, xp):
+    """Upstream gradient of per-sample values, broadcastable against the last axis."""
+    return dvalues if isinstance(dvalues, float) else xp.expand_dims(dvalues, axis=-1)
+
+
+class Loss:
+    """Base class. Subclasses implement `per_sample`."""
+
+    sparse = False
+
+    def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size"):
+        if reduction not in ("sum_over_batch_size", "sum", "none"):
+            raise ValueError(
+                f"reduction must be 'sum_over_batch_size', 'sum' or 'none'; received {reduction!r}."
+            )
+        self.name = name or _NAME_OF.get(type(self), type(self).__name__)
+        self.reduction = reduction
+
+    def per_sample(self, y_true, y_pred) -> tuple[Any, Callable]:
+        raise NotImplementedError
+
+    def forward(self, y_true, y_pred, sample_weight=None) -> tuple[Any, Callable[[], Any]]:
+        """``(batch, ...)`` targets and predictions -> (scalar loss, backprop() -> dy_pred)."""
+        xp = array_namespace(y_pred)
+        y_true = align_targets(y_true, y_pred, self.sparse)
+        values, backprop = self.per_sample(y_true, y_pred)
+        if self.reduction == "none":
+            raise ValueError("forward() needs a scalar; reduction='none' is for __call__ only.")
+        divisor = 1.0 if self.reduction == "sum" else float(math.prod(values.shape))
+        if sample_weight is None:
+            loss = xp.sum(values) / divisor
+            return loss, lambda: backprop(1.0 / divisor)
+        weights = xp.reshape(sample_weight, sample_weight.shape + (1,) * (values.ndim - sample_weight.ndim))
+        loss = xp.sum(values * weights) / divisor
+        return loss, lambda: backprop(xp.broadcast_to(weights, values.shape) / divisor)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if self.reduction == "none":
+            return self.per_sample(align_targets(y_true, y_pred, self.sparse), y_pred)[0]
+        return self.forward(y_true, y_pred, sample_weight)[0]
+
+    def get_config(self) -> dict:
+        config_ = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return config_
+
+    @classmethod
+    def from_config(cls, config_: dict) -> "Loss":
+        return cls(**config_)
+
+
+def _clip_probabilities(xp, p):
+    eps = config.epsilon()
+    inside = (p >= eps) & (p <= 1.0 - eps)
+    return xp.clip(p, eps, 1.0 - eps), inside
+
+
+class MeanSquaredError(Loss):
+    """mean((y_pred - y_true)^2, axis=-1)."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        error = y_pred - y_true
+        scale = 2.0 / y_pred.shape[-1]
+        return xp.mean(error * error, axis=-1), lambda d: (scale * error) * _per_value(d, xp)
+
+
+class MeanAbsoluteError(Loss):
+    """mean(|y_pred - y_true|, axis=-1)."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        error = y_pred - y_true
+        scale = 1.0 / y_pred.shape[-1]
+        return xp.mean(xp.abs(error), axis=-1), lambda d: (scale * xp.sign(error)) * _per_value(d, xp)
+
+
+class Huber(Loss):
+    """mean(0.5 e^2 if |e| <= delta else delta (|e| - 0.5 delta), axis=-1), e = y_pred - y_true."""
+
+    def __init__(self, delta: float = 1.0, name=None, reduction="sum_over_batch_size"):
+        super().__init__(name, reduction)
+        self.delta = delta
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        error = y_pred - y_true
+        small = xp.abs(error) <= self.delta
+        values = xp.where(small, 0.5 * error * error, self.delta * (xp.abs(error) - 0.5 * self.delta))
+        scale = 1.0 / y_pred.shape[-1]
+        clipped = xp.where(small, error, self.delta * xp.sign(error))
+        return xp.mean(values, axis=-1), lambda d: (scale * clipped) * _per_value(d, xp)
+
+
+class Hinge(Loss):
+    """mean(max(1 - y_true * y_pred, 0), axis=-1); 0/1 labels are mapped to -1/1 first."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        signed = xp.where(y_true == 0, -1.0, y_true)
+        margin = 1.0 - signed * y_pred
+        scale = 1.0 / y_pred.shape[-1]
+        return (
+            xp.mean(xp.maximum(margin, 0.0), axis=-1),
+            lambda d: xp.where(margin > 0, -scale * signed, 0.0) * _per_value(d, xp),
+        )
+
+
+class KLDivergence(Loss):
+    """sum(t * log(t / p), axis=-1) with t and p clipped to [1e-7, 1]."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        eps = config.epsilon()
+        t = xp.clip(y_true, eps, 1.0)
+        p = xp.clip(y_pred, eps, 1.0)
+        inside = (y_pred >= eps) & (y_pred <= 1.0)
+        return (
+            xp.sum(t * xp.log(t / p), axis=-1),
+            lambda d: xp.where(inside, -t / p, 0.0) * _per_value(d, xp),
+        )
+
+
+class BinaryCrossentropy(Loss):
+    """mean(-(t log p + (1 - t) log(1 - p)), axis=-1), p clipped to [eps, 1 - eps].
+
+    With ``from_logits=True``: mean(max(x, 0) - x t + log(1 + exp(-|x|)), axis=-1).
+    ``label_smoothing`` s replaces t by t (1 - s) + s / 2.
+    """
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, name=None,
+                 reduction="sum_over_batch_size"):
+        super().__init__(name, reduction)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        t = y_true * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        scale = 1.0 / y_pred.shape[-1]
+        if self.from_logits:
+            x = y_pred
+            values = xp.maximum(x, 0.0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
+            probabilities = activations.sigmoid(x)
+            return xp.mean(values, axis=-1), lambda d: (scale * (probabilities - t)) * _per_value(d, xp)
+        p, inside = _clip_probabilities(xp, y_pred)
+        values = -(t * xp.log(p) + (1.0 - t) * xp.log(1.0 - p))
+        return (
+            xp.mean(values, axis=-1),
+            lambda d: xp.where(inside, scale * ((1.0 - t) / (1.0 - p) - t / p), 0.0) * _per_value(d, xp),
+        )
+
+
+class CategoricalCrossentropy(Loss):
+    """-sum(t log p, axis=-1) with p = y_pred / sum(y_pred) clipped to [eps, 1 - eps].
+
+    With ``from_logits=True``: -sum(t * log_softmax(x), axis=-1). ``label_smoothing`` s
+    replaces t by t (1 - s) + s / classes.
+    """
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, name=None,
+                 reduction="sum_over_batch_size"):
+        super().__init__(name, reduction)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+
+    def _targets(self, y_true, y_pred):
+        if not self.label_smoothing:
+            return y_true
+        return y_true * (1.0 - self.label_smoothing) + self.label_smoothing / y_pred.shape[-1]
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        t = self._targets(y_true, y_pred)
+        if self.from_logits:
+            log_p = activations.log_softmax(y_pred)
+            total = xp.sum(t, axis=-1, keepdims=True)
+            return (
+                -xp.sum(t * log_p, axis=-1),
+                lambda d: (xp.exp(log_p) * total - t) * _per_value(d, xp),
+            )
+        norm = xp.sum(y_pred, axis=-1, keepdims=True)
+        p, inside = _clip_probabilities(xp, y_pred / norm)
+
+        def backprop(d):
+            grad_p = xp.where(inside, -t / p, 0.0)  # dL/d(normalised p)
+            grad = (grad_p - xp.sum(grad_p * (y_pred / norm), axis=-1, keepdims=True)) / norm
+            return grad * _per_value(d, xp)
+
+        return -xp.sum(t * xp.log(p), axis=-1), backprop
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Categorical cross-entropy with integer class ids ``(batch,)`` as targets."""
+
+    sparse = True
+
+    def __init__(self, from_logits: bool = False, name=None, reduction="sum_over_batch_size"):
+        super().__init__(from_logits=from_logits, name=name, reduction=reduction)
+
+    def get_config(self):
+        return {k: v for k, v in super().get_config().items() if k != "label_smoothing"}
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        one_hot = xpx.one_hot(xp.astype(y_true, xp.int64), y_pred.shape[-1], dtype=y_pred.dtype, xp=xp)
+        return super().per_sample(one_hot, y_pred)
+
+
+_BY_NAME = {
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "huber": Huber, "huber_loss": Huber,
+    "hinge": Hinge,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+}
+_NAME_OF = {
+    MeanSquaredError: "mean_squared_error", MeanAbsoluteError: "mean_absolute_error",
+    Huber: "huber", Hinge: "hinge", KLDivergence: "kl_divergence",
+    BinaryCrossentropy: "binary_crossentropy", CategoricalCrossentropy: "categorical_crossentropy",
+    SparseCategoricalCrossentropy: "sparse_categorical_crossentropy",
+}
+MSE = MeanSquaredError
+MAE = MeanAbsoluteError
+
+
+def _function_form(cls: type[Loss]) -> Callable:
+    def per_sample_loss(y_true, y_pred):
+        return cls(reduction="none")(y_true, y_pred)
+
+    per_sample_loss.__doc__ = f"Per-sample values of `{cls.__name__}` with default arguments."
+    return per_sample_loss
+
+
+mean_squared_error = mse = _function_form(MeanSquaredError)
+mean_absolute_error = mae = _function_form(MeanAbsoluteError)
+huber = _function_form(Huber)
+hinge = _function_form(Hinge)
+kl_divergence = _function_form(KLDivergence)
+binary_crossentropy = _function_form(BinaryCrossentropy)
+categorical_crossentropy = _function_form(CategoricalCrossentropy)
+sparse_categorical_crossentropy = _function_form(SparseCategoricalCrossentropy)
+
+
+def get(identifier: str | Loss | dict) -> Loss:
+    """Resolve a loss name, a ``{"class_name", "config"}`` dict or an instance."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict):
+        return _lookup(identifier["class_name"]).from_config(identifier.get("config", {}))
+    if isinstance(identifier, str):
+        return _lookup(identifier)()
+    raise TypeError(f"Cannot interpret {identifier!r} as a loss; pass a name or a deepcore.losses.Loss.")
+
+
+def _lookup(name: str) -> type[Loss]:
+    if name not in _BY_NAME:
+        raise ValueError(f"Unknown loss {name!r}. Valid losses: {', '.join(sorted(_BY_NAME))}.")
+    return _BY_NAME[name]
+
+
+def serialize(loss: Loss) -> dict:
+    return {"class_name": _NAME_OF.get(type(loss), type(loss).__name__), "config": loss.get_config()}

@@ -1,0 +1,88 @@
+"""Turning user data into backend arrays once, splitting it, and iterating over batches."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from deepcore.backend import Backend
+
+
+def to_backend(backend: Backend, data: Any, what: str, dtype: Any = None) -> Any:
+    """NumPy arrays, lists or arrays of the active backend -> a backend array of ``dtype``
+    (default floatx). Arrays already on the backend are not copied to the host and back.
+
+    Raises a clear error for non-numeric data and for NaN or infinite values.
+    """
+    if data is None:
+        raise ValueError(f"{what} is required; received None.")
+    dtype = dtype or backend.dtype()
+    xp = backend.xp
+    if backend.is_native(data):
+        array = data if data.dtype == dtype else xp.astype(data, dtype)
+        if not bool(xp.all(xp.isfinite(array))):
+            raise ValueError(f"{what} contains NaN or infinite values; clean or impute them before training.")
+        return array
+    host = np.asarray(data)
+    if host.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numeric (bool, int or float); received dtype {host.dtype}.")
+    if host.dtype.kind == "f" and not np.isfinite(host).all():
+        bad = int(np.size(host) - np.count_nonzero(np.isfinite(host)))
+        raise ValueError(
+            f"{what} contains {bad} NaN or infinite value(s); clean or impute them before training."
+        )
+    if host.ndim == 0:
+        raise ValueError(f"{what} must have a batch axis; received a scalar.")
+    return backend.asarray(host, dtype=dtype)
+
+
+def sample_weights(backend: Backend, y_host: np.ndarray | None, n: int, sample_weight: Any,
+                   class_weight: dict | None) -> Any:
+    """Per-sample weights ``(n,)`` from ``sample_weight`` and/or ``class_weight`` (Keras:
+    the class of a sample is its label, or the arg-max of a one-hot label), or None."""
+    if sample_weight is None and class_weight is None:
+        return None
+    weights = np.ones(n)
+    if sample_weight is not None:
+        given = np.asarray(sample_weight, dtype=float).reshape(-1)
+        if given.shape[0] != n:
+            raise ValueError(f"sample_weight has {given.shape[0]} entries but the data has {n} samples.")
+        weights = weights * given
+    if class_weight is not None:
+        labels = y_host.reshape(n, -1)
+        classes = labels.argmax(axis=1) if labels.shape[1] > 1 else np.rint(labels[:, 0]).astype(int)
+        missing = sorted(set(np.unique(classes).tolist()) - set(class_weight))
+        if missing:
+            raise ValueError(f"class_weight has no entry for class(es) {missing}.")
+        weights = weights * np.array([class_weight[c] for c in classes.tolist()], dtype=float)
+    return backend.asarray(weights, dtype=backend.dtype())
+
+
+def check_lengths(**arrays: Any) -> int:
+    """The common number of samples, or an error naming every length."""
+    lengths = {name: int(a.shape[0]) for name, a in arrays.items() if a is not None}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{name} has {n} samples" for name, n in lengths.items())
+        raise ValueError(f"Data length mismatch: {described}. They must be equal.")
+    return next(iter(lengths.values()))
+
+
+def take(xp, array: Any, index: Any) -> Any:
+    """Rows of ``array`` at ``index`` (a slice or a device array of indices); None stays None."""
+    if array is None:
+        return None
+    if isinstance(index, slice):
+        return array[index, ...]
+    return xp.take(array, index, axis=0)
+
+
+def batches(backend: Backend, n: int, batch_size: int, shuffle: bool) -> Iterator[Any]:
+    """Batch indices: slices in order, or slices of one device-side permutation per epoch."""
+    if shuffle:
+        order = backend.random_permutation(n)
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size]
+    else:
+        for start in range(0, n, batch_size):
+            yield slice(start, min(start + batch_size, n))

@@ -1,0 +1,304 @@
+"""Training, evaluation and prediction, Keras style, for any model with a `forward`.
+
+The step is: the layers' forwards, the loss's backprop, the closures in reverse, the
+regularization gradients, then one optimizer update, all on the backend's device. Losses and
+metrics accumulate on the device and are read once per epoch (or per progress refresh).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from typing import Any
+
+from deepcore import losses as losses_module
+from deepcore import metrics as metrics_module
+from deepcore import optimizers as optimizers_module
+from deepcore.callbacks import Callback, CallbackList, History, ProgbarLogger
+from deepcore.models import data
+from deepcore.registry import get_backend
+
+
+class Model:
+    """What `Sequential` (and future model kinds) share: compile, fit, evaluate, predict.
+
+    Subclasses provide `layers`, `build(input_shape)`, `built`, `input_shape` and
+    ``forward(x, training) -> (y, backprop)``.
+    """
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+        self.optimizer: optimizers_module.Optimizer | None = None
+        self.loss: losses_module.Loss | None = None
+        self.compiled_metrics: list[metrics_module.Metric] = []
+        self.stop_training = False
+        self.history: History | None = None
+        self.backend = None
+
+    # --- weights ----------------------------------------------------------------------------
+    @property
+    def weights(self) -> list:
+        return [v for layer in self.layers for v in layer.weights]
+
+    @property
+    def trainable_variables(self) -> list:
+        return [v for layer in self.layers for v in layer.trainable_weights]
+
+    def get_weights(self) -> list:
+        """All weights as NumPy arrays, layer by layer in Keras order."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: list) -> None:
+        expected = sum(len(layer.weights) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"Model expects {expected} weight arrays; received {len(weights)}.")
+        position = 0
+        for layer in self.layers:
+            count = len(layer.weights)
+            layer.set_weights(weights[position:position + count])
+            position += count
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    # --- compile ----------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics: list | None = None) -> None:
+        """Choose the optimizer, the loss and the metrics (names or objects)."""
+        if loss is None:
+            raise ValueError("compile() needs a loss, e.g. loss='mse' or loss='binary_crossentropy'.")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        self.compiled_metrics = [metrics_module.get(m, self.loss.name) for m in metrics or []]
+
+    def _require_compiled(self, what: str) -> None:
+        if self.loss is None or self.optimizer is None:
+            raise RuntimeError(
+                f"You must call compile() before {what}(), e.g. "
+                "model.compile(optimizer='adam', loss='mse')."
+            )
+
+    # --- placement --------------------------------------------------------------------------
+    def _prepare(self, x_shape: tuple) -> Any:
+        """Build on first data, follow a backend switch, and check the input shape."""
+        backend = get_backend()
+        if not self.built:
+            self.build((None, *x_shape[1:]))
+        if self.backend is not backend:
+            self._move_to(backend)
+        self.check_input_shape(tuple(x_shape))
+        return backend
+
+    def _move_to(self, backend) -> None:
+        state = None
+        if self.optimizer is not None and self.backend is not None:
+            variables = self.trainable_variables
+            state = [self.backend.to_numpy(a) for a in self.optimizer.state(variables)]
+        for layer in self.layers:
+            layer.move_to(backend)
+        if state is not None:
+            variables = self.trainable_variables
+            arrays = [backend.asarray(a) for a in state]
+            self.optimizer.set_state(variables, arrays, self.optimizer.iterations)
+        self.backend = backend
+
+    # --- the steps --------------------------------------------------------------------------
+    def _regularize(self) -> Any:
+        """Add each weight penalty's gradient to its variable; return the total penalty."""
+        penalty = 0.0
+        for variable in self.trainable_variables:
+            if variable.regularizer is not None:
+                penalty = penalty + variable.regularizer(variable.value)
+                variable.grad = variable.grad + variable.regularizer.gradient(variable.value)
+        return penalty
+
+    def _train_step(self, x, y, weights):
+        y_pred, backprop = self.forward(x, training=True)
+        loss, loss_backprop = self.loss.forward(y, y_pred, weights)
+        backprop(loss_backprop())
+        loss = loss + self._regularize()
+        self.optimizer.apply(self.trainable_variables)
+        return loss, y_pred
+
+    def _update_metrics(self, tracker, loss, n, y, y_pred, weights) -> None:
+        tracker.update_state(loss, sample_weight=n)
+        for metric in self.compiled_metrics:
+            metric.update_state(y, y_pred, weights)
+
+    def _logs(self, tracker, prefix: str = "") -> dict:
+        logs = {prefix + "loss": tracker.result()}
+        for metric in self.compiled_metrics:
+            logs[prefix + metric.name] = metric.result()
+        return logs
+
+    def _reset_metrics(self) -> metrics_module.Mean:
+        for metric in self.compiled_metrics:
+            metric.reset_state()
+        return metrics_module.Mean(name="loss")
+
+    # --- fit --------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1, verbose="auto",
+            callbacks: list[Callback] | None = None, validation_split: float = 0.0,
+            validation_data: tuple | None = None, shuffle: bool = True,
+            class_weight: dict | None = None, sample_weight=None, initial_epoch: int = 0) -> History:
+        """Train for ``epochs`` epochs on ``x`` ``(n, ...)`` and ``y`` ``(n, ...)``; returns `History`.
+
+        ``validation_split`` takes the *last* fraction of the data (before shuffling), as Keras.
+        """
+        self._require_compiled("fit")
+        batch_size = batch_size or 32
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1); received {validation_split}.")
+        backend = get_backend()
+        x_all = data.to_backend(backend, x, "x")
+        y_all = data.to_backend(backend, y, "y")
+        n_all = data.check_lengths(x=x_all, y=y_all)
+        y_host = backend.to_numpy(y_all) if class_weight is not None else None
+        w_all = data.sample_weights(backend, y_host, n_all, sample_weight, class_weight)
+
+        if validation_data is not None:
+            x_train, y_train, w_train = x_all, y_all, w_all
+            x_val, y_val, w_val = self._validation_arrays(backend, validation_data)
+        elif validation_split:
+            split = int(n_all * (1.0 - validation_split))
+            if split == 0 or split == n_all:
+                raise ValueError(
+                    f"validation_split={validation_split} leaves an empty training or validation set "
+                    f"with {n_all} samples."
+                )
+            head, tail = slice(0, split), slice(split, n_all)
+            x_train, y_train, w_train = (data.take(backend.xp, a, head) for a in (x_all, y_all, w_all))
+            x_val, y_val, w_val = (data.take(backend.xp, a, tail) for a in (x_all, y_all, w_all))
+        else:
+            x_train, y_train, w_train = x_all, y_all, w_all
+            x_val = y_val = w_val = None
+
+        self._prepare(tuple(x_train.shape))
+        n = int(x_train.shape[0])
+        steps = math.ceil(n / batch_size)
+        verbose = _resolve_verbose(verbose)
+        self.history = History()
+        callback_list = [self.history] + ([ProgbarLogger(verbose)] if verbose else []) + list(callbacks or [])
+        hooks = CallbackList(callback_list, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
+        xp = backend.xp
+
+        self.stop_training = False
+        hooks.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            tracker = self._reset_metrics()
+            hooks.on_epoch_begin(epoch)
+            for step, index in enumerate(data.batches(backend, n, batch_size, shuffle)):
+                hooks.on_train_batch_begin(step)
+                xb, yb, wb = (data.take(xp, a, index) for a in (x_train, y_train, w_train))
+                loss, y_pred = self._train_step(xb, yb, wb)
+                self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
+                hooks.on_train_batch_end(step, {"loss": loss})
+            logs = self._logs(tracker)
+            if x_val is not None:
+                logs.update(self._evaluate_arrays(backend, x_val, y_val, w_val, batch_size, prefix="val_"))
+            if not math.isfinite(logs["loss"]):
+                warnings.warn(
+                    f"Epoch {epoch + 1}: the loss is {logs['loss']}; training stopped. Lower the "
+                    "learning rate, check the inputs for extreme values, or clip gradients "
+                    "(e.g. optimizer=Adam(clipnorm=1.0)).",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self.stop_training = True
+            hooks.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        hooks.on_train_end()
+        return self.history
+
+    def _validation_arrays(self, backend, validation_data: tuple):
+        if len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val).")
+        x_val = data.to_backend(backend, validation_data[0], "validation x")
+        y_val = data.to_backend(backend, validation_data[1], "validation y")
+        n_val = data.check_lengths(x_val=x_val, y_val=y_val)
+        weights = validation_data[2] if len(validation_data) == 3 else None
+        return x_val, y_val, data.sample_weights(backend, None, n_val, weights, None)
+
+    # --- evaluate and predict ---------------------------------------------------------------
+    def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, prefix: str = "") -> dict:
+        tracker = self._reset_metrics()
+        n = int(x.shape[0])
+        for index in data.batches(backend, n, batch_size, shuffle=False):
+            xb, yb, wb = (data.take(backend.xp, a, index) for a in (x, y, weights))
+            y_pred, _ = self.forward(xb, training=False)
+            loss, _ = self.loss.forward(yb, y_pred, wb)
+            self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
+        return self._logs(tracker, prefix)
+
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
+                 sample_weight=None, return_dict: bool = False):
+        """The loss (a float) without metrics, else ``[loss, *metrics]``; a dict with ``return_dict``."""
+        self._require_compiled("evaluate")
+        backend = get_backend()
+        x_all = data.to_backend(backend, x, "x")
+        y_all = data.to_backend(backend, y, "y")
+        n = data.check_lengths(x=x_all, y=y_all)
+        weights = data.sample_weights(backend, None, n, sample_weight, None)
+        self._prepare(tuple(x_all.shape))
+        logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32)
+        if _resolve_verbose(verbose):
+            from deepcore.callbacks.progbar import format_logs
+
+            print(format_logs(logs), flush=True)
+        return _as_keras_result(logs, return_dict)
+
+    def predict(self, x, batch_size: int | None = None, verbose="auto"):
+        """``(n, ...) -> (n, ...outputs)`` as a NumPy array, computed in batches."""
+        backend = get_backend()
+        x_all = data.to_backend(backend, x, "x")
+        self._prepare(tuple(x_all.shape))
+        n = int(x_all.shape[0])
+        outputs = [
+            self.forward(data.take(backend.xp, x_all, index), training=False)[0]
+            for index in data.batches(backend, n, batch_size or 32, shuffle=False)
+        ]
+        return backend.to_numpy(backend.xp.concat(outputs, axis=0))
+
+    def __call__(self, x, training: bool = False):
+        """Forward pass on a backend array (no batching, no host transfer)."""
+        self._prepare(tuple(x.shape))
+        return self.forward(x, training)[0]
+
+    # --- single batches ---------------------------------------------------------------------
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False):
+        """One optimizer step on one batch; returns the loss and metrics of that batch."""
+        self._require_compiled("train_on_batch")
+        backend = get_backend()
+        xb, yb = data.to_backend(backend, x, "x"), data.to_backend(backend, y, "y")
+        n = data.check_lengths(x=xb, y=yb)
+        y_host = backend.to_numpy(yb) if class_weight is not None else None
+        wb = data.sample_weights(backend, y_host, n, sample_weight, class_weight)
+        self._prepare(tuple(xb.shape))
+        tracker = self._reset_metrics()
+        loss, y_pred = self._train_step(xb, yb, wb)
+        self._update_metrics(tracker, loss, n, yb, y_pred, wb)
+        return _as_keras_result(self._logs(tracker), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
+        return self.evaluate(x, y, batch_size=len(x), verbose=0, sample_weight=sample_weight,
+                             return_dict=return_dict)
+
+    def predict_on_batch(self, x):
+        return self.predict(x, batch_size=len(x), verbose=0)
+
+
+def _resolve_verbose(verbose) -> int:
+    """Keras's ``"auto"`` is 1; here it is 1 on a terminal and 2 (a line per epoch) otherwise."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto'; received {verbose!r}.")
+    return int(verbose)
+
+
+def _as_keras_result(logs: dict, return_dict: bool):
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values

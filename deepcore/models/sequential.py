@@ -1,0 +1,115 @@
+"""`Sequential`: a stack of layers, each feeding the next."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from deepcore.layers.base import Layer, unique_name
+from deepcore.layers.core import Input
+from deepcore.models.model import Model
+
+
+class Sequential(Model):
+    """A linear stack of layers, Keras style.
+
+    The input shape comes from an `Input` layer, an ``input_shape=`` argument of the first
+    layer, an explicit `build`, or (lazily) the first data seen.
+    """
+
+    def __init__(self, layers: list[Layer] | None = None, name: str | None = None):
+        super().__init__(name=name or unique_name("sequential"))
+        self.layers: list[Layer] = []
+        self.input_shape: tuple | None = None
+        self.built = False
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer; builds the model right away when its input shape is known."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add() takes a deepcore layer; received {layer!r}.")
+        if isinstance(layer, Input):
+            if self.layers:
+                raise ValueError("An Input can only be the first entry of a Sequential model.")
+            self.input_shape = layer.input_shape
+            return
+        if not self.layers and self.input_shape is None and layer.input_shape is not None:
+            self.input_shape = layer.input_shape
+        self.layers.append(layer)
+        self.built = False
+        if self.input_shape is not None:
+            self.build(self.input_shape)
+
+    def pop(self) -> Layer:
+        layer = self.layers.pop()
+        self.built = False
+        return layer
+
+    def build(self, input_shape: tuple) -> None:
+        """Create every layer's weights for inputs of ``input_shape`` (batch axis first)."""
+        shape = tuple(input_shape)
+        self.input_shape = shape
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            else:
+                layer.check_input_shape(shape)
+            shape = layer.compute_output_shape(shape)
+        self.output_shape = shape
+        self.built = True
+
+    def check_input_shape(self, shape: tuple) -> None:
+        if self.layers:
+            self.layers[0].check_input_shape(shape)
+
+    def forward(self, x, training: bool = False) -> tuple:
+        """``(batch, ...in) -> ((batch, ...out), backprop)``; ``backprop(dy)`` runs the layers'
+        closures in reverse and returns ``dx``."""
+        backprops = []
+        for layer in self.layers:
+            x, backprop = layer.forward(x, training)
+            backprops.append(backprop)
+
+        def backprop(dy):
+            for layer_backprop in reversed(backprops):
+                dy = layer_backprop(dy)
+            return dy
+
+        return x, backprop
+
+    def summary(self, print_fn: Callable[[str], None] = print) -> None:
+        """Print a table of layers with output shapes and parameter counts."""
+        rows = []
+        shape = self.input_shape
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape) if shape is not None else None
+            out = str(shape) if shape is not None else "?"
+            rows.append((f"{layer.name} ({type(layer).__name__})", out, f"{layer.count_params():,}"))
+        header = ("Layer (type)", "Output Shape", "Param #")
+        widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(3)]
+        line = "-" * sum(widths)
+        lines = [f'Model: "{self.name}"', line, _row(header, widths), "=" * sum(widths)]
+        lines += [_row(r, widths) for r in rows]
+        trainable = sum(layer.count_params() for layer in self.layers if layer.trainable)
+        total = self.count_params()
+        lines += [
+            "=" * sum(widths),
+            f"Total params: {total:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
+        ]
+        for text in lines:
+            print_fn(text)
+
+    def get_config(self) -> dict:
+        from deepcore.saving import serialize_layer
+
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape[1:]) if self.input_shape else None,
+            "layers": [serialize_layer(layer) for layer in self.layers],
+        }
+
+
+def _row(cells, widths) -> str:
+    return cells[0].ljust(widths[0]) + cells[1].ljust(widths[1]) + cells[2].rjust(widths[2])

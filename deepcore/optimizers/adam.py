@@ -1,0 +1,44 @@
+import math
+
+from deepcore.backend import array_namespace
+from deepcore.optimizers.base import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with Keras 3's update rule, at step t = iterations + 1:
+
+    alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
+    m += (g - m) * (1 - beta_1)
+    v += (g^2 - v) * (1 - beta_2)
+    v_hat = max(v_hat, v) if amsgrad else v
+    w -= alpha * m / (sqrt(v_hat) + epsilon)
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+
+    def slot_names(self):
+        return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
+
+    def update_step(self, variable, gradient, learning_rate, slots):
+        t = self.iterations + 1
+        alpha = learning_rate * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+        m, v = slots["momentum"], slots["velocity"]
+        m += (gradient - m) * (1.0 - self.beta_1)
+        v += (gradient * gradient - v) * (1.0 - self.beta_2)
+        if self.amsgrad:
+            slots["velocity_hat"] = array_namespace(v).maximum(slots["velocity_hat"], v)
+            v = slots["velocity_hat"]
+        variable.value -= (m * alpha) / (array_namespace(v).sqrt(v) + self.epsilon)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), Keras 3 defaults.
+
+    Before the Adam update: w -= w * weight_decay * lr (weight_decay defaults to 0.004).
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay: float = 0.004, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)

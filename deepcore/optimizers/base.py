@@ -1,0 +1,119 @@
+"""The optimizer base: learning rate (or schedule), gradient clipping, weight decay, state.
+
+State (moments, accumulators) lives on the backend's device next to the weights and is
+updated in place; the step counter and the learning rate are host numbers, so a step never
+waits for the device.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from deepcore.backend import array_namespace
+
+
+class Optimizer:
+    """Base class. Subclasses list their state in `slot_names()` and implement `update_step`.
+
+    Per step, in Keras's order: clip the gradients (``clipvalue``, then ``clipnorm`` per
+    tensor, then ``global_clipnorm``), decay the weights (``w -= w * weight_decay * lr``), then
+    `update_step` each variable.
+    """
+
+    def __init__(self, learning_rate: float | Callable[[int], float] = 0.001,
+                 weight_decay: float | None = None, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None,
+                 name: str | None = None):
+        if clipnorm is not None and global_clipnorm is not None:
+            raise ValueError("Only one of clipnorm and global_clipnorm can be set.")
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self._slots: dict[int, dict[str, Any]] = {}
+
+    # --- to be provided by subclasses ---------------------------------------------------
+    def slot_names(self) -> tuple[str, ...]:
+        """Names of the per-variable state arrays, created as zeros on first use."""
+        return ()
+
+    def initial_slot_value(self, name: str) -> float:
+        return 0.0
+
+    def update_step(self, variable, gradient, learning_rate: float, slots: dict[str, Any]) -> None:
+        """Update ``variable.value`` (and ``slots``) in place from ``gradient``."""
+        raise NotImplementedError
+
+    # --- the step -------------------------------------------------------------------------
+    @property
+    def current_learning_rate(self) -> float:
+        lr = self.learning_rate
+        return float(lr(self.iterations)) if callable(lr) else float(lr)
+
+    def slots_for(self, variable) -> dict[str, Any]:
+        key = id(variable)
+        if key not in self._slots:
+            xp = array_namespace(variable.value)
+            self._slots[key] = {
+                name: xp.full_like(variable.value, self.initial_slot_value(name))
+                for name in self.slot_names()
+            }
+        return self._slots[key]
+
+    def apply(self, variables: list) -> None:
+        """One step over ``variables`` (each with ``.value`` and ``.grad``)."""
+        lr = self.current_learning_rate
+        gradients = self._clip([v.grad for v in variables])
+        for variable, gradient in zip(variables, gradients):
+            if self.weight_decay:
+                variable.value -= variable.value * (self.weight_decay * lr)
+            self.update_step(variable, gradient, lr, self.slots_for(variable))
+        self.iterations += 1
+
+    def _clip(self, gradients: list) -> list:
+        if not (self.clipvalue or self.clipnorm or self.global_clipnorm):
+            return gradients
+        xp = array_namespace(gradients[0])
+        if self.clipvalue:
+            gradients = [xp.clip(g, -self.clipvalue, self.clipvalue) for g in gradients]
+        if self.clipnorm:
+            gradients = [
+                g * (self.clipnorm / xp.maximum(xp.sqrt(xp.sum(g * g)), self.clipnorm))
+                for g in gradients
+            ]
+        if self.global_clipnorm:
+            norm = xp.sqrt(sum(xp.sum(g * g) for g in gradients))
+            scale = self.global_clipnorm / xp.maximum(norm, self.global_clipnorm)
+            gradients = [g * scale for g in gradients]
+        return gradients
+
+    # --- state for saving and resuming -------------------------------------------------
+    def state(self, variables: list) -> list[Any]:
+        """The state arrays, variable by variable, in `slot_names()` order."""
+        return [self.slots_for(v)[name] for v in variables for name in self.slot_names()]
+
+    def set_state(self, variables: list, arrays: list, iterations: int) -> None:
+        names = self.slot_names()
+        if len(arrays) != len(variables) * len(names):
+            raise ValueError(
+                f"Optimizer {self.name!r} expects {len(variables) * len(names)} state arrays; "
+                f"received {len(arrays)}."
+            )
+        for i, variable in enumerate(variables):
+            self._slots[id(variable)] = dict(zip(names, arrays[i * len(names):(i + 1) * len(names)]))
+        self.iterations = iterations
+
+    def forget(self, variables: list) -> None:
+        """Drop the state of ``variables`` (e.g. after moving them to another backend)."""
+        for variable in variables:
+            self._slots.pop(id(variable), None)
+
+    def get_config(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "iterations"}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Optimizer":
+        return cls(**config)

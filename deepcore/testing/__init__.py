@@ -1,0 +1,1 @@
+"""Cross-backend consistency tools and the pytest plugin (``deepcore_backend`` fixture)."""
