@@ -59,7 +59,8 @@ class Layer:
     """
 
     def __init__(self, name: str | None = None, trainable: bool = True,
-                 input_shape: tuple | None = None, dtype: Any = None, **kwargs):
+                 input_shape: tuple | None = None, dtype: Any = None,
+                 activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s): {sorted(kwargs)}.")
         self.name = name or unique_name(snake_case(type(self).__name__))
@@ -68,6 +69,8 @@ class Layer:
         self.input_shape: Shape | None = (None, *input_shape) if input_shape is not None else None
         self._variables: list[Variable] = []
         self.backend = None  # the backend holding this layer's weights, set when they are made
+        self.activity_loss: Any = 0.0  # the activity penalty of the latest training forward
+        self.activity_regularizer = activity_regularizer
 
     # --- weights --------------------------------------------------------------------------
     def add_weight(self, name: str, shape: tuple, initializer="glorot_uniform",
@@ -101,8 +104,10 @@ class Layer:
         return total
 
     def get_weights(self) -> list:
-        """The weights as NumPy arrays (Dense: kernel ``(in, out)``, then bias)."""
-        return [self.backend.to_numpy(v.value) for v in self.weights]
+        """Copies of the weights as NumPy arrays (Dense: kernel ``(in, out)``, then bias)."""
+        # Copies: on CPU backends to_numpy may share memory with the weights, which the
+        # optimizer updates in place.
+        return [self.backend.to_numpy(v.value).copy() for v in self.weights]
 
     def set_weights(self, weights: list) -> None:
         """Replace the weights with host arrays of the same shapes, in `get_weights` order."""
@@ -117,7 +122,8 @@ class Layer:
                     f"Layer {self.name!r}, weight {variable.name!r}: expected shape {variable.shape}, "
                     f"received {tuple(value.shape)}."
                 )
-            variable.value = self.backend.asarray(value, dtype=variable.value.dtype)
+            # A copy, so training never writes into the caller's array (CPU backends share memory).
+            variable.value = self.backend.asarray(value.copy(), dtype=variable.value.dtype)
 
     def move_to(self, backend) -> None:
         """Move the weights to another backend (through the host)."""
@@ -156,6 +162,34 @@ class Layer:
         """``x -> (y, backprop)``; ``backprop(dy) -> dx``. Subclasses implement this."""
         raise NotImplementedError
 
+    # --- activity regularization ------------------------------------------------------------
+    @property
+    def activity_regularizer(self) -> regularizers.Regularizer | None:
+        """A penalty on the layer's output ``y``; in training, ``penalty(y) / batch`` (as Keras 3)
+        is kept in `activity_loss` for the model to add to the loss, and its gradient to ``dy``."""
+        return self._activity_regularizer
+
+    @activity_regularizer.setter
+    def activity_regularizer(self, value) -> None:
+        self._activity_regularizer = regularizers.get(value)
+        # Only a layer with a penalty gets its forward wrapped, so the others pay nothing.
+        if self._activity_regularizer is None:
+            self.__dict__.pop("forward", None)
+        else:
+            self.forward = self._forward_with_activity_penalty
+
+    def _forward_with_activity_penalty(self, x, training: bool = False) -> tuple[Any, Callable]:
+        y, backprop = type(self).forward(self, x, training)
+        if not training:
+            return y, backprop
+        regularizer, scale = self._activity_regularizer, 1.0 / y.shape[0]
+        self.activity_loss = regularizer(y) * scale
+
+        def backprop_with_penalty(dy):
+            return backprop(dy + regularizer.gradient(y) * scale)
+
+        return y, backprop_with_penalty
+
     def __call__(self, x, training: bool = False):
         """Run the layer on a backend array (building it on first use) and return ``y``."""
         if not self.built:
@@ -168,6 +202,8 @@ class Layer:
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self.input_shape is not None:
             config["input_shape"] = list(self.input_shape[1:])
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod

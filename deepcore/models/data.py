@@ -19,22 +19,32 @@ def to_backend(backend: Backend, data: Any, what: str, dtype: Any = None) -> Any
         raise ValueError(f"{what} is required; received None.")
     dtype = dtype or backend.dtype()
     xp = backend.xp
-    if backend.is_native(data):
+    if backend.is_native(data):  # on the numpy backend this includes every NumPy array
+        _check_numeric(xp.isdtype(data.dtype, ("bool", "integral", "real floating")), what, data.dtype)
         array = data if data.dtype == dtype else xp.astype(data, dtype)
-        if not bool(xp.all(xp.isfinite(array))):
-            raise ValueError(f"{what} contains NaN or infinite values; clean or impute them before training.")
+        _check_finite(xp, array, what)
         return array
     host = np.asarray(data)
-    if host.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must be numeric (bool, int or float); received dtype {host.dtype}.")
-    if host.dtype.kind == "f" and not np.isfinite(host).all():
-        bad = int(np.size(host) - np.count_nonzero(np.isfinite(host)))
-        raise ValueError(
-            f"{what} contains {bad} NaN or infinite value(s); clean or impute them before training."
-        )
+    _check_numeric(host.dtype.kind in "biuf", what, host.dtype)
+    if host.dtype.kind == "f":
+        _check_finite(np, host, what)
     if host.ndim == 0:
         raise ValueError(f"{what} must have a batch axis; received a scalar.")
     return backend.asarray(host, dtype=dtype)
+
+
+def _check_numeric(numeric: bool, what: str, dtype: Any) -> None:
+    if not numeric:
+        raise TypeError(f"{what} must be numeric (bool, int or float); received dtype {dtype}.")
+
+
+def _check_finite(xp, array: Any, what: str) -> None:
+    """Raise, with their count, when ``array`` holds NaN or infinite values (reads one number)."""
+    bad = int(xp.count_nonzero(~xp.isfinite(array)))
+    if bad:
+        raise ValueError(
+            f"{what} contains {bad} NaN or infinite value(s); clean or impute them before training."
+        )
 
 
 def sample_weights(backend: Backend, y_host: np.ndarray | None, n: int, sample_weight: Any,
@@ -77,12 +87,17 @@ def take(xp, array: Any, index: Any) -> Any:
     return xp.take(array, index, axis=0)
 
 
+def batch_length(index: Any) -> int:
+    """Number of samples a batch index (slice or index array) selects."""
+    return index.stop - index.start if isinstance(index, slice) else int(index.shape[0])
+
+
 def batches(backend: Backend, n: int, batch_size: int, shuffle: bool) -> Iterator[Any]:
     """Batch indices: slices in order, or slices of one device-side permutation per epoch."""
     if shuffle:
         order = backend.random_permutation(n)
         for start in range(0, n, batch_size):
-            yield order[start:start + batch_size]
+            yield order[start:min(start + batch_size, n)]
     else:
         for start in range(0, n, batch_size):
             yield slice(start, min(start + batch_size, n))
