@@ -49,6 +49,11 @@ def bernoulli(shape, p: float, rng: np.random.Generator | None = None) -> np.nda
     return (rng or _generator).random(size=shape) < p
 
 
+def gaussian(shape, stddev: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Zero-mean normal draws of standard deviation ``stddev``, from ``rng`` or the global generator."""
+    return (rng or _generator).normal(0.0, stddev, size=shape)
+
+
 def orthogonal(shape, gain: float = 1.0, seed: int | None = None) -> np.ndarray:
     """A (semi-)orthogonal matrix from the QR decomposition of a normal draw, as Keras does."""
     rows = int(np.prod(shape[:-1]))

@@ -1,0 +1,194 @@
+"""BatchNormalization and LayerNormalization, Keras 3 arguments and formulas.
+
+Both compute ``y = gamma * (x - mean) * rsqrt(variance + epsilon) + beta`` with the biased
+variance; they differ in which axes the statistics are taken over (the batch for
+BatchNormalization, the features of each sample for LayerNormalization).
+"""
+
+from __future__ import annotations
+
+from deepcore import initializers, regularizers
+from deepcore.backend import array_namespace
+from deepcore.layers.base import Layer
+
+
+def normalized_backprop(dxhat, xhat, inv_std, axes: tuple):
+    """``dx`` for ``xhat = (x - mean) * inv_std`` when mean and variance are statistics of ``x``
+    over ``axes`` (the usual closed form: the statistics' own gradients included)."""
+    xp = array_namespace(dxhat)
+    mean_dxhat = xp.mean(dxhat, axis=axes, keepdims=True)
+    mean_dxhat_xhat = xp.mean(dxhat * xhat, axis=axes, keepdims=True)
+    return inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+
+
+class _AffineNormalization(Layer):
+    """What both layers share: ``gamma`` and ``beta`` over ``param_axes`` and their backprop."""
+
+    def __init__(self, axis, epsilon: float, center: bool, scale: bool,
+                 beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = float(epsilon)
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.gamma = self.beta = None
+
+    def _resolve_axes(self, input_shape: tuple, axes: tuple) -> None:
+        """Set ``param_axes`` (sorted, non-negative), ``param_shape``, ``other_axes`` and
+        ``broadcast_shape`` (the parameters reshaped to broadcast against the input)."""
+        ndim = len(input_shape)
+        if any(not -ndim < a < ndim or a % ndim == 0 for a in axes):
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: axis must name non-batch axes of inputs with "
+                f"{ndim} dimensions, in [1, {ndim - 1}] or [{-ndim + 1}, -1]. Received: axis={self.axis!r}"
+            )
+        self.param_axes = tuple(sorted(a % ndim for a in axes))
+        if any(input_shape[a] is None for a in self.param_axes):
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: axis {self.axis!r} must have a known size; "
+                f"received input shape {tuple(input_shape)}."
+            )
+        self.param_shape = tuple(input_shape[a] for a in self.param_axes)
+        self.other_axes = tuple(a for a in range(ndim) if a not in self.param_axes)
+        self.broadcast_shape = tuple(input_shape[a] if a in self.param_axes else 1 for a in range(ndim))
+
+    def _build_affine(self) -> None:
+        if self.scale:
+            self.gamma = self.add_weight("gamma", self.param_shape, self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer)
+        if self.center:
+            self.beta = self.add_weight("beta", self.param_shape, self.beta_initializer,
+                                        regularizer=self.beta_regularizer)
+
+    def _affine(self, xhat):
+        """``xhat -> (gamma * xhat + beta, backprop)``; ``backprop(dy) -> dxhat``."""
+        xp = array_namespace(xhat)
+        gamma = xp.reshape(self.gamma.value, self.broadcast_shape) if self.scale else None
+        y = xhat * gamma if self.scale else xhat
+        if self.center:
+            y = y + xp.reshape(self.beta.value, self.broadcast_shape)
+
+        def backprop(dy):
+            if self.center:
+                self.beta.grad = xp.sum(dy, axis=self.other_axes)
+            if self.scale:
+                self.gamma.grad = xp.sum(dy * xhat, axis=self.other_axes)
+                return dy * gamma
+            return dy
+
+        return y, backprop
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+        }
+
+
+class BatchNormalization(_AffineNormalization):
+    """Normalizes each feature along ``axis`` with statistics over all other axes.
+
+    ``(batch, ..., features) -> same shape``. In training (and when the layer is trainable) it
+    uses the batch's mean and biased variance and updates
+    ``moving = moving * momentum + batch_statistic * (1 - momentum)``; at inference it uses the
+    moving statistics. ``moving_mean``/``moving_variance`` are non-trainable weights, saved
+    with the model. Weights in Keras order: gamma, beta, moving_mean, moving_variance.
+    """
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 **kwargs):
+        if not isinstance(axis, int):
+            raise TypeError(f"BatchNormalization: axis must be an integer. Received: axis={axis!r}")
+        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer,
+                         beta_regularizer, gamma_regularizer, **kwargs)
+        self.momentum = float(momentum)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._resolve_axes(input_shape, (self.axis,))
+        self._build_affine()
+        self.moving_mean = self.add_weight("moving_mean", self.param_shape,
+                                           self.moving_mean_initializer, trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", self.param_shape,
+                                               self.moving_variance_initializer, trainable=False)
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        use_batch_statistics = training and self.trainable
+        if use_batch_statistics:
+            mean = xp.mean(x, axis=self.other_axes, keepdims=True)
+            variance = xp.var(x, axis=self.other_axes, keepdims=True)
+            self._update_moving(self.moving_mean, mean)
+            self._update_moving(self.moving_variance, variance)
+        else:
+            mean = xp.reshape(self.moving_mean.value, self.broadcast_shape)
+            variance = xp.reshape(self.moving_variance.value, self.broadcast_shape)
+        inv_std = 1.0 / xp.sqrt(variance + self.epsilon)
+        xhat = (x - mean) * inv_std
+        y, affine_backprop = self._affine(xhat)
+
+        def backprop(dy):
+            dxhat = affine_backprop(dy)
+            if use_batch_statistics:
+                return normalized_backprop(dxhat, xhat, inv_std, self.other_axes)
+            return dxhat * inv_std
+
+        return y, backprop
+
+    def _update_moving(self, variable, batch_statistic) -> None:
+        xp = array_namespace(batch_statistic)
+        statistic = xp.astype(xp.reshape(batch_statistic, self.param_shape), variable.value.dtype)
+        variable.value = variable.value * self.momentum + statistic * (1.0 - self.momentum)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "momentum": self.momentum,
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+        }
+
+
+class LayerNormalization(_AffineNormalization):
+    """Normalizes each sample over ``axis`` (an int or a list of ints, the batch axis excluded).
+
+    ``(batch, ..., features) -> same shape``; the same computation in training and inference.
+    ``gamma``/``beta`` have the shape of the normalized axes.
+    """
+
+    def __init__(self, axis: int | list = -1, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, **kwargs):
+        axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer,
+                         beta_regularizer, gamma_regularizer, **kwargs)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._resolve_axes(input_shape, tuple(self.axis) if isinstance(self.axis, list) else (self.axis,))
+        self._build_affine()
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        mean = xp.mean(x, axis=self.param_axes, keepdims=True)
+        variance = xp.var(x, axis=self.param_axes, keepdims=True)
+        inv_std = 1.0 / xp.sqrt(variance + self.epsilon)
+        xhat = (x - mean) * inv_std
+        y, affine_backprop = self._affine(xhat)
+        return y, lambda dy: normalized_backprop(affine_backprop(dy), xhat, inv_std, self.param_axes)
