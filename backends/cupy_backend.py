@@ -1,8 +1,17 @@
 """CuPy on a CUDA GPU. Usable only when a CUDA device answers, not merely when cupy imports."""
 
 import importlib.util
+import os
+import warnings
 
 from deepcore.backend import Backend, Probe
+
+
+def tf32_enabled() -> bool:
+    """Whether CuPy computes float32 matmuls in TF32 (10-bit mantissa) on Ampere+ GPUs: it does
+    when ``CUPY_TF32`` is a positive integer (off by default), unless ``NVIDIA_TF32_OVERRIDE=0``."""
+    requested = os.environ.get("CUPY_TF32", "0").strip()
+    return requested.isdigit() and int(requested) > 0 and os.environ.get("NVIDIA_TF32_OVERRIDE") != "0"
 
 
 class CupyBackend(Backend):
@@ -35,6 +44,12 @@ class CupyBackend(Backend):
         count = cupy.cuda.runtime.getDeviceCount()
         if not 0 <= index < count:
             raise ValueError(f"Backend 'cupy': CUDA device {index} requested but {count} device(s) exist.")
+        if tf32_enabled():
+            warnings.warn(
+                "CUPY_TF32 is set: float32 matmuls run in TF32 and differ from NumPy by ~1e-3 "
+                "relative. Unset CUPY_TF32 for full float32 precision (see docs/consistency.md).",
+                RuntimeWarning, stacklevel=2,
+            )
         return xp, cupy.cuda.Device(index)
 
     def activate(self):
@@ -57,6 +72,14 @@ class CupyBackend(Backend):
         cupyx.scatter_add(result, indices, values)
         return result
 
+    def make_collectives(self, comm):
+        """NCCL on the device (bootstrapped over MPI) when CuPy has it; else MPI via the host."""
+        from cupy.cuda import nccl
+
+        from deepcore.distribution.collectives import MPICollectives, NCCLCollectives
+
+        return NCCLCollectives(comm, self) if nccl.available else MPICollectives(comm, self)
+
     def describe(self):
         import cupy
 
@@ -66,4 +89,5 @@ class CupyBackend(Backend):
             "cupy": cupy.__version__,
             "gpu": props["name"].decode(),
             "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
+            "tf32": tf32_enabled(),
         }

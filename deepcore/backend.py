@@ -87,6 +87,10 @@ class Backend:
         """An array of 0/1 values, 1 with probability ``p`` (from ``generator`` if given)."""
         return self.asarray(host_random.bernoulli(shape, p, generator), dtype=dtype or self.dtype())
 
+    def random_normal(self, shape: tuple, stddev: float, dtype: Any = None, generator: Any = None) -> Any:
+        """Zero-mean normal noise of standard deviation ``stddev`` (from ``generator`` if given)."""
+        return self.asarray(host_random.gaussian(shape, stddev, generator), dtype=dtype or self.dtype())
+
     def random_permutation(self, n: int) -> Any:
         return self.asarray(host_random.permutation(n), dtype=self.xp.int64)
 
@@ -103,6 +107,12 @@ class Backend:
         )
         flat = xp.reshape(values, (one_hot.shape[0], -1))
         return target + xp.reshape(one_hot.T @ flat, target.shape)
+
+    def make_collectives(self, comm: Any) -> Any:
+        """The engine that sums gradients across the ranks of ``comm`` (MPI through the host)."""
+        from deepcore.distribution.collectives import MPICollectives
+
+        return MPICollectives(comm, self)
 
     def describe(self) -> dict:
         """Facts about this backend for `deepcore info` and reports."""

@@ -37,6 +37,23 @@ def _per_value(dvalues, xp):
     return dvalues if isinstance(dvalues, float) else xp.expand_dims(dvalues, axis=-1)
 
 
+def _weights_like(xp, sample_weight, values):
+    """Sample weights (a number, ``(n,)``, ``(n, 1)``...) in the dtype of ``values`` and of a rank
+    that broadcasts against them: Keras's squeeze-or-expand, so ``(n, 1)`` weights never turn
+    ``(n,)`` values into ``(n, n)``."""
+    if isinstance(sample_weight, (int, float)):
+        return xp.full_like(values, sample_weight)
+    weights = xp.astype(sample_weight, values.dtype)
+    while weights.ndim > values.ndim and weights.shape[-1] == 1:
+        weights = xp.reshape(weights, weights.shape[:-1])
+    if weights.ndim > values.ndim:
+        raise ValueError(
+            f"sample_weight of shape {tuple(sample_weight.shape)} does not fit per-sample loss values "
+            f"of shape {tuple(values.shape)}; pass one weight per sample, e.g. shape {tuple(values.shape)}."
+        )
+    return xp.reshape(weights, weights.shape + (1,) * (values.ndim - weights.ndim))
+
+
 class Loss:
     """Base class. Subclasses implement `per_sample`."""
 
@@ -60,17 +77,21 @@ class Loss:
         values, backprop = self.per_sample(y_true, y_pred)
         if self.reduction == "none":
             raise ValueError("forward() needs a scalar; reduction='none' is for __call__ only.")
-        divisor = 1.0 if self.reduction == "sum" else float(math.prod(values.shape))
+        # max(.., 1): a data-parallel rank's share of a short last batch may be empty.
+        divisor = 1.0 if self.reduction == "sum" else float(max(math.prod(values.shape), 1))
         if sample_weight is None:
             loss = xp.sum(values) / divisor
             return loss, lambda: backprop(1.0 / divisor)
-        weights = xp.reshape(sample_weight, sample_weight.shape + (1,) * (values.ndim - sample_weight.ndim))
+        weights = _weights_like(xp, sample_weight, values)
         loss = xp.sum(values * weights) / divisor
         return loss, lambda: backprop(xp.broadcast_to(weights, values.shape) / divisor)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         if self.reduction == "none":
-            return self.per_sample(align_targets(y_true, y_pred, self.sparse), y_pred)[0]
+            values = self.per_sample(align_targets(y_true, y_pred, self.sparse), y_pred)[0]
+            if sample_weight is None:
+                return values
+            return values * _weights_like(array_namespace(y_pred), sample_weight, values)
         return self.forward(y_true, y_pred, sample_weight)[0]
 
     def get_config(self) -> dict:
@@ -126,11 +147,13 @@ class Huber(Loss):
 
 
 class Hinge(Loss):
-    """mean(max(1 - y_true * y_pred, 0), axis=-1); 0/1 labels are mapped to -1/1 first."""
+    """mean(max(1 - y_true * y_pred, 0), axis=-1); when every label is 0 or 1 they are mapped
+    to -1/1 first (as Keras: labels such as -1/0/1 are used as given)."""
 
     def per_sample(self, y_true, y_pred):
         xp = array_namespace(y_pred)
-        signed = xp.where(y_true == 0, -1.0, y_true)
+        binary = xp.all((y_true == 0) | (y_true == 1))  # a 0-d array: no wait for the device
+        signed = xp.where(binary, 2.0 * y_true - 1.0, y_true)
         margin = 1.0 - signed * y_pred
         scale = 1.0 / y_pred.shape[-1]
         return (

@@ -15,6 +15,7 @@ from typing import Any
 from deepcore import losses as losses_module
 from deepcore import metrics as metrics_module
 from deepcore import optimizers as optimizers_module
+from deepcore import distribution
 from deepcore.callbacks import Callback, CallbackList, History, ProgbarLogger
 from deepcore.models import data
 from deepcore.registry import get_backend
@@ -62,6 +63,27 @@ class Model:
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
 
+    # --- saving (one safetensors file with a JSON config; see deepcore.saving) ---------------
+    def save(self, filepath, overwrite: bool = True) -> None:
+        """Write the architecture, weights, compile config and optimizer state to ``filepath``
+        atomically; `deepcore.models.load_model` reads it back on any backend."""
+        from deepcore import saving
+
+        saving.save_model(self, filepath, overwrite)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Write only the weights to ``filepath`` (read back with `load_weights`)."""
+        from deepcore import saving
+
+        saving.save_weights(self, filepath, overwrite)
+
+    def load_weights(self, filepath) -> None:
+        """Set the weights from a file written by `save_weights` or `save`; a shape mismatch
+        names the layer and both shapes, and leaves the weights unchanged."""
+        from deepcore import saving
+
+        saving.load_weights(self, filepath)
+
     # --- compile ----------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics: list | None = None) -> None:
         """Choose the optimizer, the loss and the metrics (names or objects)."""
@@ -104,19 +126,25 @@ class Model:
 
     # --- the steps --------------------------------------------------------------------------
     def _regularize(self) -> Any:
-        """Add each weight penalty's gradient to its variable; return the total penalty."""
+        """Add each weight penalty's gradient to its variable; return the total penalty, with the
+        activity penalties of the latest training forward (their gradients are in the backprop)."""
         penalty = 0.0
+        for layer in self.layers:
+            if layer.activity_regularizer is not None:
+                penalty = penalty + layer.activity_loss
         for variable in self.trainable_variables:
             if variable.regularizer is not None:
                 penalty = penalty + variable.regularizer(variable.value)
                 variable.grad = variable.grad + variable.regularizer.gradient(variable.value)
         return penalty
 
-    def _train_step(self, x, y, weights):
+    def _train_step(self, x, y, weights, parallel=None, share: float = 1.0):
         y_pred, backprop = self.forward(x, training=True)
         loss, loss_backprop = self.loss.forward(y, y_pred, weights)
         backprop(loss_backprop())
         loss = loss + self._regularize()
+        if parallel is not None:
+            parallel.average_gradients(self.trainable_variables, share)
         self.optimizer.apply(self.trainable_variables)
         return loss, y_pred
 
@@ -177,8 +205,14 @@ class Model:
         n = int(x_train.shape[0])
         steps = math.ceil(n / batch_size)
         verbose = _resolve_verbose(verbose)
+        parallel = distribution.active()
+        if parallel is not None:
+            parallel.begin_fit(self, backend)
+            verbose = verbose if parallel.rank == 0 else 0
         self.history = History()
-        callback_list = [self.history] + ([ProgbarLogger(verbose)] if verbose else []) + list(callbacks or [])
+        # Keras's order: the user's callbacks first, so History and the progress line see the
+        # entries they add to the logs (e.g. ``learning_rate``).
+        callback_list = list(callbacks or []) + [self.history] + ([ProgbarLogger(verbose)] if verbose else [])
         hooks = CallbackList(callback_list, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
         xp = backend.xp
 
@@ -189,10 +223,17 @@ class Model:
             hooks.on_epoch_begin(epoch)
             for step, index in enumerate(data.batches(backend, n, batch_size, shuffle)):
                 hooks.on_train_batch_begin(step)
+                share = 1.0
+                if parallel is not None:
+                    index, share = parallel.shard(index, data.batch_length(index))
                 xb, yb, wb = (data.take(xp, a, index) for a in (x_train, y_train, w_train))
-                loss, y_pred = self._train_step(xb, yb, wb)
+                loss, y_pred = self._train_step(xb, yb, wb, parallel, share)
                 self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
                 hooks.on_train_batch_end(step, {"loss": loss})
+                if self.stop_training:  # set by a batch hook, e.g. TerminateOnNaN
+                    break
+            if parallel is not None:
+                parallel.reduce_metrics([tracker, *self.compiled_metrics])
             logs = self._logs(tracker)
             if x_val is not None:
                 logs.update(self._evaluate_arrays(backend, x_val, y_val, w_val, batch_size, prefix="val_"))

@@ -1,0 +1,179 @@
+"""Data-parallel training over MPI: 2 ranks reproduce 1 process; failures end the whole job.
+
+Jobs run as ``mpiexec -n 2 python -m mpi4py tests/mpi_scripts/train_data_parallel.py`` in
+their own process group, killed as a group if they outlive the timeout (no hung CI).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).parent / "mpi_scripts" / "train_data_parallel.py"
+TIMEOUT_SECONDS = 120
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+try:
+    import mpi4py  # noqa: F401
+
+    MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    SKIP_REASON = None if MPIEXEC else "mpiexec not found (pip install \"deepcore[mpi]\")"
+except ImportError:
+    MPIEXEC, SKIP_REASON = None, 'mpi4py is not installed (pip install "deepcore[mpi]")'
+
+needs_mpi = pytest.mark.skipif(SKIP_REASON is not None, reason=f"MPI: {SKIP_REASON}")
+
+
+def run_job(ranks: int, out: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the training script on ``ranks`` ranks (plain python for 1), killing the whole
+    process group on timeout."""
+    command = [sys.executable, str(SCRIPT), str(out), *args]
+    if ranks > 1:
+        command = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "mpi4py", str(SCRIPT), str(out), *args]
+    # One BLAS thread per rank: two ranks on two cores must not oversubscribe them.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"the {ranks}-rank job hung for more than {TIMEOUT_SECONDS} s")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def trained(tmp_path: Path, ranks: int, *args: str) -> dict:
+    out = tmp_path / f"ranks{ranks}.npz"
+    result = run_job(ranks, out, *args)
+    assert result.returncode == 0, result.stderr
+    with np.load(out) as saved:
+        return {
+            "world_size": int(saved["world_size"]),
+            "history": json.loads(str(saved["history"])),
+            "weights": [saved[f"w{i}"] for i in range(sum(k.startswith("w") and k[1:].isdigit() for k in saved.files))],
+        }
+
+
+def test_world_size_one_without_mpiexec(tmp_path):
+    single = trained(tmp_path, 1, "--epochs", "1")
+    assert single["world_size"] == 1
+    assert len(single["history"]["loss"]) == 1
+
+
+@needs_mpi
+@pytest.mark.parametrize(
+    "samples, batch_size",
+    [
+        (203, 32),  # 162 training samples: 5 even batches split 16/16, a last batch of 2 split 1/1
+        (50, 15),   # 40 training samples: batches of 15 split 7/8, a last batch of 10 split 5/5
+        (41, 32),   # 32 training samples + 9 validation, one global batch
+    ],
+)
+def test_two_ranks_reproduce_one_process(tmp_path, samples, batch_size):
+    args = ("--samples", str(samples), "--batch-size", str(batch_size), "--epochs", "3")
+    single = trained(tmp_path, 1, *args)
+    double = trained(tmp_path, 2, *args)  # the script also asserts check_replicas() on every rank
+    assert double["world_size"] == 2
+    steps = 3 * -(-int(samples * 0.8) // batch_size)
+    # Only the summation order of the gradient differs (two partial sums + allreduce), so each
+    # Adam step may move an O(1) weight differently by a few float32 ulps: allow 10 per step.
+    tolerance = 10 * steps * FLOAT32_EPS
+    for one, two in zip(single["weights"], double["weights"]):
+        np.testing.assert_allclose(two, one, rtol=0, atol=tolerance)
+    assert double["history"].keys() == single["history"].keys()
+    for key, values in single["history"].items():
+        # Epoch means of float32 per-batch losses, summed in another order: a few float32 ulps.
+        np.testing.assert_allclose(double["history"][key], values, rtol=10 * FLOAT32_EPS, err_msg=key)
+
+
+@needs_mpi
+def test_failing_rank_ends_the_whole_job(tmp_path):
+    result = run_job(2, tmp_path / "never.npz", "--fail-on-rank", "1")
+    assert result.returncode != 0
+    assert "deliberate failure on rank 1" in result.stderr
+    assert not (tmp_path / "never.npz").exists()
+
+
+@needs_mpi
+def test_ranks_disagreeing_on_the_architecture_are_reported(tmp_path):
+    result = run_job(2, tmp_path / "never.npz", "--wider-on-rank", "1")
+    assert result.returncode != 0
+    assert "Ranks disagree on the model architecture" in result.stderr
+
+
+@needs_mpi
+def test_mpi_of_another_family_is_detected():
+    # Open MPI's launcher variable announces 2 ranks, but mpi4py's MPI sees a world of 1.
+    code = "from deepcore import distribution; distribution.initialize()"
+    env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            timeout=TIMEOUT_SECONDS)
+    assert result.returncode != 0
+    assert "different MPI installations" in result.stderr
+
+
+def test_shard_splits_every_global_batch_exactly(monkeypatch):
+    from deepcore.distribution import data_parallel, launch
+
+    covered, weights = [], []
+    for rank in range(3):
+        monkeypatch.setattr(launch, "rank", lambda rank=rank: rank)
+        monkeypatch.setattr(launch, "world_size", lambda: 3)
+        strategy = data_parallel.DataParallel()
+        local, weight = strategy.shard(slice(10, 17), 7)
+        covered.extend(range(local.start, local.stop))
+        weights.append(weight)
+    assert covered == list(range(10, 17))
+    assert sum(weights) == pytest.approx(1.0)
+    assert weights == pytest.approx([2 / 7, 2 / 7, 3 / 7])
+
+
+def test_nccl_bootstrap_broadcasts_rank0_unique_id(monkeypatch):
+    """No two CUDA devices here: check the bootstrap logic with stand-ins for NCCL and MPI."""
+    created = []
+
+    class FakeCommunicator:
+        def __init__(self, size, unique_id, rank):
+            created.append((size, unique_id, rank))
+
+    nccl = types.SimpleNamespace(get_unique_id=lambda: "id-from-rank-0", NcclCommunicator=FakeCommunicator)
+    cuda = types.SimpleNamespace(nccl=nccl)
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(cuda=cuda))
+    monkeypatch.setitem(sys.modules, "cupy.cuda", cuda)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", nccl)
+
+    class FakeMPI:
+        def __init__(self, rank):
+            self.rank = rank
+
+        def Get_rank(self):
+            return self.rank
+
+        def Get_size(self):
+            return 2
+
+        def bcast(self, value, root=0):
+            assert root == 0
+            return "id-from-rank-0"  # what rank 0 sent
+
+    from deepcore.distribution.collectives import NCCLCollectives
+
+    NCCLCollectives(FakeMPI(0), backend=None)
+    NCCLCollectives(FakeMPI(1), backend=None)
+    assert created == [(2, "id-from-rank-0", 0), (2, "id-from-rank-0", 1)]
+
+
+def test_nccl_allreduce_on_two_gpus(tmp_path):
+    cupy_record = next(r for r in __import__("deepcore").list_backends() if r.name == "cupy")
+    if not cupy_record.available or len(cupy_record.devices) < 2:
+        pytest.skip(f"NCCL: needs two CUDA devices ({cupy_record.reason or f'{len(cupy_record.devices)} found'})")
+    result = run_job(2, tmp_path / "gpus.npz", "--backend", "cupy")
+    assert result.returncode == 0, result.stderr
