@@ -39,7 +39,7 @@ def run_job(ranks: int, out: Path, *args: str) -> subprocess.CompletedProcess:
         command = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "mpi4py", str(SCRIPT), str(out), *args]
     # One BLAS thread per rank: two ranks on two cores must not oversubscribe them.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env, start_new_session=True)
     try:
         stdout, stderr = process.communicate(timeout=TIMEOUT_SECONDS)

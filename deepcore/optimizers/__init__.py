@@ -1,5 +1,6 @@
 """Optimizers with Keras 3 names, defaults and update formulas (each in its class docstring)."""
 
+from deepcore.optimizers import schedules
 from deepcore.optimizers.adagrad import Adagrad
 from deepcore.optimizers.adam import Adam, AdamW
 from deepcore.optimizers.base import Optimizer
@@ -31,4 +32,4 @@ def serialize(optimizer: Optimizer) -> dict:
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "serialize"]
+__all__ = ["schedules", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "serialize"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from deepcore.backend import array_namespace
+from deepcore.optimizers import schedules
 
 
 class Optimizer:
@@ -112,8 +113,13 @@ class Optimizer:
             self._slots.pop(id(variable), None)
 
     def get_config(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "iterations"}
+        config = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "iterations"}
+        if isinstance(self.learning_rate, schedules.LearningRateSchedule):
+            config["learning_rate"] = schedules.serialize(self.learning_rate)
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Optimizer":
+        if isinstance(config.get("learning_rate"), dict):
+            config = {**config, "learning_rate": schedules.deserialize(config["learning_rate"])}
         return cls(**config)

@@ -1,0 +1,169 @@
+"""Learning-rate schedules with Keras 3 names, arguments and formulas.
+
+A schedule is a callable ``schedule(step) -> float`` of the optimizer's step counter (a host
+integer), usable as ``learning_rate=`` of any optimizer::
+
+    lr = dc.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1000, decay_rate=0.96)
+    dc.optimizers.SGD(learning_rate=lr)
+
+Everything is computed on the host in Python floats, so reading the rate never touches the
+device. Schedules round-trip through `get_config` / `from_config` and `serialize` /
+`deserialize` (``{"class_name": ..., "config": ...}``), which is how optimizers save them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+
+class LearningRateSchedule:
+    """Base class: implement ``__call__(step) -> float`` and `get_config`."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError(
+            f"Learning rate schedule {type(self).__name__!r} must override __call__(self, step)."
+        )
+
+    def get_config(self) -> dict:
+        raise NotImplementedError(
+            f"Learning rate schedule {type(self).__name__!r} must override get_config() to be "
+            "serializable."
+        )
+
+    @classmethod
+    def from_config(cls, config: dict) -> "LearningRateSchedule":
+        return cls(**config)
+
+
+def _check_positive_steps(name: str, value) -> None:
+    if value <= 0:
+        raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value}")
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with ``staircase=True``
+    the exponent is ``floor(step / decay_steps)``, so the rate drops every ``decay_steps``."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False, name: str = "ExponentialDecay"):
+        _check_positive_steps("decay_steps", decay_steps)
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate * self.decay_rate ** p
+
+    def get_config(self) -> dict:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while
+    ``boundaries[i-1] < step <= boundaries[i]``, and ``values[-1]`` after ``boundaries[-1]``."""
+
+    def __init__(self, boundaries: list, values: list, name: str = "PiecewiseConstant"):
+        if len(boundaries) != len(values) - 1:
+            raise ValueError(
+                "The length of boundaries should be 1 less than the length of values. Received: "
+                f"boundaries={boundaries} of length {len(boundaries)}, and values={values} of "
+                f"length {len(values)}."
+            )
+        if any(low >= high for low, high in zip(boundaries, boundaries[1:])):
+            raise ValueError(f"boundaries must be strictly increasing. Received: boundaries={boundaries}")
+        self.boundaries = list(boundaries)
+        self.values = list(values)
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        # bisect_left counts the boundaries strictly below step: the index of step's interval.
+        return self.values[bisect.bisect_left(self.boundaries, step)]
+
+    def get_config(self) -> dict:
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+class CosineDecay(LearningRateSchedule):
+    """Cosine decay, after an optional linear warmup (Keras 3 semantics).
+
+    Without ``warmup_target``: ``s = min(step, decay_steps)`` and the rate is
+    ``initial_learning_rate * ((1 - alpha) * 0.5 * (1 + cos(pi * s / decay_steps)) + alpha)``.
+
+    With ``warmup_target``: for ``step < warmup_steps`` the rate rises linearly from
+    ``initial_learning_rate`` to ``warmup_target``
+    (``initial + (warmup_target - initial) * step / warmup_steps``); afterwards the cosine decay
+    above runs from ``warmup_target`` on ``step - warmup_steps``, clamped at ``decay_steps``.
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
+                 name: str = "CosineDecay", warmup_target: float | None = None,
+                 warmup_steps: int = 0):
+        _check_positive_steps("decay_steps", decay_steps)
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.alpha = alpha
+        self.name = name
+        self.warmup_target = warmup_target
+        self.warmup_steps = warmup_steps
+
+    def _decay(self, step: float, decay_from: float) -> float:
+        cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
+        return decay_from * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step: int) -> float:
+        if self.warmup_target is None:
+            return self._decay(min(step, self.decay_steps), self.initial_learning_rate)
+        step = min(step, self.decay_steps + self.warmup_steps)
+        if step < self.warmup_steps:
+            delta = self.warmup_target - self.initial_learning_rate
+            return delta * (step / self.warmup_steps) + self.initial_learning_rate
+        return self._decay(step - self.warmup_steps, self.warmup_target)
+
+    def get_config(self) -> dict:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "name": self.name,
+            "warmup_target": self.warmup_target,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+_BY_NAME = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay)}
+
+
+def serialize(schedule: LearningRateSchedule) -> dict:
+    """``{"class_name": ..., "config": ...}``, JSON-compatible."""
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize(config: dict, custom_objects: dict | None = None) -> LearningRateSchedule:
+    """Rebuild a schedule from `serialize`'s dict; ``custom_objects`` maps names of your own
+    `LearningRateSchedule` subclasses to the classes."""
+    known = {**_BY_NAME, **(custom_objects or {})}
+    name = config.get("class_name")
+    if name not in known:
+        raise ValueError(
+            f"Unknown learning rate schedule {name!r}. Known schedules: {', '.join(sorted(known))}. "
+            "Pass your own classes with custom_objects={'MySchedule': MySchedule}."
+        )
+    return known[name].from_config(config.get("config", {}))
+
+
+__all__ = [
+    "LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay",
+    "serialize", "deserialize",
+]
