@@ -21,7 +21,7 @@ Forward = Callable[[Any], tuple[Any, Callable[[Any], Any]]]
 def numerical_gradient(objective: Callable[[np.ndarray], float], point: np.ndarray,
                        eps: float = 1e-6) -> np.ndarray:
     """Central differences of ``objective`` at ``point``, one element at a time."""
-    point = np.array(point, dtype=np.float64)
+    point = np.array(point, dtype=np.float64, order="C")  # reshape(-1) below must be a view
     grad = np.zeros_like(point)
     flat, flat_grad = point.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):

@@ -1,8 +1,13 @@
-"""pytest plugin (entry point ``pytest11``): run a test once per usable deepcore backend.
+"""pytest plugin (entry point ``pytest11``): run a test once per registered deepcore backend.
 
-A test that takes the ``deepcore_backend`` fixture runs on every registered backend; those
-unusable here are skipped with their reason (see ``pytest -rs``). ``--deepcore-backend NAME``
-(repeatable) restricts the run. Inside the test the backend is active (`use_backend`).
+A test that takes the ``deepcore_backend`` fixture runs once per registered backend, with the
+backend's name as the test id (``test_fit[numpy]``, ``test_fit[torch]``...); those unusable
+here are skipped with their reason (shown by ``pytest -rs``). ``--deepcore-backend NAME``
+(repeatable) restricts the run; an unknown name is a usage error listing the known ones.
+Inside the test the backend is active (`use_backend`); array-api-strict runs on its emulated
+``device1``. A test can pin its own list with
+``@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)``.
+Disable the plugin with ``-p no:deepcore``.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ TEST_DEVICES = {"array_api_strict": "device1"}
 
 
 def pytest_addoption(parser):
-    parser.addoption(
+    parser.getgroup("deepcore").addoption(
         "--deepcore-backend", action="append", default=None, metavar="NAME",
-        help="run deepcore backend-parametrized tests on this backend only (repeatable)",
+        help="run deepcore backend-parametrized tests on this backend only (repeatable, or "
+             "comma-separated: numpy,torch)",
     )
 
 
@@ -31,6 +37,7 @@ def selected_backends(config) -> list[str]:
         wanted = wanted + (config.getoption("--backend") or [])
     except ValueError:  # --backend is only defined by deepcore's own test suite
         pass
+    wanted = [name.strip() for item in wanted for name in item.split(",") if name.strip()]
     if not wanted:
         return names
     unknown = sorted(set(wanted) - set(names))
@@ -39,9 +46,22 @@ def selected_backends(config) -> list[str]:
     return [name for name in names if name in wanted]
 
 
+def pytest_configure(config):
+    selected_backends(config)  # an unknown --deepcore-backend name stops the run here (exit 4)
+
+
 def pytest_generate_tests(metafunc):
-    if "deepcore_backend" in metafunc.fixturenames:
+    if "deepcore_backend" in metafunc.fixturenames and not _pinned(metafunc):
         metafunc.parametrize("deepcore_backend", selected_backends(metafunc.config), indirect=True)
+
+
+def _pinned(metafunc) -> bool:
+    """True when the test parametrizes ``deepcore_backend`` itself."""
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
+        if "deepcore_backend" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return True
+    return False
 
 
 @pytest.fixture
@@ -50,7 +70,10 @@ def deepcore_backend(request):
     from deepcore.registry import list_backends, use_backend
 
     name = request.param
-    record = next(r for r in list_backends() if r.name == name)
+    records = {record.name: record for record in list_backends()}
+    if name not in records:
+        pytest.fail(f"Unknown deepcore backend {name!r}; registered: {sorted(records)}.", pytrace=False)
+    record = records[name]
     if not record.available:
         pytest.skip(f"{name}: {record.reason}")
     with use_backend(name, device=TEST_DEVICES.get(name)) as backend:
