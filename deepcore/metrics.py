@@ -71,6 +71,9 @@ class BinaryAccuracy(Metric):
         hits = xp.astype(xp.astype(y_pred > self.threshold, y_pred.dtype) == y_true, y_pred.dtype)
         return xp.mean(hits, axis=-1)
 
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
 
 class CategoricalAccuracy(Metric):
     """Fraction of samples whose arg-max prediction is the arg-max of the one-hot target."""

@@ -4,11 +4,12 @@ from deepcore.models.model import Model
 from deepcore.models.sequential import Sequential
 
 
-def load_model(path):
-    """Load a model saved with ``model.save(path)`` (JSON config + safetensors, no pickle)."""
+def load_model(path, compile: bool = True):
+    """Load a model saved with ``model.save(path)`` (JSON config + safetensors, no pickle) onto
+    the active backend; compiled, with its optimizer state, unless ``compile=False``."""
     from deepcore.saving import load_model as _load_model
 
-    return _load_model(path)
+    return _load_model(path, compile=compile)
 
 
 __all__ = ["Model", "Sequential", "load_model"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 from deepcore.layers.base import Layer, unique_name
@@ -90,7 +91,7 @@ class Sequential(Model):
         line = "-" * sum(widths)
         lines = [f'Model: "{self.name}"', line, _row(header, widths), "=" * sum(widths)]
         lines += [_row(r, widths) for r in rows]
-        trainable = sum(layer.count_params() for layer in self.layers if layer.trainable)
+        trainable = sum(math.prod(variable.shape) for variable in self.trainable_variables)
         total = self.count_params()
         lines += [
             "=" * sum(widths),
@@ -109,6 +110,16 @@ class Sequential(Model):
             "input_shape": list(self.input_shape[1:]) if self.input_shape else None,
             "layers": [serialize_layer(layer) for layer in self.layers],
         }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        """Rebuild from `get_config` (built right away when the input shape is known)."""
+        from deepcore.saving import deserialize_layer
+
+        model = cls([deserialize_layer(spec) for spec in config["layers"]], name=config.get("name"))
+        if config.get("input_shape") is not None and not model.built:
+            model.build((None, *config["input_shape"]))
+        return model
 
 
 def _row(cells, widths) -> str:
