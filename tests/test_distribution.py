@@ -95,6 +95,37 @@ def test_two_ranks_reproduce_one_process(tmp_path, samples, batch_size):
 
 
 @needs_mpi
+def test_only_rank_zero_writes_logs(tmp_path):
+    prefix = tmp_path / "log"
+    trained(tmp_path, 2, "--csv-prefix", str(prefix), "--epochs", "2")
+    assert (tmp_path / "log.rank0.csv").exists()
+    assert not (tmp_path / "log.rank1.csv").exists()
+
+
+@needs_mpi
+def test_deepcore_train_np_2(tmp_path):
+    config = {
+        "seed": 0,
+        "data": {"dataset": "iris", "standardize": True, "test_split": 0.2},
+        "model": {"layers": [{"type": "Dense", "units": 8, "activation": "relu"},
+                             {"type": "Dense", "units": 3, "activation": "softmax"}]},
+        "compile": {"loss": "sparse_categorical_crossentropy", "optimizer": "adam", "metrics": ["accuracy"]},
+        "fit": {"epochs": 2, "batch_size": 16},
+    }
+    path = tmp_path / "iris.json"
+    path.write_text(json.dumps(config))
+    output = tmp_path / "iris.deepcore"
+    result = subprocess.run(
+        [sys.executable, "-m", "deepcore", "train", "--np", "2", str(path), "--output", str(output)],
+        capture_output=True, text=True, timeout=TIMEOUT_SECONDS, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 rank(s)" in result.stdout
+    assert result.stdout.count("Saved the model") == 1  # rank 0 only
+    assert output.exists()
+
+
+@needs_mpi
 def test_failing_rank_ends_the_whole_job(tmp_path):
     result = run_job(2, tmp_path / "never.npz", "--fail-on-rank", "1")
     assert result.returncode != 0

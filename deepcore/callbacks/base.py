@@ -12,6 +12,9 @@ class Callback:
     only when you need the number, since each conversion waits for the device.
     """
 
+    # Callbacks that write files or print run on rank 0 only in data-parallel training.
+    main_rank_only = False
+
     def __init__(self):
         self.model: Any = None
         self.params: dict = {}

@@ -14,6 +14,8 @@ class CSVLogger(Callback):
     e.g. when resuming training with ``initial_epoch``.
     """
 
+    main_rank_only = True
+
     def __init__(self, filename: "str | os.PathLike", separator: str = ",", append: bool = False):
         super().__init__()
         self.filename = os.fspath(filename)

@@ -30,6 +30,8 @@ class ProgbarLogger(Callback):
     redraws. ``verbose=2``: "Epoch i/n" and one summary line per epoch. ``verbose=0``: nothing.
     """
 
+    main_rank_only = True
+
     def __init__(self, verbose: int = 1):
         super().__init__()
         self.verbose = 2 if verbose == 1 and not sys.stdout.isatty() else verbose

@@ -2,6 +2,7 @@
 metrics and save it.
 
     deepcore train examples/configs/breast_cancer.toml [--output model.deepcore] [--backend numpy]
+    deepcore train --np 2 examples/configs/digits.toml     # data-parallel on 2 MPI ranks
 
 The config, every key with its default (``[data]``'s source, ``layers`` and ``loss`` are required)::
 
@@ -40,6 +41,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,13 +69,37 @@ def register(subparsers) -> None:
     parser.add_argument("config", type=Path, help="the job: a .toml or .json file")
     parser.add_argument("--output", type=Path, default=None, help="where to save the model (overrides 'output')")
     parser.add_argument("--backend", default=None, help="the backend to train on (overrides 'backend')")
+    parser.add_argument("--np", type=int, default=1, metavar="N",
+                        help="train data-parallel on N MPI ranks of this machine (runs mpiexec)")
     parser.set_defaults(func=run)
 
 
+def launch_ranks(args: argparse.Namespace) -> int:
+    """Run this same command under ``mpiexec -n N`` (one BLAS thread per rank by default)."""
+    search_path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    mpiexec = shutil.which("mpiexec", path=search_path)
+    if mpiexec is None:
+        print('deepcore train: error: --np needs mpiexec: pip install "deepcore[mpi]"', file=sys.stderr)
+        return 2
+    command = [mpiexec, "-n", str(args.np), sys.executable, "-m", "mpi4py", "-m", "deepcore", "train",
+               str(args.config)]
+    for option in ("output", "backend"):
+        if getattr(args, option) is not None:
+            command += [f"--{option}", str(getattr(args, option))]
+    env = {"OMP_NUM_THREADS": "1", **os.environ}
+    return subprocess.call(command, env=env, stdin=subprocess.DEVNULL)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.np > 1:
+        return launch_ranks(args)
     import deepcore as dc
+    from deepcore import distribution
     from deepcore.backend import BackendUnavailableError
 
+    if distribution.launch.launcher_size() > 1:  # one rank of `deepcore train --np N`
+        distribution.set_distribution(distribution.DataParallel())
+    show = print if distribution.is_main() else _quiet
     try:
         config = load_config(args.config)
         name = args.backend or config.get("backend") or os.environ.get("DEEPCORE_BACKEND") or "auto"
@@ -85,18 +112,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"deepcore train: error: {args.config}: {exc}", file=sys.stderr)
         return 2
 
-    print(f"Data: {source}: {len(x_train)} training and {len(x_test)} test rows, {x_train.shape[1]} features")
-    print(f"Backend: {backend.name} ({backend.device})")
-    model.summary()
+    show(f"Data: {source}: {len(x_train)} training and {len(x_test)} test rows, {x_train.shape[1]} features")
+    show(f"Backend: {backend.name} ({backend.device}), {distribution.world_size()} rank(s)")
+    model.summary(print_fn=show)
     model.fit(x_train, y_train, **fit_options)
     if len(x_test):
         from deepcore.callbacks.progbar import format_logs
 
-        print(f"Test: {format_logs(model.evaluate(x_test, y_test, verbose=0, return_dict=True))}")
-    output = args.output or Path(config.get("output", args.config.with_suffix(".deepcore").name))
-    model.save(output)
-    print(f"Saved the model to {output}")
+        show(f"Test: {format_logs(model.evaluate(x_test, y_test, verbose=0, return_dict=True))}")
+    if distribution.is_main():
+        output = args.output or Path(config.get("output", args.config.with_suffix(".deepcore").name))
+        model.save(output)
+        show(f"Saved the model to {output}")
     return 0
+
+
+def _quiet(*args, **kwargs) -> None:
+    """Ranks other than 0 print nothing."""
 
 
 def load_config(path: Path) -> dict:

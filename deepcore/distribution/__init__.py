@@ -2,6 +2,7 @@
 distribution names. Launch with ``mpiexec -n N python -m mpi4py train.py``; a plain process is
 a job of size 1 and works unchanged."""
 
+from deepcore.distribution import launch
 from deepcore.distribution.data_parallel import (
     DataParallel,
     active,

@@ -213,6 +213,8 @@ class Model:
         # Keras's order: the user's callbacks first, so History and the progress line see the
         # entries they add to the logs (e.g. ``learning_rate``).
         callback_list = list(callbacks or []) + [self.history] + ([ProgbarLogger(verbose)] if verbose else [])
+        if parallel is not None and parallel.rank != 0:
+            callback_list = [c for c in callback_list if not c.main_rank_only]
         hooks = CallbackList(callback_list, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
         xp = backend.xp
 

@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--fail-on-rank", type=int, default=-1)
     parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--csv-prefix", default=None, help="log epochs to PREFIX.rank<r>.csv")
     parser.add_argument("--wider-on-rank", type=int, default=-1, help="build a different model there")
     args = parser.parse_args()
 
@@ -38,8 +39,11 @@ def main() -> None:
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     if distribution.rank() == args.fail_on_rank:
         raise RuntimeError(f"deliberate failure on rank {args.fail_on_rank}")
+    callbacks = []
+    if args.csv_prefix:
+        callbacks.append(dc.callbacks.CSVLogger(f"{args.csv_prefix}.rank{distribution.rank()}.csv"))
     history = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
-                        validation_split=0.2)
+                        validation_split=0.2, callbacks=callbacks)
     distribution.check_replicas(model)
     if distribution.is_main():
         arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
