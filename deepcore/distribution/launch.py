@@ -22,23 +22,23 @@ _comm: Any = None
 _initialized = False
 
 
-def launcher_size() -> int:
-    """The job size the launcher announced (1 when not launched by MPI)."""
-    for variable in _SIZE_VARIABLES:
+def _first_integer(variables: tuple[str, ...], default: int) -> int:
+    for variable in variables:
         value = os.environ.get(variable)
         if value and value.isdigit():
             return int(value)
-    return 1
+    return default
+
+
+def launcher_size() -> int:
+    """The job size the launcher announced (1 when not launched by MPI)."""
+    return _first_integer(_SIZE_VARIABLES, 1)
 
 
 def local_rank() -> int:
     """This rank's index among the ranks on its node (0 outside MPI): use it as the GPU index,
     e.g. ``dc.set_backend("cupy", device=distribution.local_rank())``."""
-    for variable in _LOCAL_RANK_VARIABLES:
-        value = os.environ.get(variable)
-        if value and value.isdigit():
-            return int(value)
-    return 0
+    return _first_integer(_LOCAL_RANK_VARIABLES, 0)
 
 
 def initialize() -> None:
