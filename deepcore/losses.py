@@ -22,8 +22,12 @@ def align_targets(y_true, y_pred, sparse: bool = False):
     """Keras's squeeze-or-expand: ``(n,)`` targets meet ``(n, 1)`` predictions without broadcasting.
 
     For sparse targets the class axis is absent, so ``(n, 1)`` targets are squeezed to ``(n,)``.
+    Dense targets take the predictions' dtype, as Keras converts them: float64 or integer labels
+    then neither turn float32 results into float64 nor fail where integers and floats don't mix.
     """
     xp = array_namespace(y_true)
+    if not sparse and y_true.dtype != y_pred.dtype:
+        y_true = xp.astype(y_true, y_pred.dtype)
     expected_rank = y_pred.ndim - 1 if sparse else y_pred.ndim
     if y_true.ndim == expected_rank + 1 and y_true.shape[-1] == 1:
         return xp.reshape(y_true, y_true.shape[:-1])
@@ -37,7 +41,7 @@ def _per_value(dvalues, xp):
     return dvalues if isinstance(dvalues, float) else xp.expand_dims(dvalues, axis=-1)
 
 
-def _weights_like(xp, sample_weight, values):
+def weights_like(xp, sample_weight, values):
     """Sample weights (a number, ``(n,)``, ``(n, 1)``...) in the dtype of ``values`` and of a rank
     that broadcasts against them: Keras's squeeze-or-expand, so ``(n, 1)`` weights never turn
     ``(n,)`` values into ``(n, n)``."""
@@ -82,7 +86,7 @@ class Loss:
         if sample_weight is None:
             loss = xp.sum(values) / divisor
             return loss, lambda: backprop(1.0 / divisor)
-        weights = _weights_like(xp, sample_weight, values)
+        weights = weights_like(xp, sample_weight, values)
         loss = xp.sum(values * weights) / divisor
         return loss, lambda: backprop(xp.broadcast_to(weights, values.shape) / divisor)
 
@@ -91,7 +95,7 @@ class Loss:
             values = self.per_sample(align_targets(y_true, y_pred, self.sparse), y_pred)[0]
             if sample_weight is None:
                 return values
-            return values * _weights_like(array_namespace(y_pred), sample_weight, values)
+            return values * weights_like(array_namespace(y_pred), sample_weight, values)
         return self.forward(y_true, y_pred, sample_weight)[0]
 
     def get_config(self) -> dict:
@@ -106,7 +110,9 @@ class Loss:
 def _clip_probabilities(xp, p):
     eps = config.epsilon()
     inside = (p >= eps) & (p <= 1.0 - eps)
-    return xp.clip(p, eps, 1.0 - eps), inside
+    # clip(p, lo, hi) is min(max(p, lo), hi); spelled out because array-api-compat's clip is a
+    # Python wrapper costing more than the whole loss on small batches.
+    return xp.minimum(xp.maximum(p, eps), 1.0 - eps), inside
 
 
 class MeanSquaredError(Loss):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepcore.backend import array_namespace
-from deepcore.losses import align_targets
+from deepcore.losses import align_targets, weights_like
 
 
 class Metric:
@@ -35,8 +35,9 @@ class Metric:
             self.total = self.total + xp.sum(values)
             self.count += values.shape[0]
         else:
-            self.total = self.total + xp.sum(values * sample_weight)
-            self.count = self.count + xp.sum(sample_weight)
+            weights = xp.broadcast_to(weights_like(xp, sample_weight, values), values.shape)
+            self.total = self.total + xp.sum(values * weights)
+            self.count = self.count + xp.sum(weights)
 
     def result(self) -> float:
         """The mean so far, as a Python float (this reads the device once)."""

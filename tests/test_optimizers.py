@@ -1,0 +1,241 @@
+"""Optimizer steps against a float64 NumPy reference written from the Keras 3 update rules, on
+every backend; Keras 3 defaults; state arrays on the backend's device, in the weights' dtype.
+
+Keras 3 (keras/src/optimizers/*.py), at step t = iterations + 1, after clipping the gradients
+and decaying the weights (w -= w * weight_decay * lr):
+  SGD       m = momentum m - lr g;  w += m  (nesterov: w += momentum m - lr g);  no momentum: w -= lr g
+  Adam      m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2);  amsgrad: v = max(v_hat, v)
+            w -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+  RMSprop   v = rho v + (1 - rho) g^2;  centered: a = rho a + (1 - rho) g, den = v - a^2 + eps
+            else den = v + eps;  inc = lr g / sqrt(den);  momentum: m = momentum m + inc, w -= m
+            else w -= inc
+  Adagrad   acc += g^2 (acc starts at initial_accumulator_value);  w -= lr g / sqrt(acc + eps)
+"""
+
+from __future__ import annotations
+
+import array_api_compat
+import numpy as np
+import pytest
+
+import deepcore as dc
+from deepcore.layers import Variable
+from deepcore.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+
+STEPS = 6
+SHAPES = [(3, 4), (4,)]
+
+
+# --- the reference ----------------------------------------------------------------------------
+
+class Reference:
+    """Keras 3's update rules in float64 NumPy. ``kind`` picks the rule; ``hyper`` holds every
+    hyperparameter explicitly (the Keras defaults are spelled out in the cases below)."""
+
+    def __init__(self, kind: str, **hyper):
+        self.kind, self.hyper, self.state = kind, hyper, {}
+
+    def clip(self, grads):
+        h = self.hyper
+        if h.get("clipvalue"):
+            grads = [np.clip(g, -h["clipvalue"], h["clipvalue"]) for g in grads]
+        if h.get("clipnorm"):
+            grads = [g * h["clipnorm"] / max(np.linalg.norm(g), h["clipnorm"]) for g in grads]
+        if h.get("global_clipnorm"):
+            norm = np.sqrt(sum(np.sum(g * g) for g in grads))
+            grads = [g * h["global_clipnorm"] / max(norm, h["global_clipnorm"]) for g in grads]
+        return grads
+
+    def step(self, step: int, weights: list, grads: list) -> None:
+        h = self.hyper
+        lr = h["learning_rate"](step) if callable(h["learning_rate"]) else h["learning_rate"]
+        for i, (w, g) in enumerate(zip(weights, self.clip(grads))):
+            if h.get("weight_decay"):
+                w -= w * h["weight_decay"] * lr
+            s = self.state.setdefault(i, {})
+            getattr(self, self.kind)(w, g, lr, step + 1, s)
+
+    def sgd(self, w, g, lr, t, s):
+        mu = self.hyper["momentum"]
+        if not mu:
+            w -= lr * g
+            return
+        m = s["m"] = mu * s.get("m", 0.0) - lr * g
+        w += mu * m - lr * g if self.hyper["nesterov"] else m
+
+    def adam(self, w, g, lr, t, s):
+        h = self.hyper
+        m = s["m"] = s.get("m", 0.0) + (g - s.get("m", 0.0)) * (1 - h["beta_1"])
+        v = s["v"] = s.get("v", 0.0) + (g * g - s.get("v", 0.0)) * (1 - h["beta_2"])
+        if h["amsgrad"]:
+            v = s["v_hat"] = np.maximum(s.get("v_hat", 0.0), v)
+        alpha = lr * np.sqrt(1 - h["beta_2"] ** t) / (1 - h["beta_1"] ** t)
+        w -= alpha * m / (np.sqrt(v) + h["epsilon"])
+
+    def rmsprop(self, w, g, lr, t, s):
+        h = self.hyper
+        v = s["v"] = h["rho"] * s.get("v", 0.0) + (1 - h["rho"]) * g * g
+        if h["centered"]:
+            a = s["a"] = h["rho"] * s.get("a", 0.0) + (1 - h["rho"]) * g
+            denominator = v - a * a + h["epsilon"]
+        else:
+            denominator = v + h["epsilon"]
+        increment = lr * g / np.sqrt(denominator)
+        if h["momentum"]:
+            m = s["m"] = h["momentum"] * s.get("m", 0.0) + increment
+            w -= m
+        else:
+            w -= increment
+
+    def adagrad(self, w, g, lr, t, s):
+        h = self.hyper
+        acc = s["acc"] = s.get("acc", h["initial_accumulator_value"]) + g * g
+        w -= lr * g / np.sqrt(acc + h["epsilon"])
+
+
+SGD_DEFAULTS = dict(learning_rate=0.01, momentum=0.0, nesterov=False)
+ADAM_DEFAULTS = dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False)
+RMSPROP_DEFAULTS = dict(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False)
+ADAGRAD_DEFAULTS = dict(learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7)
+
+
+def halving(step: int) -> float:
+    """A callable learning rate of the step count: 0.1, 0.05, 0.025, ..."""
+    return 0.1 * 0.5**step
+
+
+# (id, optimizer factory, reference rule, reference hyperparameters). The factories use deepcore's
+# defaults wherever the reference spells out Keras's, so the defaults are checked by behaviour.
+CASES = [
+    ("sgd", lambda: SGD(), "sgd", SGD_DEFAULTS),
+    ("sgd-momentum", lambda: SGD(0.05, momentum=0.9), "sgd",
+     {**SGD_DEFAULTS, "learning_rate": 0.05, "momentum": 0.9}),
+    ("sgd-nesterov", lambda: SGD(0.05, momentum=0.8, nesterov=True), "sgd",
+     {**SGD_DEFAULTS, "learning_rate": 0.05, "momentum": 0.8, "nesterov": True}),
+    ("adam", lambda: Adam(), "adam", ADAM_DEFAULTS),
+    ("adam-lr", lambda: Adam(0.05, beta_1=0.8, beta_2=0.99, epsilon=1e-3), "adam",
+     {**ADAM_DEFAULTS, "learning_rate": 0.05, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-3}),
+    ("adam-amsgrad", lambda: Adam(0.05, amsgrad=True), "adam",
+     {**ADAM_DEFAULTS, "learning_rate": 0.05, "amsgrad": True}),
+    ("adamw", lambda: AdamW(), "adam", {**ADAM_DEFAULTS, "weight_decay": 0.004}),
+    ("adamw-lr", lambda: AdamW(0.05, weight_decay=0.1, amsgrad=True), "adam",
+     {**ADAM_DEFAULTS, "learning_rate": 0.05, "weight_decay": 0.1, "amsgrad": True}),
+    ("rmsprop", lambda: RMSprop(), "rmsprop", RMSPROP_DEFAULTS),
+    ("rmsprop-momentum", lambda: RMSprop(0.01, momentum=0.9), "rmsprop",
+     {**RMSPROP_DEFAULTS, "learning_rate": 0.01, "momentum": 0.9}),
+    ("rmsprop-centered", lambda: RMSprop(0.01, centered=True), "rmsprop",
+     {**RMSPROP_DEFAULTS, "learning_rate": 0.01, "centered": True}),
+    ("rmsprop-centered-momentum", lambda: RMSprop(0.01, rho=0.8, momentum=0.5, centered=True), "rmsprop",
+     {**RMSPROP_DEFAULTS, "learning_rate": 0.01, "rho": 0.8, "momentum": 0.5, "centered": True}),
+    ("adagrad", lambda: Adagrad(), "adagrad", ADAGRAD_DEFAULTS),
+    ("adagrad-lr", lambda: Adagrad(0.1, initial_accumulator_value=0.5), "adagrad",
+     {**ADAGRAD_DEFAULTS, "learning_rate": 0.1, "initial_accumulator_value": 0.5}),
+    ("sgd-weight_decay", lambda: SGD(0.05, momentum=0.9, weight_decay=0.1), "sgd",
+     {**SGD_DEFAULTS, "learning_rate": 0.05, "momentum": 0.9, "weight_decay": 0.1}),
+    ("rmsprop-weight_decay", lambda: RMSprop(0.01, weight_decay=0.05), "rmsprop",
+     {**RMSPROP_DEFAULTS, "learning_rate": 0.01, "weight_decay": 0.05}),
+    ("sgd-clipnorm", lambda: SGD(0.1, clipnorm=1.0), "sgd",
+     {**SGD_DEFAULTS, "learning_rate": 0.1, "clipnorm": 1.0}),
+    ("adam-clipvalue", lambda: Adam(0.05, clipvalue=0.5), "adam",
+     {**ADAM_DEFAULTS, "learning_rate": 0.05, "clipvalue": 0.5}),
+    ("rmsprop-global_clipnorm", lambda: RMSprop(0.01, global_clipnorm=1.5), "rmsprop",
+     {**RMSPROP_DEFAULTS, "learning_rate": 0.01, "global_clipnorm": 1.5}),
+    ("sgd-callable_lr", lambda: SGD(halving, momentum=0.9), "sgd",
+     {**SGD_DEFAULTS, "learning_rate": halving, "momentum": 0.9}),
+    ("adam-callable_lr", lambda: Adam(halving), "adam", {**ADAM_DEFAULTS, "learning_rate": halving}),
+]
+
+
+def host_problem(dtype_name: str):
+    """Initial weights and STEPS gradients per variable, rounded to ``dtype_name``.
+
+    The first variable's gradients have norm ~7 (above clipnorm 1 and clipvalue 0.5), the
+    second's ~0.2 (below clipnorm), so clipping is exercised in both directions.
+    """
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal(shape).astype(dtype_name) for shape in SHAPES]
+    grads = [[(rng.standard_normal(shape) * scale).astype(dtype_name)
+              for shape, scale in zip(SHAPES, (2.0, 0.1))] for _ in range(STEPS)]
+    return weights, grads
+
+
+def run_optimizer(backend, optimizer, weights, grads, dtype_name):
+    dtype = backend.dtype(dtype_name)
+    # Copies: on CPU backends asarray shares memory, and the optimizer updates in place.
+    variables = [Variable(f"w{i}", backend.asarray(w.copy(), dtype=dtype)) for i, w in enumerate(weights)]
+    for step_grads in grads:
+        for variable, g in zip(variables, step_grads):
+            variable.grad = backend.asarray(g, dtype=dtype)
+        optimizer.apply(variables)
+    return variables
+
+
+@pytest.mark.parametrize("dtype_name", ["float64", "float32"])
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_steps_match_keras_reference(backend, case, dtype_name):
+    _, factory, kind, hyper = case
+    weights, grads = host_problem(dtype_name)
+    optimizer = factory()
+    variables = run_optimizer(backend, optimizer, weights, grads, dtype_name)
+
+    reference = Reference(kind, **hyper)
+    expected = [w.astype(np.float64) for w in weights]
+    for step, step_grads in enumerate(grads):
+        reference.step(step, expected, [g.astype(np.float64) for g in step_grads])
+
+    assert optimizer.iterations == STEPS
+    # Each step rounds every weight a few times (~10 operations, each within eps / 2 of the
+    # exact result, relative to |w| ~ 1): about 5 eps per step; 16 eps per step bounds it with a
+    # margin of 3 (measured: at most 2 eps after 6 steps, float32 and float64).
+    eps = float(np.finfo(dtype_name).eps)
+    for variable, want, w0 in zip(variables, expected, weights):
+        got = backend.to_numpy(variable.value)
+        assert got.dtype == np.dtype(dtype_name)
+        scale = max(np.abs(want).max(), 1.0)
+        np.testing.assert_allclose(got, want, rtol=0, atol=16 * STEPS * eps * scale, err_msg=variable.name)
+        if dtype_name == "float64":  # (float32's tolerance is coarser than Adagrad's default steps)
+            assert np.abs(want - w0).max() > 100 * 16 * STEPS * eps * scale, \
+                "the steps must move the weights far more than the tolerance, or the test proves nothing"
+
+
+@pytest.mark.parametrize("dtype_name", ["float64", "float32"])
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_state_stays_on_the_device_in_the_weights_dtype(backend, case, dtype_name):
+    _, factory, _, _ = case
+    weights, grads = host_problem(dtype_name)
+    optimizer = factory()
+    variables = run_optimizer(backend, optimizer, weights, grads[:2], dtype_name)
+    dtype = backend.dtype(dtype_name)
+    state = optimizer.state(variables)
+    assert len(state) == len(variables) * len(optimizer.slot_names())
+    for array in [v.value for v in variables] + state:
+        assert backend.is_native(array), type(array)
+        assert array.dtype == dtype, array.dtype
+        assert array_api_compat.device(array) == backend.device
+
+
+def test_keras_default_hyperparameters():
+    """Keras 3's defaults, as attributes (the cases above check them by behaviour too)."""
+    sgd, adam, adamw, rmsprop, adagrad = SGD(), Adam(), AdamW(), RMSprop(), Adagrad()
+    assert (sgd.learning_rate, sgd.momentum, sgd.nesterov) == (0.01, 0.0, False)
+    assert (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon, adam.amsgrad) == (
+        0.001, 0.9, 0.999, 1e-7, False)
+    assert (adamw.learning_rate, adamw.weight_decay, adamw.epsilon) == (0.001, 0.004, 1e-7)
+    assert (rmsprop.learning_rate, rmsprop.rho, rmsprop.momentum, rmsprop.epsilon, rmsprop.centered) == (
+        0.001, 0.9, 0.0, 1e-7, False)
+    assert (adagrad.learning_rate, adagrad.initial_accumulator_value, adagrad.epsilon) == (0.001, 0.1, 1e-7)
+    for optimizer in (sgd, adam, rmsprop, adagrad):
+        assert optimizer.weight_decay is None
+        assert optimizer.clipnorm is optimizer.clipvalue is optimizer.global_clipnorm is None
+    assert dc.optimizers.get("adam").epsilon == 1e-7
+
+
+def test_callable_learning_rate_is_read_at_each_step(backend):
+    seen = []
+
+    def schedule(step):
+        seen.append(step)
+        return 0.1
+
+    run_optimizer(backend, SGD(schedule), *host_problem("float64"), "float64")
+    assert seen == list(range(STEPS))
