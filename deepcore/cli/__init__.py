@@ -1,5 +1,8 @@
-"""The ``deepcore`` command line. Each subcommand lives in its own module of this package and
-exposes ``register(subparsers)``, which adds its parser and sets ``func(args) -> exit code``."""
+"""The ``deepcore`` command line.
+
+Each subcommand lives in its own module of this package and exposes ``register(subparsers)``,
+which adds its parser and sets ``func(args) -> exit code``.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +14,13 @@ SUBCOMMANDS = ("info", "train", "predict", "check", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepcore", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="deepcore",
+        description="deepcore: train, check and benchmark Keras-style models on any backend.",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"deepcore.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"deepcore.cli.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"deepcore.cli.{name}").register(subparsers)
     return parser
 
 
