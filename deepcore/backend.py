@@ -108,6 +108,45 @@ class Backend:
         flat = xp.reshape(values, (one_hot.shape[0], -1))
         return target + xp.reshape(one_hot.T @ flat, target.shape)
 
+    def extract_patches(self, x: Any, windows: tuple, strides: tuple, dilations: tuple) -> Any:
+        """Every window of ``x (batch, *spatial, C)`` -> ``(batch, *out, prod(windows), C)``,
+        window offsets in row-major order: the im2col of convolution and pooling.
+
+        The portable path gathers one strided slice per window offset (no padding here).
+        """
+        from deepcore.layers.conv_utils import gather_windows
+
+        return gather_windows(x, windows, strides, dilations)
+
+    def argmax(self, x: Any, axis: int) -> Any:
+        """Index of the first maximum along ``axis`` (max pooling's backward)."""
+        return self.xp.argmax(x, axis=axis)
+
+    # --- fused fast paths: the portable reference, overridden by adapters ---------------------
+    def adam_update(self, value: Any, gradient: Any, m: Any, v: Any, alpha: float, beta_1: float,
+                    beta_2: float, epsilon: float, v_hat: Any = None) -> None:
+        """One Adam step, in place, in Keras 3's formula and order of operations:
+
+        m += (g - m) * (1 - beta_1);  v += (g^2 - v) * (1 - beta_2);
+        v_hat = max(v_hat, v) when ``v_hat`` is given (AMSGrad), and then used for v;
+        value -= (m * alpha) / (sqrt(v) + epsilon).
+
+        All arrays have ``value``'s shape; ``alpha`` is the bias-corrected learning rate.
+        """
+        xp = array_namespace(value)
+        m += (gradient - m) * (1.0 - beta_1)
+        v += (gradient * gradient - v) * (1.0 - beta_2)
+        if v_hat is not None:
+            v_hat[...] = xp.maximum(v_hat, v)
+            v = v_hat
+        value -= (m * alpha) / (xp.sqrt(v) + epsilon)
+
+    def flush_denormals(self, arrays: list) -> None:
+        """Set, in place, every entry with magnitude below `denormal_threshold` to 0."""
+        for a in arrays:
+            xp = array_namespace(a)
+            a[...] = xp.where(xp.abs(a) < denormal_threshold(xp.finfo(a.dtype)), 0.0, a)
+
     def make_collectives(self, comm: Any) -> Any:
         """The engine that sums gradients across the ranks of ``comm`` (MPI through the host)."""
         from deepcore.distribution.collectives import MPICollectives
@@ -120,6 +159,24 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<Backend {self.name} device={self.device}>"
+
+
+def patches_from_window_view(xp: Any, view: Any, dilations: tuple, channels: int) -> Any:
+    """For adapters whose library makes strided window views (NumPy's sliding_window_view,
+    torch's unfold): ``(batch, *out, C, *effective window)`` -> the `Backend.extract_patches`
+    layout ``(batch, *out, prod(windows), C)``, taking every ``dilation``-th window element."""
+    rank = len(dilations)
+    view = view[(..., *(slice(None, None, d) for d in dilations))]
+    channels_last = (*range(rank + 1), *range(rank + 2, 2 * rank + 2), rank + 1)
+    patches = xp.permute_dims(view, channels_last)
+    return xp.reshape(patches, (*patches.shape[:rank + 1], -1, channels))
+
+
+def denormal_threshold(finfo: Any) -> float:
+    """``smallest_normal / eps`` of a float type (9.9e-32 for float32, 2.0e-292 for float64):
+    below it a number, or its product with any factor >= eps, is (or may be) denormal, and
+    arithmetic on denormals is up to ~15x slower on x86 CPUs."""
+    return float(finfo.smallest_normal) / float(finfo.eps)
 
 
 _namespace_by_type: dict[type, Any] = {}

@@ -152,6 +152,8 @@ _BY_NAME = {
     "orthogonal": Orthogonal,
 }
 _NAME_OF = {cls: name for name, cls in _BY_NAME.items()}
+# Keras's short names (Embedding's default is "uniform"); serialized under the full name.
+_BY_NAME.update({"uniform": RandomUniform, "normal": RandomNormal})
 
 
 def get(identifier: str | Initializer | dict) -> Initializer:

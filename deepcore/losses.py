@@ -198,7 +198,8 @@ class BinaryCrossentropy(Loss):
 
     def per_sample(self, y_true, y_pred):
         xp = array_namespace(y_pred)
-        t = y_true * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        s = self.label_smoothing
+        t = y_true * (1.0 - s) + 0.5 * s if s else y_true
         scale = 1.0 / y_pred.shape[-1]
         if self.from_logits:
             x = y_pred

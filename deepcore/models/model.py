@@ -141,7 +141,7 @@ class Model:
     def _train_step(self, x, y, weights, parallel=None, share: float = 1.0):
         y_pred, backprop = self.forward(x, training=True)
         loss, loss_backprop = self.loss.forward(y, y_pred, weights)
-        backprop(loss_backprop())
+        getattr(backprop, "parameters_only", backprop)(loss_backprop())  # dx of the data is unused
         loss = loss + self._regularize()
         if parallel is not None:
             parallel.average_gradients(self.trainable_variables, share)

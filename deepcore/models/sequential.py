@@ -65,7 +65,9 @@ class Sequential(Model):
 
     def forward(self, x, training: bool = False) -> tuple:
         """``(batch, ...in) -> ((batch, ...out), backprop)``; ``backprop(dy)`` runs the layers'
-        closures in reverse and returns ``dx``."""
+        closures in reverse and returns ``dx``. ``backprop.parameters_only(dy)`` fills the same
+        parameter gradients without dx, using the first layer's ``parameters_only`` when its
+        closure offers one (training never reads the gradient of the data)."""
         backprops = []
         for layer in self.layers:
             x, backprop = layer.forward(x, training)
@@ -76,6 +78,13 @@ class Sequential(Model):
                 dy = layer_backprop(dy)
             return dy
 
+        def parameters_only(dy):
+            for layer_backprop in reversed(backprops[1:]):
+                dy = layer_backprop(dy)
+            if backprops:
+                getattr(backprops[0], "parameters_only", backprops[0])(dy)
+
+        backprop.parameters_only = parameters_only
         return x, backprop
 
     def summary(self, print_fn: Callable[[str], None] = print) -> None:

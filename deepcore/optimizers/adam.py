@@ -1,7 +1,7 @@
 import math
 
-from deepcore.backend import array_namespace
 from deepcore.optimizers.base import Optimizer
+from deepcore.registry import get_backend
 
 
 class Adam(Optimizer):
@@ -25,13 +25,9 @@ class Adam(Optimizer):
     def update_step(self, variable, gradient, learning_rate, slots):
         t = self.iterations + 1
         alpha = learning_rate * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
-        m, v = slots["momentum"], slots["velocity"]
-        m += (gradient - m) * (1.0 - self.beta_1)
-        v += (gradient * gradient - v) * (1.0 - self.beta_2)
-        if self.amsgrad:
-            slots["velocity_hat"] = array_namespace(v).maximum(slots["velocity_hat"], v)
-            v = slots["velocity_hat"]
-        variable.value -= (m * alpha) / (array_namespace(v).sqrt(v) + self.epsilon)
+        # In place on the backend (NumPy: into reused buffers; CuPy: one fused kernel).
+        get_backend().adam_update(variable.value, gradient, slots["momentum"], slots["velocity"], alpha,
+                                  self.beta_1, self.beta_2, self.epsilon, slots.get("velocity_hat"))
 
 
 class AdamW(Adam):

@@ -1,0 +1,50 @@
+"""Workload sizes: the issue's full sizes, and a tiny set that only proves the code runs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sizes:
+    samples: int = 8192          # training set of the MLP workloads
+    inputs: int = 784
+    width: int = 512
+    classes: int = 10
+    batch: int = 128
+    tiny_samples: int = 1024     # the seed network: 32 steps of 32 per epoch
+    tiny_batch: int = 32
+    predict_batch: int = 1024
+    gpu_width: int = 4096
+    gpu_batch: int = 1024
+    gpu_samples: int = 16384
+    denormal_epochs: int = 16    # 16 x 64 steps: Adam's first moments reach denormals after ~800
+    rss_epochs: int = 2
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+FULL = Sizes()
+TINY = replace(
+    FULL, samples=256, inputs=20, width=16, classes=3, batch=32, tiny_samples=64,
+    predict_batch=64, gpu_width=32, gpu_batch=32, gpu_samples=128, denormal_epochs=2, rss_epochs=1,
+)
+
+
+def classification_data(samples: int, inputs: int, classes: int, seed: int = 0):
+    """Random float32 inputs ``(samples, inputs)`` and one-hot float32 targets ``(samples, classes)``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((samples, inputs), dtype=np.float32)
+    y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, samples)]
+    return x, y
+
+
+def binary_data(samples: int, seed: int = 0):
+    """The seed network's data: ``(samples, 10)`` inputs and ``(samples, 1)`` 0/1 targets."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((samples, 10), dtype=np.float32)
+    y = (x[:, :1] + x[:, 1:2] > 0).astype(np.float32)
+    return x, y

@@ -1,0 +1,129 @@
+"""Conv1D and Conv2D: one N-D convolution (Keras's cross-correlation) written as im2col + matmul.
+
+``(batch, *spatial, in) -> (batch, *out_spatial, filters)``; kernel ``(*kernel_size, in,
+filters)`` and bias ``(filters,)`` exactly as Keras stores them, so Keras weights load as they are.
+"""
+
+from __future__ import annotations
+
+import math
+
+from deepcore import activations, initializers, regularizers
+from deepcore.backend import array_namespace
+from deepcore.layers import conv_utils
+from deepcore.layers.base import Layer
+
+
+class Conv(Layer):
+    """The convolution over ``rank`` spatial axes; `Conv1D` and `Conv2D` fix the rank."""
+
+    rank = 0
+    paddings = ("valid", "same")
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
+                 data_format: str | None = None, dilation_rate=1, activation=None,
+                 use_bias: bool = True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
+            raise ValueError(f"{name}: filters must be a positive integer. Received: filters={filters!r}")
+        conv_utils.check_data_format(data_format)
+        self.filters = filters
+        self.kernel_size = conv_utils.normalize_tuple(kernel_size, self.rank, "kernel_size")
+        self.strides = conv_utils.normalize_tuple(strides, self.rank, "strides")
+        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, self.rank, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                f"{name}: strides > 1 together with dilation_rate > 1 is not supported (as in Keras). "
+                f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}"
+            )
+        self.padding = conv_utils.normalize_padding(padding, self.paddings)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape):
+        if len(input_shape) != self.rank + 2 or input_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} expects inputs of shape (batch, "
+                f"{'spatial, ' * self.rank}channels) with known channels; received {tuple(input_shape)}."
+            )
+        super().build(input_shape)
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, input_shape[-1], self.filters),
+                                      self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.bias = (
+            self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer)
+            if self.use_bias else None
+        )
+
+    def compute_output_shape(self, input_shape):
+        return conv_utils.output_shape(input_shape, self.kernel_size, self.strides, self.dilation_rate,
+                                       self.padding, self.filters, self.name)
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        amounts = conv_utils.padding_amounts(x.shape[1:-1], self.kernel_size, self.strides,
+                                             self.dilation_rate, self.padding)
+        padded = conv_utils.pad(x, amounts)
+        patches = conv_utils.extract_patches(padded, self.kernel_size, self.strides, self.dilation_rate)
+        patch_shape = patches.shape
+        out_shape = (*patch_shape[:-2], self.filters)
+        # (batch, *out, window, in) -> (positions, window * in): the row order of the kernel
+        # reshaped to (kh * kw * in, filters), so one 2-D matmul does the whole convolution.
+        rows = math.prod(patch_shape[:-2])
+        columns = xp.reshape(patches, (rows, patch_shape[-2] * patch_shape[-1]))
+        kernel = xp.reshape(self.kernel.value, (columns.shape[-1], self.filters))
+        z = xp.reshape(columns @ kernel, out_shape)
+        if self.bias is not None:
+            z = z + self.bias.value
+        y, activation_backprop = self.activation.forward(z)
+
+        def backprop(dy):
+            dz = xp.reshape(activation_backprop(dy), (rows, self.filters))
+            self.kernel.grad = xp.reshape(columns.T @ dz, self.kernel.shape)
+            if self.bias is not None:
+                self.bias.grad = xp.sum(dz, axis=0)
+            dpatches = xp.reshape(dz @ kernel.T, patch_shape)
+            dpadded = conv_utils.fold_patches(dpatches, padded.shape, self.kernel_size, self.strides,
+                                              self.dilation_rate)
+            return conv_utils.crop(dpadded, amounts)
+
+        return y, backprop
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "dilation_rate": list(self.dilation_rate),
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
+
+
+class Conv1D(Conv):
+    """``(batch, steps, in) -> (batch, new_steps, filters)``; kernel ``(kernel_size, in, filters)``.
+
+    ``padding`` is ``"valid"``, ``"same"`` or ``"causal"`` (left padding only: output t sees
+    inputs up to t).
+    """
+
+    rank = 1
+    paddings = ("valid", "same", "causal")
+
+
+class Conv2D(Conv):
+    """``(batch, rows, cols, in) -> (batch, new_rows, new_cols, filters)``; kernel
+    ``(kernel_rows, kernel_cols, in, filters)``."""
+
+    rank = 2

@@ -1,0 +1,69 @@
+"""Embedding: integer token ids -> rows of a trainable table."""
+
+from __future__ import annotations
+
+from deepcore import initializers, regularizers
+from deepcore.backend import array_namespace
+from deepcore.layers.base import Layer
+from deepcore.registry import get_backend
+
+
+class Embedding(Layer):
+    """``(batch, ...) ids -> (batch, ..., output_dim)``; table ``embeddings`` ``(input_dim,
+    output_dim)`` as Keras, default ``uniform`` initializer (RandomUniform(-0.05, 0.05)).
+
+    Ids may arrive as floats (models cast inputs to floatx); they are rounded to integers. The
+    table's gradient is a scatter-add through the backend, so repeated ids accumulate.
+    ``mask_zero=True`` reserves id 0 for padding: `compute_mask` returns ``ids != 0``.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
+                 embeddings_regularizer=None, mask_zero: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Embedding: {name} must be a positive integer. Received: {name}={value!r}")
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.mask_zero = mask_zero
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def compute_mask(self, ids):
+        """``(batch, ...) -> (batch, ...)`` booleans, False at padding id 0; None without mask_zero."""
+        if not self.mask_zero:
+            return None
+        return ids != 0
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        ids = x if xp.isdtype(x.dtype, "integral") else xp.astype(xp.round(x), xp.int64)
+        flat = xp.reshape(ids, (-1,))
+        table = self.embeddings.value
+        y = xp.reshape(xp.take(table, flat, axis=0), (*x.shape, self.output_dim))
+
+        def backprop(dy):
+            rows = xp.reshape(dy, (-1, self.output_dim))
+            self.embeddings.grad = get_backend().scatter_add(xp.zeros_like(table), flat, rows)
+            return xp.zeros_like(x)  # ids are not differentiable
+
+        return y, backprop
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+            "mask_zero": self.mask_zero,
+        }

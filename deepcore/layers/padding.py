@@ -1,0 +1,107 @@
+"""Changing the spatial size: zero padding and nearest-neighbour upsampling, in 1 or 2 dimensions.
+
+Inputs are ``channels_last``: ``(batch, *spatial, channels)``.
+"""
+
+from __future__ import annotations
+
+from deepcore.backend import array_namespace
+from deepcore.layers import conv_utils
+from deepcore.layers.base import Layer
+
+
+def _padding_pairs(padding, rank: int) -> conv_utils.Padding:
+    """Keras's forms: an int (all sides), ``rank`` ints (symmetric per axis), or ``rank``
+    ``(before, after)`` pairs; in 1-D also one ``(left, right)`` pair."""
+    if isinstance(padding, int):
+        pairs = ((padding, padding),) * rank
+    elif rank == 1 and len(padding) == 2 and all(isinstance(p, int) for p in padding):
+        pairs = (tuple(padding),)
+    elif len(padding) == rank and all(isinstance(p, int) for p in padding):
+        pairs = tuple((p, p) for p in padding)
+    else:
+        pairs = tuple(tuple(p) for p in padding)
+    valid = all(len(p) == 2 and all(isinstance(v, int) and v >= 0 for v in p) for p in pairs)
+    if len(pairs) != rank or not valid:
+        raise ValueError(
+            f"padding must be a non-negative int, {rank} ints, or {rank} (before, after) pairs of "
+            f"non-negative ints. Received: padding={padding!r}"
+        )
+    return pairs
+
+
+class ZeroPadding(Layer):
+    """Adds zeros before and after each spatial axis: ``(batch, *spatial, C) -> (batch,
+    *(n + before + after), C)``."""
+
+    rank = 0
+
+    def __init__(self, padding=1, data_format: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        conv_utils.check_data_format(data_format)
+        self.padding = _padding_pairs(padding, self.rank)
+
+    def compute_output_shape(self, input_shape):
+        spatial = (None if n is None else n + b + a for n, (b, a) in zip(input_shape[1:-1], self.padding))
+        return (input_shape[0], *spatial, input_shape[-1])
+
+    def forward(self, x, training=False):
+        return conv_utils.pad(x, self.padding), lambda dy: conv_utils.crop(dy, self.padding)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding]}
+
+
+class UpSampling(Layer):
+    """Repeats each element ``size`` times along each spatial axis (nearest neighbour):
+    ``(batch, *spatial, C) -> (batch, *(n * size), C)``; the backward sums each block."""
+
+    rank = 0
+
+    def __init__(self, size=2, data_format: str | None = None, interpolation: str = "nearest", **kwargs):
+        super().__init__(**kwargs)
+        conv_utils.check_data_format(data_format)
+        if interpolation != "nearest":
+            raise ValueError(
+                f"{type(self).__name__} supports interpolation='nearest' only. "
+                f"Received: interpolation={interpolation!r}"
+            )
+        self.size = conv_utils.normalize_tuple(size, self.rank, "size")
+
+    def compute_output_shape(self, input_shape):
+        spatial = (None if n is None else n * s for n, s in zip(input_shape[1:-1], self.size))
+        return (input_shape[0], *spatial, input_shape[-1])
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        shape = tuple(x.shape)
+        # (batch, n1, 1, n2, 1, ..., C) broadcast to (batch, n1, s1, n2, s2, ..., C)
+        interleaved = (shape[0], *(d for n in shape[1:-1] for d in (n, 1)), shape[-1])
+        repeated = (shape[0], *(d for n, s in zip(shape[1:-1], self.size) for d in (n, s)), shape[-1])
+        y = xp.reshape(xp.broadcast_to(xp.reshape(x, interleaved), repeated),
+                       self.compute_output_shape(shape))
+        block_axes = tuple(2 + 2 * a for a in range(self.rank))
+        return y, lambda dy: xp.reshape(xp.sum(xp.reshape(dy, repeated), axis=block_axes), shape)
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size)}
+
+
+class ZeroPadding1D(ZeroPadding):
+    """``(batch, steps, C) -> (batch, left + steps + right, C)``; padding int or (left, right)."""
+
+    rank = 1
+
+
+class ZeroPadding2D(ZeroPadding):
+    """``(batch, rows, cols, C)``; padding int, (rows, cols) or ((top, bottom), (left, right))."""
+
+    rank = 2
+
+
+class UpSampling1D(UpSampling):
+    rank = 1
+
+
+class UpSampling2D(UpSampling):
+    rank = 2

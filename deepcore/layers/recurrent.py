@@ -1,0 +1,305 @@
+"""SimpleRNN, LSTM and GRU: Keras 3 weights, defaults and formulas, with backprop through time.
+
+``(batch, timesteps, features) -> (batch, units)``, or ``(batch, timesteps, units)`` with
+``return_sequences=True``; with ``return_state=True`` the layer returns ``[output, *states]``
+and its backprop takes one gradient per entry (None for "no gradient").
+
+Each layer owns ``kernel (features, gates * units)``, ``recurrent_kernel (units, gates *
+units)`` and ``bias``, laid out as Keras stores them. The input projection ``x @ kernel`` is
+one matmul over all time steps; only the recurrent part runs step by step. A subclass writes
+one time step, ``step(xw_t, states) -> (new_states, step_backprop)``, with
+``step_backprop(dstates) -> (dxw_t, dstates_prev, recurrent_grads)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepcore import activations, initializers, regularizers
+from deepcore.backend import array_namespace
+from deepcore.layers.base import Layer
+
+
+class Recurrent(Layer):
+    """What SimpleRNN, LSTM and GRU share: weights, the time loop and its reverse."""
+
+    gates = 1
+    state_count = 1
+
+    def __init__(self, units: int, activation="tanh", use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"{name}: units must be a positive integer. Received: units={units!r}")
+        if dropout or recurrent_dropout:
+            raise ValueError(
+                f"{name}: dropout and recurrent_dropout are not supported yet. Received: dropout="
+                f"{dropout!r}, recurrent_dropout={recurrent_dropout!r}; put a Dropout layer before "
+                "or after the recurrent layer instead."
+            )
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.go_backwards = go_backwards
+
+    # --- weights ----------------------------------------------------------------------------
+    def bias_shape(self) -> tuple:
+        return (self.gates * self.units,)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3 or input_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} expects inputs of shape (batch, timesteps, "
+                f"features) with known features; received {tuple(input_shape)}."
+            )
+        super().build(input_shape)
+        width = self.gates * self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], width), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
+                                                self.recurrent_initializer,
+                                                regularizer=self.recurrent_regularizer)
+        self.bias = (
+            self.add_weight("bias", self.bias_shape(), self.bias_initializer,
+                            regularizer=self.bias_regularizer)
+            if self.use_bias else None
+        )
+
+    def compute_output_shape(self, input_shape):
+        batch, steps = input_shape[0], input_shape[1]
+        output = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [output] + [(batch, self.units)] * self.state_count
+        return output
+
+    # --- the time loop ----------------------------------------------------------------------
+    def step(self, xw_t, states: list) -> tuple[list, Any]:
+        """One time step: ``xw_t (batch, gates * units)`` is the input projection plus input bias."""
+        raise NotImplementedError
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        batch, steps = x.shape[0], x.shape[1]
+        kernel = self.kernel.value
+        xw = x @ kernel
+        if self.bias is not None:
+            bias = self.bias.value
+            xw = xw + (bias if bias.ndim == 1 else bias[0, :])  # GRU: row 0 is the input bias
+        zeros = xp.zeros_like(xw[:, 0, :self.units])  # (batch, units), on x's device
+        states = [zeros] * self.state_count
+        order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
+        outputs, step_backprops = [], []
+        for t in order:
+            states, step_backprop = self.step(xw[:, t, :], states)
+            outputs.append(states[0])
+            step_backprops.append(step_backprop)
+        # With go_backwards, Keras returns the outputs in processing order (reversed time).
+        output = xp.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
+
+        def backprop(dy):
+            if self.return_state:
+                dy_output, dy_states = dy[0], list(dy[1:])
+            else:
+                dy_output, dy_states = dy, [None] * self.state_count
+            dstates = [d if d is not None else zeros for d in dy_states]
+            dxw_steps = [None] * steps
+            recurrent_grads: dict[str, Any] = {}
+            for k in range(steps - 1, -1, -1):
+                if dy_output is not None and self.return_sequences:
+                    dstates[0] = dstates[0] + dy_output[:, k, :]
+                elif dy_output is not None and k == steps - 1:
+                    dstates[0] = dstates[0] + dy_output
+                dxw_t, dstates, grads = step_backprops[k](dstates)
+                dxw_steps[order[k]] = dxw_t
+                for name, value in grads.items():
+                    previous = recurrent_grads.get(name)
+                    recurrent_grads[name] = value if previous is None else previous + value
+            dxw = xp.stack(dxw_steps, axis=1)
+            flat_x = xp.reshape(x, (batch * steps, x.shape[-1]))
+            flat_dxw = xp.reshape(dxw, (batch * steps, dxw.shape[-1]))
+            self.kernel.grad = flat_x.T @ flat_dxw
+            self.recurrent_kernel.grad = recurrent_grads["recurrent_kernel"]
+            if self.bias is not None:
+                input_bias_grad = xp.sum(flat_dxw, axis=0)
+                self.bias.grad = (
+                    input_bias_grad if self.bias.value.ndim == 1
+                    else xp.stack([input_bias_grad, recurrent_grads["recurrent_bias"]])
+                )
+            return dxw @ kernel.T
+
+        if self.return_state:
+            return [output, *states], backprop
+        return output, backprop
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+        }
+
+
+def _gate(z, index: int, units: int):
+    """Columns ``[index * units, (index + 1) * units)`` of ``(batch, gates * units)``."""
+    return z[:, index * units:(index + 1) * units]
+
+
+class SimpleRNN(Recurrent):
+    """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``."""
+
+    def step(self, xw_t, states):
+        h = states[0]
+        recurrent_kernel = self.recurrent_kernel.value
+        h_new, activation_backprop = self.activation.forward(xw_t + h @ recurrent_kernel)
+
+        def step_backprop(dstates):
+            dz = activation_backprop(dstates[0])
+            return dz, [dz @ recurrent_kernel.T], {"recurrent_kernel": h.T @ dz}
+
+        return [h_new], step_backprop
+
+
+class LSTM(Recurrent):
+    """Long short-term memory, gates in Keras's order i, f, c, o:
+
+    ``z = x_t @ kernel + h @ recurrent_kernel + bias``; ``i, f, o = recurrent_activation(z_i,
+    z_f, z_o)``; ``c_t = f * c + i * activation(z_c)``; ``h_t = o * activation(c_t)``. States
+    ``[h, c]``. ``unit_forget_bias=True`` (Keras's default) starts the forget-gate bias at 1.
+    """
+
+    gates = 4
+    state_count = 2
+
+    def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid",
+                 unit_forget_bias: bool = True, **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.unit_forget_bias = unit_forget_bias
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.bias is not None and self.unit_forget_bias:
+            xp = array_namespace(self.bias.value)
+            bias, u = self.bias.value, self.units
+            self.bias.value = xp.concat([bias[:u], xp.ones_like(bias[u:2 * u]), bias[2 * u:]])
+
+    def step(self, xw_t, states):
+        xp = array_namespace(xw_t)
+        h, c = states
+        u = self.units
+        recurrent_kernel = self.recurrent_kernel.value
+        z = xw_t + h @ recurrent_kernel
+        i, i_backprop = self.recurrent_activation.forward(_gate(z, 0, u))
+        f, f_backprop = self.recurrent_activation.forward(_gate(z, 1, u))
+        g, g_backprop = self.activation.forward(_gate(z, 2, u))
+        o, o_backprop = self.recurrent_activation.forward(_gate(z, 3, u))
+        c_new = f * c + i * g
+        tanh_c, tanh_c_backprop = self.activation.forward(c_new)
+        h_new = o * tanh_c
+
+        def step_backprop(dstates):
+            dh, dc_next = dstates
+            dc = dc_next + tanh_c_backprop(dh * o)
+            dz = xp.concat([i_backprop(dc * g), f_backprop(dc * c), g_backprop(dc * i),
+                            o_backprop(dh * tanh_c)], axis=-1)
+            return dz, [dz @ recurrent_kernel.T, dc * f], {"recurrent_kernel": h.T @ dz}
+
+        return [h_new, c_new], step_backprop
+
+    def get_config(self):
+        return {**super().get_config(),
+                "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRU(Recurrent):
+    """Gated recurrent unit, gates in Keras's order z (update), r (reset), h (candidate):
+
+    ``z, r = recurrent_activation(x_t W_{z,r} + h U_{z,r} + biases)``; with ``reset_after=True``
+    (Keras 3's default) ``hh = activation(x_t W_h + b_h + r * (h U_h + b'_h))`` and bias
+    ``(2, 3 * units)`` (row 0 input, row 1 recurrent); with ``reset_after=False``
+    ``hh = activation(x_t W_h + (r * h) U_h + b_h)`` and bias ``(3 * units,)``.
+    ``h_t = z * h + (1 - z) * hh``.
+    """
+
+    gates = 3
+
+    def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid",
+                 reset_after: bool = True, **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = reset_after
+
+    def bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def step(self, xw_t, states):
+        xp = array_namespace(xw_t)
+        h = states[0]
+        u = self.units
+        recurrent_kernel = self.recurrent_kernel.value
+        if self.reset_after:
+            inner = h @ recurrent_kernel
+            if self.bias is not None:
+                inner = inner + self.bias.value[1, :]
+            inner_zr = inner[:, :2 * u]
+        else:
+            inner_zr = h @ recurrent_kernel[:, :2 * u]
+        z, z_backprop = self.recurrent_activation.forward(_gate(xw_t, 0, u) + inner_zr[:, :u])
+        r, r_backprop = self.recurrent_activation.forward(_gate(xw_t, 1, u) + inner_zr[:, u:])
+        if self.reset_after:
+            inner_h = _gate(inner, 2, u)
+            candidate_in = _gate(xw_t, 2, u) + r * inner_h
+        else:
+            reset_h = r * h
+            candidate_in = _gate(xw_t, 2, u) + reset_h @ recurrent_kernel[:, 2 * u:]
+        hh, hh_backprop = self.activation.forward(candidate_in)
+        h_new = z * h + (1.0 - z) * hh
+
+        def step_backprop(dstates):
+            dh = dstates[0]
+            da_h = hh_backprop(dh * (1.0 - z))
+            da_z = z_backprop(dh * (h - hh))
+            dh_prev = dh * z
+            if self.reset_after:
+                da_r = r_backprop(da_h * inner_h)
+                dinner = xp.concat([da_z, da_r, da_h * r], axis=-1)
+                grads = {"recurrent_kernel": h.T @ dinner, "recurrent_bias": xp.sum(dinner, axis=0)}
+                dh_prev = dh_prev + dinner @ recurrent_kernel.T
+            else:
+                dreset_h = da_h @ recurrent_kernel[:, 2 * u:].T
+                da_r = r_backprop(dreset_h * h)
+                da_zr = xp.concat([da_z, da_r], axis=-1)
+                grads = {"recurrent_kernel": xp.concat([h.T @ da_zr, reset_h.T @ da_h], axis=-1)}
+                dh_prev = dh_prev + dreset_h * r + da_zr @ recurrent_kernel[:, :2 * u].T
+            return xp.concat([da_z, da_r, da_h], axis=-1), [dh_prev], grads
+
+        return [h_new], step_backprop
+
+    def get_config(self):
+        return {**super().get_config(),
+                "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "reset_after": self.reset_after}

@@ -1,0 +1,191 @@
+"""Layers that wrap another layer: TimeDistributed and Bidirectional."""
+
+from __future__ import annotations
+
+from deepcore.backend import array_namespace
+from deepcore.layers.base import Layer
+
+
+class Wrapper(Layer):
+    """Owns inner layers; its weights are theirs, in order."""
+
+    def inner_layers(self) -> list[Layer]:
+        raise NotImplementedError
+
+    def _adopt_weights(self) -> None:
+        self._variables = [v for layer in self.inner_layers() for v in layer._variables]
+        self.backend = self.inner_layers()[0].backend
+
+    def move_to(self, backend) -> None:
+        for layer in self.inner_layers():
+            layer.move_to(backend)
+        self.backend = backend
+
+
+class TimeDistributed(Wrapper):
+    """Applies ``layer`` to every time step: ``(batch, timesteps, ...) -> (batch, timesteps,
+    ...layer output)``, by folding the time axis into the batch axis."""
+
+    def __init__(self, layer: Layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed wraps a deepcore layer; received {layer!r}.")
+        self.layer = layer
+
+    def inner_layers(self):
+        return [self.layer]
+
+    def build(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"TimeDistributed layer {self.name!r} expects inputs of shape (batch, timesteps, ...); "
+                f"received {tuple(input_shape)}."
+            )
+        super().build(input_shape)
+        if not self.layer.built:
+            self.layer.build((None, *input_shape[2:]))
+        self._adopt_weights()
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer.compute_output_shape((None, *input_shape[2:]))
+        return (input_shape[0], input_shape[1], *inner[1:])
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        batch, steps = x.shape[0], x.shape[1]
+        y, inner_backprop = self.layer.forward(xp.reshape(x, (batch * steps, *x.shape[2:])), training)
+        return xp.reshape(y, (batch, steps, *y.shape[1:])), lambda dy: xp.reshape(
+            inner_backprop(xp.reshape(dy, (batch * steps, *dy.shape[2:]))), x.shape
+        )
+
+    def get_config(self):
+        from deepcore.saving import serialize_layer
+
+        return {**super().get_config(), "layer": serialize_layer(self.layer)}
+
+    @classmethod
+    def from_config(cls, config):
+        from deepcore.saving import deserialize_layer
+
+        return cls(**{**config, "layer": deserialize_layer(config["layer"])})
+
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+class Bidirectional(Wrapper):
+    """Runs a recurrent ``layer`` forwards and a copy of it backwards over time, and merges them.
+
+    ``merge_mode``: ``"concat"`` (Keras's default, units double), ``"sum"``, ``"mul"``,
+    ``"ave"`` or None (a list ``[forward, backward]``). With ``return_sequences`` the backward
+    outputs are flipped back into time order, as Keras does. Weights: the forward layer's, then
+    the backward layer's. With ``return_state`` the output is ``[merged, *forward_states,
+    *backward_states]``.
+    """
+
+    def __init__(self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not hasattr(layer, "go_backwards"):
+            raise TypeError(
+                f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU); received {layer!r}."
+            )
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(
+                f"merge_mode must be one of {list(_MERGE_MODES)}. Received: merge_mode={merge_mode!r}"
+            )
+        self.merge_mode = merge_mode
+        self.layer = layer  # the template both directions copy; kept for get_config
+        self.forward_layer = self._copy(layer, "forward", layer.go_backwards)
+        self.backward_layer = backward_layer or self._copy(layer, "backward", not layer.go_backwards)
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+
+    @staticmethod
+    def _copy(layer: Layer, direction: str, go_backwards: bool) -> Layer:
+        config = {**layer.get_config(), "name": f"{direction}_{layer.name}", "go_backwards": go_backwards}
+        config.pop("input_shape", None)
+        return type(layer).from_config(config)
+
+    def inner_layers(self):
+        return [self.forward_layer, self.backward_layer]
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        for layer in self.inner_layers():
+            if not layer.built:
+                layer.build(input_shape)
+        self._adopt_weights()
+
+    def compute_output_shape(self, input_shape):
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        states = []
+        if self.return_state:
+            shape, states = shape[0], shape[1:] * 2
+        if self.merge_mode == "concat":
+            merged = (*shape[:-1], 2 * shape[-1])
+        elif self.merge_mode is None:
+            merged = [shape, shape]
+        else:
+            merged = shape
+        return [merged, *states] if self.return_state else merged
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        y_forward, forward_backprop = self.forward_layer.forward(x, training)
+        y_backward, backward_backprop = self.backward_layer.forward(x, training)
+        states_forward = states_backward = []
+        if self.return_state:
+            y_forward, states_forward = y_forward[0], y_forward[1:]
+            y_backward, states_backward = y_backward[0], y_backward[1:]
+        if self.return_sequences:
+            y_backward = xp.flip(y_backward, axis=1)
+        merged, merge_backprop = _merge(xp, self.merge_mode, y_forward, y_backward)
+
+        def backprop(dy):
+            dstates = [None] * (len(states_forward) + len(states_backward))
+            if self.return_state:
+                dy, dstates = dy[0], list(dy[1:])
+            dy_forward, dy_backward = merge_backprop(dy)
+            if self.return_sequences and dy_backward is not None:
+                dy_backward = xp.flip(dy_backward, axis=1)
+            if self.return_state:
+                count = len(states_forward)
+                dy_forward = [dy_forward, *dstates[:count]]
+                dy_backward = [dy_backward, *dstates[count:]]
+            return forward_backprop(dy_forward) + backward_backprop(dy_backward)
+
+        if self.return_state:
+            return [merged, *states_forward, *states_backward], backprop
+        return merged, backprop
+
+    def get_config(self):
+        from deepcore.saving import serialize_layer
+
+        return {
+            **super().get_config(),
+            "layer": serialize_layer(self.layer),
+            "merge_mode": self.merge_mode,
+            "backward_layer": serialize_layer(self.backward_layer),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        from deepcore.saving import deserialize_layer
+
+        return cls(**{**config, "layer": deserialize_layer(config["layer"]),
+                      "backward_layer": deserialize_layer(config["backward_layer"])})
+
+
+def _merge(xp, mode, a, b):
+    """Merge the two directions; returns ``(merged, backprop)`` with ``backprop(d) -> (da, db)``."""
+    if mode == "concat":
+        width = a.shape[-1]
+        return xp.concat([a, b], axis=-1), lambda d: (d[..., :width], d[..., width:])
+    if mode == "sum":
+        return a + b, lambda d: (d, d)
+    if mode == "ave":
+        return (a + b) * 0.5, lambda d: (d * 0.5, d * 0.5)
+    if mode == "mul":
+        return a * b, lambda d: (d * b, d * a)
+    return [a, b], lambda d: (d[0], d[1])

@@ -1,0 +1,363 @@
+"""Convolution, pooling, padding and upsampling layers: forward vs float64 NumPy loops written
+here independently, backward vs finite differences, and output shapes, on every backend."""
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+
+import deepcore as dc
+from deepcore import layers
+from deepcore.testing.gradients import check_backward
+
+# float64 forward results are sums of a few dozen products: 100 eps covers their rounding.
+RTOL64 = 100 * np.finfo(np.float64).eps
+
+
+def same_padding(length, window, stride, dilation):
+    """TensorFlow's SAME rule, written out independently of deepcore."""
+    effective = dilation * (window - 1) + 1
+    out = int(np.ceil(length / stride))
+    total = max((out - 1) * stride + effective - length, 0)
+    return total // 2, total - total // 2
+
+
+def reference_conv(x, kernel, bias, strides, padding, dilation):
+    """Direct loops: y[n, o..., f] = sum over offsets and channels of x * kernel (+ bias)."""
+    rank = x.ndim - 2
+    if padding == "same":
+        pads = [same_padding(x.shape[1 + a], kernel.shape[a], strides[a], dilation[a]) for a in range(rank)]
+    elif padding == "causal":
+        pads = [(dilation[0] * (kernel.shape[0] - 1), 0)]
+    else:
+        pads = [(0, 0)] * rank
+    xp = np.pad(x, [(0, 0), *pads, (0, 0)])
+    out_shape = [
+        (xp.shape[1 + a] - dilation[a] * (kernel.shape[a] - 1) - 1) // strides[a] + 1 for a in range(rank)
+    ]
+    y = np.zeros((x.shape[0], *out_shape, kernel.shape[-1]))
+    for n in range(x.shape[0]):
+        for out in itertools.product(*(range(o) for o in out_shape)):
+            for offset in itertools.product(*(range(k) for k in kernel.shape[:rank])):
+                position = tuple(out[a] * strides[a] + offset[a] * dilation[a] for a in range(rank))
+                y[(n, *out)] += xp[(n, *position)] @ kernel[offset]
+    return y + bias
+
+
+def reference_pool(x, pool, strides, padding, mode):
+    """Direct loops over windows; padded positions are excluded (from the max and the count)."""
+    rank = x.ndim - 2
+    pads = [same_padding(x.shape[1 + a], pool[a], strides[a], 1) for a in range(rank)] if padding == "same" \
+        else [(0, 0)] * rank
+    out_shape = [
+        (x.shape[1 + a] + sum(pads[a]) - pool[a]) // strides[a] + 1 for a in range(rank)
+    ]
+    y = np.zeros((x.shape[0], *out_shape, x.shape[-1]))
+    for out in itertools.product(*(range(o) for o in out_shape)):
+        starts = [out[a] * strides[a] - pads[a][0] for a in range(rank)]
+        index = tuple(slice(max(s, 0), min(s + pool[a], x.shape[1 + a])) for a, s in enumerate(starts))
+        window = x[(slice(None), *index, slice(None))].reshape(x.shape[0], -1, x.shape[-1])
+        y[(slice(None), *out, slice(None))] = window.max(axis=1) if mode == "max" else window.mean(axis=1)
+    return y
+
+
+def run(layer, x_host, backend):
+    """Build ``layer`` for ``x_host`` and return its float64 output on the host."""
+    x = backend.asarray(x_host, dtype=backend.dtype("float64"))
+    return backend.to_numpy(layer(x))
+
+
+CONV2D_CASES = [
+    # kernel_size, strides, padding, dilation_rate
+    ((3, 3), (1, 1), "valid", (1, 1)),
+    ((3, 3), (1, 1), "same", (1, 1)),
+    ((2, 3), (2, 1), "same", (1, 1)),
+    ((3, 2), (2, 2), "valid", (1, 1)),
+    ((2, 2), (1, 1), "same", (2, 2)),
+    ((2, 3), (1, 1), "valid", (2, 1)),
+]
+
+
+@pytest.mark.parametrize("kernel_size, strides, padding, dilation", CONV2D_CASES)
+def test_conv2d_matches_reference_with_keras_layout_weights(backend, kernel_size, strides, padding, dilation):
+    dc.set_floatx("float64")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 5, 3))
+    kernel = rng.standard_normal((*kernel_size, 3, 4))
+    bias = rng.standard_normal(4)
+    layer = layers.Conv2D(4, kernel_size, strides=strides, padding=padding, dilation_rate=dilation)
+    layer.build((None, 6, 5, 3))
+    layer.set_weights([kernel, bias])
+    expected = reference_conv(x, kernel, bias, strides, padding, dilation)
+    np.testing.assert_allclose(run(layer, x, backend), expected, rtol=RTOL64, atol=RTOL64)
+
+
+@pytest.mark.parametrize("kernel_size, strides, padding, dilation", CONV2D_CASES)
+def test_conv2d_backward(backend, kernel_size, strides, padding, dilation):
+    x = np.random.default_rng(1).standard_normal((2, 5, 4, 2))
+    layer = layers.Conv2D(3, kernel_size, strides=strides, padding=padding, dilation_rate=dilation,
+                          activation="tanh")
+    layer.build((None, 5, 4, 2))
+    check_backward(lambda v: layer.forward(v, True), x, layer.weights, label="Conv2D")
+
+
+@pytest.mark.parametrize("kernel_size, strides, padding, dilation", [
+    (3, 1, "valid", 1), (3, 2, "same", 1), (2, 1, "same", 3), (3, 1, "causal", 2), (4, 3, "valid", 1),
+])
+def test_conv1d_matches_reference_and_backward(backend, kernel_size, strides, padding, dilation):
+    dc.set_floatx("float64")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 9, 3))
+    kernel = rng.standard_normal((kernel_size, 3, 2))
+    bias = rng.standard_normal(2)
+    layer = layers.Conv1D(2, kernel_size, strides=strides, padding=padding, dilation_rate=dilation)
+    layer.build((None, 9, 3))
+    layer.set_weights([kernel, bias])
+    expected = reference_conv(x, kernel, bias, (strides,), padding, (dilation,))
+    np.testing.assert_allclose(run(layer, x, backend), expected, rtol=RTOL64, atol=RTOL64)
+    check_backward(lambda v: layer.forward(v, True), x, layer.weights, label="Conv1D")
+
+
+def test_conv_without_bias_has_only_a_kernel(backend):
+    layer = layers.Conv2D(2, 3, use_bias=False)
+    layer.build((None, 5, 5, 1))
+    assert [w.shape for w in layer.get_weights()] == [(3, 3, 1, 2)]
+    check_backward(lambda v: layer.forward(v, True), np.random.default_rng(3).standard_normal((1, 5, 5, 1)),
+                   layer.weights, label="Conv2D(use_bias=False)")
+
+
+@pytest.mark.parametrize("layer_type", ["max", "average"])
+@pytest.mark.parametrize("pool, strides, padding", [
+    ((2, 2), None, "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "same"), ((3, 2), (2, 1), "valid"),
+])
+def test_pooling2d_matches_reference_and_backward(backend, layer_type, pool, strides, padding):
+    dc.set_floatx("float64")
+    # Distinct values (a permutation) keep every window's maximum unique, so finite
+    # differences see the same argmax as the analytic gradient.
+    x = np.random.default_rng(4).permutation(2 * 5 * 6 * 2).reshape(2, 5, 6, 2) / 10.0
+    cls = layers.MaxPooling2D if layer_type == "max" else layers.AveragePooling2D
+    layer = cls(pool, strides=strides, padding=padding)
+    expected = reference_pool(x, pool, strides or pool, padding, layer_type)
+    np.testing.assert_allclose(run(layer, x, backend), expected, rtol=RTOL64, atol=RTOL64)
+    check_backward(lambda v: layer.forward(v, True), x, label=type(layer).__name__)
+
+
+@pytest.mark.parametrize("layer_type", ["max", "average"])
+@pytest.mark.parametrize("pool, strides, padding", [(2, None, "valid"), (3, 2, "same"), (3, 1, "valid")])
+def test_pooling1d_matches_reference_and_backward(backend, layer_type, pool, strides, padding):
+    dc.set_floatx("float64")
+    x = np.random.default_rng(5).permutation(2 * 7 * 3).reshape(2, 7, 3) / 10.0
+    cls = layers.MaxPooling1D if layer_type == "max" else layers.AveragePooling1D
+    layer = cls(pool, strides=strides, padding=padding)
+    expected = reference_pool(x, (pool,), (strides or pool,), padding, layer_type)
+    np.testing.assert_allclose(run(layer, x, backend), expected, rtol=RTOL64, atol=RTOL64)
+    check_backward(lambda v: layer.forward(v, True), x, label=type(layer).__name__)
+
+
+def test_max_pooling_gives_a_tied_window_one_gradient(backend):
+    """Ties send the whole gradient to the first maximum (as TensorFlow), not to every maximum."""
+    dc.set_floatx("float64")
+    layer = layers.MaxPooling2D(2)
+    x = backend.asarray(np.ones((1, 2, 2, 1)), dtype=backend.dtype("float64"))
+    _, backprop = layer.forward(x)
+    dy = backend.asarray(np.full((1, 1, 1, 1), 3.0), dtype=backend.dtype("float64"))
+    dx = backend.to_numpy(backprop(dy))
+    np.testing.assert_array_equal(dx.reshape(-1), [3.0, 0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("cls, reduce, rank", [
+    (layers.GlobalAveragePooling2D, np.mean, 2), (layers.GlobalMaxPooling2D, np.max, 2),
+    (layers.GlobalAveragePooling1D, np.mean, 1), (layers.GlobalMaxPooling1D, np.max, 1),
+])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pooling(backend, cls, reduce, rank, keepdims):
+    dc.set_floatx("float64")
+    shape = (2, 3, 4, 2)[:rank + 1] + (2,)
+    x = np.random.default_rng(6).permutation(int(np.prod(shape))).reshape(shape) / 10.0
+    layer = cls(keepdims=keepdims)
+    axes = tuple(range(1, rank + 1))
+    expected = reduce(x, axis=axes, keepdims=keepdims)
+    y = run(layer, x, backend)
+    assert layer.compute_output_shape((None, *shape[1:])) == (None, *y.shape[1:])
+    np.testing.assert_allclose(y, expected, rtol=RTOL64, atol=RTOL64)
+    check_backward(lambda v: layer.forward(v, True), x, label=cls.__name__)
+
+
+def test_compute_output_shape_agrees_with_every_combination(backend):
+    """Every padding x stride x dilation combination, for Conv1D/2D and pooling."""
+    x2 = backend.asarray(np.zeros((1, 7, 6, 2)), dtype=backend.dtype())
+    x1 = backend.asarray(np.zeros((1, 8, 2)), dtype=backend.dtype())
+    checked = 0
+    grid = itertools.product(("valid", "same"), (1, 2, 3), (1, 2), (1, 2, 3))
+    for padding, stride, dilation, kernel in grid:
+        if stride > 1 and dilation > 1:
+            continue
+        for layer, x in [
+            (layers.Conv2D(3, kernel, strides=stride, padding=padding, dilation_rate=dilation), x2),
+            (layers.Conv2D(3, (kernel, 2), strides=(stride, 1), padding=padding,
+                           dilation_rate=(dilation, 1)), x2),
+            (layers.Conv1D(3, kernel, strides=stride, padding=padding, dilation_rate=dilation), x1),
+            (layers.Conv1D(3, kernel, strides=stride, padding="causal", dilation_rate=dilation), x1),
+            (layers.MaxPooling2D(kernel, strides=stride, padding=padding), x2),
+            (layers.AveragePooling1D(kernel, strides=stride, padding=padding), x1),
+        ]:
+            y = layer(x)
+            predicted = layer.compute_output_shape((None, *x.shape[1:]))
+            assert predicted == (None, *y.shape[1:]), layer.get_config()
+            checked += 1
+    assert checked == 2 * 4 * 3 * 6
+
+
+def test_flatten_after_conv_and_pooling_builds_a_sequential_model(backend):
+    model = dc.models.Sequential([
+        layers.Input((8, 8, 1)),
+        layers.Conv2D(4, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(),
+        layers.Conv2D(6, 3, activation="relu"),
+        layers.Flatten(),
+        layers.Dense(3),
+    ])
+    assert model.output_shape == (None, 3)
+    assert model.layers[2].compute_output_shape((None, 4, 4, 4)) == (None, 2, 2, 6)
+    y = model.predict(np.random.default_rng(7).standard_normal((5, 8, 8, 1)), verbose=0)
+    assert y.shape == (5, 3)
+
+
+def test_window_that_does_not_fit_raises_a_clear_error():
+    with pytest.raises(ValueError, match="does not fit"):
+        layers.Conv2D(2, 5).compute_output_shape((None, 3, 3, 1))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"filters": 0, "kernel_size": 3}, "filters"),
+    ({"filters": 2, "kernel_size": (3, 3, 3)}, "kernel_size"),
+    ({"filters": 2, "kernel_size": 3, "padding": "causal"}, "padding"),
+    ({"filters": 2, "kernel_size": 3, "strides": 2, "dilation_rate": 2}, "dilation_rate"),
+    ({"filters": 2, "kernel_size": 3, "data_format": "channels_first"}, "channels_last"),
+])
+def test_conv2d_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        layers.Conv2D(**kwargs)
+
+
+def test_conv_config_round_trips():
+    layer = layers.Conv1D(5, 3, strides=2, padding="causal", activation="relu", use_bias=False)
+    clone = layers.Conv1D.from_config(layer.get_config())
+    assert {k: v for k, v in clone.get_config().items() if k != "name"} == \
+        {k: v for k, v in layer.get_config().items() if k != "name"}
+
+
+@pytest.mark.parametrize("cls, padding, np_pad", [
+    (layers.ZeroPadding2D, 1, ((1, 1), (1, 1))),
+    (layers.ZeroPadding2D, (2, 0), ((2, 2), (0, 0))),
+    (layers.ZeroPadding2D, ((0, 1), (2, 3)), ((0, 1), (2, 3))),
+    (layers.ZeroPadding1D, 2, ((2, 2),)),
+    (layers.ZeroPadding1D, (0, 3), ((0, 3),)),
+])
+def test_zero_padding(backend, cls, padding, np_pad):
+    dc.set_floatx("float64")
+    shape = (2, 3, 4, 2)[:len(np_pad) + 1] + (2,)
+    x = np.random.default_rng(8).standard_normal(shape)
+    layer = cls(padding)
+    y = run(layer, x, backend)
+    np.testing.assert_array_equal(y, np.pad(x, [(0, 0), *np_pad, (0, 0)]))
+    assert layer.compute_output_shape((None, *shape[1:])) == (None, *y.shape[1:])
+    check_backward(lambda v: layer.forward(v, True), x, label=cls.__name__)
+
+
+@pytest.mark.parametrize("cls, size", [
+    (layers.UpSampling2D, 2), (layers.UpSampling2D, (1, 3)), (layers.UpSampling1D, 3),
+])
+def test_upsampling_repeats_nearest(backend, cls, size):
+    dc.set_floatx("float64")
+    sizes = (size,) * cls.rank if isinstance(size, int) else size
+    shape = (2, 3, 2, 2)[:cls.rank + 1] + (2,)
+    x = np.random.default_rng(9).standard_normal(shape)
+    layer = cls(size)
+    expected = x
+    for axis, s in enumerate(sizes, start=1):
+        expected = np.repeat(expected, s, axis=axis)
+    y = run(layer, x, backend)
+    np.testing.assert_array_equal(y, expected)
+    assert layer.compute_output_shape((None, *shape[1:])) == (None, *y.shape[1:])
+    check_backward(lambda v: layer.forward(v, True), x, label=cls.__name__)
+
+
+def test_padding_and_upsampling_reject_bad_arguments():
+    with pytest.raises(ValueError, match="non-negative"):
+        layers.ZeroPadding2D(((1, 2, 3), (0, 0)))
+    with pytest.raises(ValueError, match="nearest"):
+        layers.UpSampling2D(interpolation="bilinear")
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: layers.Conv2D(3, 3, padding="same", activation="relu"), (2, 5, 5, 2)),
+    (lambda: layers.Conv1D(3, 2, padding="causal"), (2, 6, 2)),
+    (lambda: layers.MaxPooling2D(2, padding="same"), (2, 5, 5, 2)),
+    (lambda: layers.AveragePooling2D(3, strides=2, padding="same"), (2, 5, 5, 2)),
+    (lambda: layers.GlobalMaxPooling1D(), (2, 6, 2)),
+    (lambda: layers.UpSampling2D(), (2, 3, 3, 2)),
+    (lambda: layers.ZeroPadding2D(1), (2, 3, 3, 2)),
+])
+def test_float32_stays_float32_and_agrees_with_float64(backend, make, shape):
+    """No silent upcast: float32 in, float32 out (and gradient), close to the float64 result."""
+    x = np.random.default_rng(10).standard_normal(shape)
+    layer = make()
+    layer.build((None, *shape[1:]))
+    y32, backprop = layer.forward(backend.asarray(x, dtype=backend.dtype("float32")))
+    dx32 = backprop(backend.xp.ones_like(y32))
+    assert y32.dtype == backend.dtype("float32") and dx32.dtype == backend.dtype("float32")
+    dc.set_floatx("float64")
+    for variable in layer.weights:
+        variable.value = backend.asarray(backend.to_numpy(variable.value), dtype=backend.dtype("float64"))
+    y64 = backend.to_numpy(layer.forward(backend.asarray(x, dtype=backend.dtype("float64")))[0])
+    # Sums of at most ~20 float32 products: 100 float32 eps bounds their rounding.
+    tolerance = 100 * np.finfo(np.float32).eps
+    np.testing.assert_allclose(backend.to_numpy(y32), y64, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("windows, strides, dilations", [
+    ((3, 3), (1, 1), (1, 1)), ((2, 3), (2, 1), (1, 1)), ((2, 2), (1, 1), (2, 3)), ((3,), (2,), (1,)),
+    ((1, 1), (3, 2), (1, 1)),
+])
+def test_backend_patch_fast_path_matches_the_portable_gather(backend, windows, strides, dilations):
+    """An adapter's `extract_patches` (NumPy: sliding_window_view) must equal the portable path."""
+    from deepcore.layers.conv_utils import gather_windows
+
+    shape = (2, 7, 6, 3)[:len(windows) + 1] + (3,)
+    x = backend.asarray(np.random.default_rng(11).standard_normal(shape), dtype=backend.dtype())
+    fast = backend.extract_patches(x, windows, strides, dilations)
+    portable = gather_windows(x, windows, strides, dilations)
+    np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(portable))
+
+
+def test_image_model_survives_save_and_load(backend, tmp_path):
+    """Every image layer's config and weights round-trip through deepcore's model file."""
+    model = dc.models.Sequential([
+        layers.Input((6, 6, 2)),
+        layers.ZeroPadding2D(((0, 1), (1, 0))),
+        layers.Conv2D(3, (2, 3), strides=(1, 2), padding="same", activation="relu"),
+        layers.AveragePooling2D(2, padding="same"),
+        layers.UpSampling2D((2, 1)),
+        layers.MaxPooling2D(1),
+        layers.GlobalMaxPooling2D(),
+        layers.Dense(2),
+    ])
+    x = np.random.default_rng(12).standard_normal((4, 6, 6, 2))
+    model.save(tmp_path / "m.deepcore")
+    restored = dc.models.load_model(tmp_path / "m.deepcore")
+    assert [layer.get_config() for layer in restored.layers] == [layer.get_config() for layer in model.layers]
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("make, prefix", [
+    (lambda: layers.Conv2D(1, 1), "conv2d"), (lambda: layers.Conv1D(1, 1), "conv1d"),
+    (lambda: layers.MaxPooling2D(), "max_pooling2d"),
+    (lambda: layers.GlobalAveragePooling1D(), "global_average_pooling1d"),
+    (lambda: layers.ZeroPadding2D(), "zero_padding2d"), (lambda: layers.UpSampling2D(), "up_sampling2d"),
+    (lambda: layers.SimpleRNN(1), "simple_rnn"), (lambda: layers.LSTM(1), "lstm"),
+    (lambda: layers.Embedding(2, 1), "embedding"),
+])
+def test_default_names_follow_keras(make, prefix):
+    assert re.fullmatch(rf"{prefix}(_\d+)?", make().name)

@@ -1,0 +1,93 @@
+"""Fast paths agree with their portable reference, on every backend.
+
+`deepcore.backend.Backend` holds the reference (array-API code); adapters override it (NumPy:
+in-place with reused buffers, CuPy: one fused kernel). Here each override is run next to the
+reference on the same inputs.
+"""
+
+import array_api_compat
+import numpy as np
+import pytest
+
+import deepcore as dc
+from deepcore.backend import Backend, denormal_threshold
+
+# A fused GPU kernel may contract a * b + c into one FMA (one rounding instead of two) in each
+# of Adam's three updates, compounded over 3 steps: allow 16 float32 eps, relative.
+ADAM_RTOL = 16 * float(np.finfo(np.float32).eps)
+ADAM_SCALARS = dict(alpha=3e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+
+
+def _adam_state(backend, amsgrad: bool, shape: tuple = (7, 5)):
+    """value, gradient, m, v (and v_hat) as two identical sets of backend arrays."""
+    rng = np.random.default_rng(0)
+    # Weights as small as the updates, so a rounding difference in an update shows in the weights.
+    host = [1e-6 * rng.standard_normal(shape), rng.standard_normal(shape), 0.1 * rng.standard_normal(shape),
+            0.01 * rng.random(shape)] + ([0.02 * rng.random(shape)] if amsgrad else [])
+    host = [a.astype(np.float32) for a in host]
+    # Copies: NumPy's asarray would share memory with `host` and between the two sets.
+    return [[backend.asarray(a.copy(), dtype=backend.dtype("float32")) for a in host] for _ in range(2)], host
+
+
+def _adam(update, arrays, amsgrad: bool) -> None:
+    for _ in range(3):
+        update(*arrays[:4], **ADAM_SCALARS, v_hat=arrays[4] if amsgrad else None)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True], ids=["adam", "amsgrad"])
+def test_adam_update_matches_the_reference(backend, amsgrad):
+    (fast, reference), host = _adam_state(backend, amsgrad)
+    _adam(backend.adam_update, fast, amsgrad)
+    _adam(lambda *a, **k: Backend.adam_update(backend, *a, **k), reference, amsgrad)
+    for name, f, r, before in zip(["value", "gradient", "m", "v", "v_hat"], fast, reference, host):
+        f_host, r_host = backend.to_numpy(f), backend.to_numpy(r)
+        assert f_host.dtype == np.float32, name
+        assert array_api_compat.device(f) == backend.device, name
+        np.testing.assert_allclose(f_host, r_host, rtol=ADAM_RTOL, atol=0, err_msg=name)
+        if name != "gradient":
+            assert not np.array_equal(f_host, before), f"{name} was not updated in place"
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+@pytest.mark.parametrize("amsgrad", [False, True], ids=["adam", "amsgrad"])
+@pytest.mark.parametrize("shape", [(7, 5), (600, 400)], ids=["small", "in-blocks"])
+def test_numpy_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgrad, shape):
+    from deepcore.backends.numpy_backend import ADAM_BLOCK
+
+    assert (shape[0] * shape[1] > ADAM_BLOCK) == (shape[0] > 7), "the large case must span several blocks"
+    (fast, reference), _ = _adam_state(deepcore_backend, amsgrad, shape)
+    _adam(deepcore_backend.adam_update, fast, amsgrad)
+    _adam(lambda *a, **k: Backend.adam_update(deepcore_backend, *a, **k), reference, amsgrad)
+    for f, r in zip(fast, reference):
+        np.testing.assert_array_equal(f, r)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_flush_denormals_zeroes_only_tiny_entries(backend, dtype):
+    finfo = np.finfo(dtype)
+    threshold = denormal_threshold(finfo)
+    host = np.array([0.0, 0.5 * threshold, -0.5 * threshold, threshold, -threshold, 4.0 * threshold,
+                     float(finfo.smallest_normal) / 4, 1e-3, -2.0], dtype=dtype)
+    array = backend.asarray(host, dtype=backend.dtype(dtype))
+    backend.flush_denormals([array])
+    expected = np.where(np.abs(host) < threshold, 0.0, host).astype(dtype)
+    np.testing.assert_array_equal(backend.to_numpy(array), expected)
+    assert array_api_compat.device(array) == backend.device
+
+
+def test_parameters_only_fills_the_same_gradients(backend):
+    rng = np.random.default_rng(1)
+    model = dc.models.Sequential([dc.layers.Dense(4, activation="relu", input_shape=(3,)),
+                                  dc.layers.Dense(2, activation="sigmoid")])
+    x = backend.asarray(rng.standard_normal((6, 3)), dtype=backend.dtype())
+    dy = backend.asarray(rng.standard_normal((6, 2)), dtype=backend.dtype())
+    _, backprop = model.forward(x, training=True)
+    dx = backprop(dy)
+    assert tuple(dx.shape) == (6, 3)
+    full = [backend.to_numpy(v.grad) for v in model.trainable_variables]
+    for v in model.trainable_variables:
+        v.grad = None
+    _, backprop = model.forward(x, training=True)
+    assert backprop.parameters_only(dy) is None
+    for v, expected in zip(model.trainable_variables, full):
+        np.testing.assert_array_equal(backend.to_numpy(v.grad), expected, err_msg=v.name)
