@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from deepcore import random as host_random
+from deepcore.identifiers import resolve
 from deepcore.registry import get_backend
 
 
@@ -158,19 +159,7 @@ _BY_NAME.update({"uniform": RandomUniform, "normal": RandomNormal})
 
 def get(identifier: str | Initializer | dict) -> Initializer:
     """Resolve a name, a ``{"class_name", "config"}`` dict or an instance to an initializer."""
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, dict):
-        return _lookup(identifier["class_name"]).from_config(identifier.get("config", {}))
-    if isinstance(identifier, str):
-        return _lookup(identifier)()
-    raise TypeError(f"Cannot interpret {identifier!r} as an initializer.")
-
-
-def _lookup(name: str) -> type[Initializer]:
-    if name not in _BY_NAME:
-        raise ValueError(f"Unknown initializer {name!r}. Valid initializers: {', '.join(sorted(_BY_NAME))}.")
-    return _BY_NAME[name]
+    return resolve(identifier, Initializer, _BY_NAME, "initializer", "initializers")
 
 
 def serialize(initializer: Initializer) -> dict:

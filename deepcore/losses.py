@@ -16,6 +16,7 @@ import array_api_extra as xpx
 
 from deepcore import activations, config
 from deepcore.backend import array_namespace
+from deepcore.identifiers import resolve
 
 
 def align_targets(y_true, y_pred, sparse: bool = False):
@@ -310,19 +311,7 @@ sparse_categorical_crossentropy = _function_form(SparseCategoricalCrossentropy)
 
 def get(identifier: str | Loss | dict) -> Loss:
     """Resolve a loss name, a ``{"class_name", "config"}`` dict or an instance."""
-    if isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, dict):
-        return _lookup(identifier["class_name"]).from_config(identifier.get("config", {}))
-    if isinstance(identifier, str):
-        return _lookup(identifier)()
-    raise TypeError(f"Cannot interpret {identifier!r} as a loss; pass a name or a deepcore.losses.Loss.")
-
-
-def _lookup(name: str) -> type[Loss]:
-    if name not in _BY_NAME:
-        raise ValueError(f"Unknown loss {name!r}. Valid losses: {', '.join(sorted(_BY_NAME))}.")
-    return _BY_NAME[name]
+    return resolve(identifier, Loss, _BY_NAME, "loss", "losses")
 
 
 def serialize(loss: Loss) -> dict:
