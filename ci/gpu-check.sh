@@ -52,9 +52,9 @@ fi
 
 step "tests on cupy" pytest-cupy.log "$PYTHON" -m pytest -rs --backend cupy --junitxml="$OUT/pytest-cupy.xml"
 if "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1; then
-    # DEEPCORE_DEVICE places the torch backend on the GPU (the plugin picks devices only for strict).
-    step "tests on torch cuda" pytest-torch-cuda.log env DEEPCORE_DEVICE=cuda:0 \
-        "$PYTHON" -m pytest -rs --backend torch --junitxml="$OUT/pytest-torch-cuda.xml"
+    # --deepcore-device moves the torch backend tests from the CPU to the GPU.
+    step "tests on torch cuda" pytest-torch-cuda.log \
+        "$PYTHON" -m pytest -rs --backend torch --deepcore-device torch=cuda:0 --junitxml="$OUT/pytest-torch-cuda.xml"
 else
     say "torch with CUDA is not available: torch-on-GPU tests skipped"
 fi

@@ -2,8 +2,10 @@
 
 Backends are found through the entry-point group ``deepcore.backends``; the built-in adapters
 are registered there by deepcore's own ``pyproject.toml``, so built-ins and plugins take one
-path. Selection: an explicit call > ``DEEPCORE_BACKEND`` > ``"auto"`` (cupy when a CUDA
-device answers, else numpy). `use_backend` scopes a choice with a ``ContextVar``.
+path. Selection: an explicit call > ``DEEPCORE_BACKEND`` (with ``DEEPCORE_DEVICE``) >
+``"auto"`` (cupy when a CUDA device answers, else numpy). ``DEEPCORE_DEVICE`` applies only to
+that default choice: a call that names a backend without a device gets its default device.
+`use_backend` scopes a choice with a ``ContextVar``.
 """
 
 from __future__ import annotations
@@ -97,9 +99,8 @@ def _resolve_name(name: str) -> str:
     return name
 
 
-def _device_from_env(device: Any) -> Any:
-    if device is not None:
-        return device
+def _device_from_env() -> Any:
+    """``DEEPCORE_DEVICE``: the device of the default backend (an integer index or a name)."""
     text = os.environ.get("DEEPCORE_DEVICE")
     if not text:
         return None
@@ -109,7 +110,6 @@ def _device_from_env(device: Any) -> Any:
 def make_backend(name: str = "auto", device: Any = None) -> Backend:
     """The (cached) backend object for ``name`` on ``device``, or a clear error."""
     name = _resolve_name(name)
-    device = _device_from_env(device)
     key = (name, str(device))
     if key not in _instances:
         factory = _registered()[name]
@@ -138,7 +138,7 @@ def get_backend() -> Backend:
     if scoped is not None:
         return scoped
     if _default is None:
-        return set_backend(os.environ.get("DEEPCORE_BACKEND") or "auto")
+        return set_backend(os.environ.get("DEEPCORE_BACKEND") or "auto", _device_from_env())
     return _default
 
 

@@ -95,3 +95,22 @@ def test_unknown_backend_is_a_usage_error_naming_the_known_ones(project):
     result = run_pytest(project, "--deepcore-backend", "no_such_backend")
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
     assert "no_such_backend" in result.stderr and "numpy" in result.stderr
+
+
+def test_deepcore_device_option_moves_a_backend(project):
+    (project / "test_device.py").write_text(textwrap.dedent('''
+        def test_device(deepcore_backend):
+            print("DEVICE", deepcore_backend.device)
+    '''))
+    default = run_pytest(project, "-s", "test_device.py", "--deepcore-backend", "array_api_strict")
+    moved = run_pytest(project, "-s", "test_device.py", "--deepcore-backend", "array_api_strict",
+                       "--deepcore-device", "array_api_strict=device2")
+    assert default.returncode == 0 and moved.returncode == 0, default.stdout + moved.stdout
+    assert "DEVICE array_api_strict.Device('device1')" in default.stdout
+    assert "DEVICE array_api_strict.Device('device2')" in moved.stdout
+
+
+def test_malformed_deepcore_device_is_a_usage_error(project):
+    result = run_pytest(project, "--deepcore-device", "torch")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "BACKEND=DEVICE" in result.stderr

@@ -25,6 +25,21 @@ def pytest_addoption(parser):
         help="run deepcore backend-parametrized tests on this backend only (repeatable, or "
              "comma-separated: numpy,torch)",
     )
+    parser.getgroup("deepcore").addoption(
+        "--deepcore-device", action="append", default=None, metavar="BACKEND=DEVICE",
+        help="run that backend's tests on this device, e.g. torch=cuda:0 or cupy=1 (repeatable)",
+    )
+
+
+def test_devices(config) -> dict:
+    """The device each backend is tested on: `TEST_DEVICES`, overridden by ``--deepcore-device``."""
+    devices = dict(TEST_DEVICES)
+    for item in config.getoption("--deepcore-device") or []:
+        name, separator, device = item.partition("=")
+        if not separator or not name or not device:
+            raise pytest.UsageError(f"--deepcore-device expects BACKEND=DEVICE; received {item!r}.")
+        devices[name.strip()] = int(device) if device.strip().isdigit() else device.strip()
+    return devices
 
 
 def selected_backends(config) -> list[str]:
@@ -48,6 +63,7 @@ def selected_backends(config) -> list[str]:
 
 def pytest_configure(config):
     selected_backends(config)  # an unknown --deepcore-backend name stops the run here (exit 4)
+    test_devices(config)
 
 
 def pytest_generate_tests(metafunc):
@@ -76,5 +92,5 @@ def deepcore_backend(request):
     record = records[name]
     if not record.available:
         pytest.skip(f"{name}: {record.reason}")
-    with use_backend(name, device=TEST_DEVICES.get(name)) as backend:
+    with use_backend(name, device=test_devices(request.config).get(name)) as backend:
         yield backend
