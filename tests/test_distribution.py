@@ -95,6 +95,14 @@ def test_two_ranks_reproduce_one_process(tmp_path, samples, batch_size):
 
 
 @needs_mpi
+def test_batch_normalization_statistics_stay_identical_across_replicas(tmp_path):
+    # Each rank updates the moving statistics from its own shards; they are averaged every
+    # epoch, and the script's check_replicas() fails the job if any rank differs.
+    result = trained(tmp_path, 2, "--batchnorm", "--epochs", "2")
+    assert result["world_size"] == 2
+
+
+@needs_mpi
 def test_only_rank_zero_writes_logs(tmp_path):
     prefix = tmp_path / "log"
     trained(tmp_path, 2, "--csv-prefix", str(prefix), "--epochs", "2")

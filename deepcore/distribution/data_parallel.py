@@ -68,17 +68,31 @@ class DataParallel:
             local = index[low:high]
         return local, (high - low) / batch_length
 
-    def average_gradients(self, variables: list, weight: float) -> None:
-        """Replace each ``variable.grad`` by the batch-size-weighted sum over ranks (one
-        allreduce of one flat buffer)."""
+    def _summed(self, arrays: list, weight: float) -> list:
+        """``weight * array`` summed over ranks, for each array, with one allreduce of one flat
+        buffer."""
         xp = self.backend.xp
-        flat = xp.concat([xp.reshape(v.grad, (-1,)) for v in variables]) * weight
+        flat = xp.concat([xp.reshape(a, (-1,)) for a in arrays]) * weight
         flat = self.collectives.allreduce_sum(flat)
-        offset = 0
-        for variable in variables:
-            size = int(np.prod(variable.shape))
-            variable.grad = xp.reshape(flat[offset:offset + size], variable.shape)
+        result, offset = [], 0
+        for array in arrays:
+            size = int(np.prod(array.shape))
+            result.append(xp.reshape(flat[offset:offset + size], array.shape))
             offset += size
+        return result
+
+    def average_gradients(self, variables: list, weight: float) -> None:
+        """Replace each ``variable.grad`` by the batch-size-weighted sum over ranks."""
+        for variable, gradient in zip(variables, self._summed([v.grad for v in variables], weight)):
+            variable.grad = gradient
+
+    def average_state(self, model) -> None:
+        """Average the non-trainable weights (e.g. BatchNormalization's moving statistics, which
+        each rank updates from its own shards) so the replicas stay identical (once per epoch)."""
+        variables = [v for v in model.weights if not v.trainable]
+        if variables:
+            for variable, value in zip(variables, self._summed([v.value for v in variables], 1.0 / self.world_size)):
+                variable.value = value
 
     def reduce_metrics(self, metrics: list) -> None:
         """Sum every metric's running total and count over ranks (once per epoch)."""

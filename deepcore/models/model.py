@@ -236,6 +236,7 @@ class Model:
                     break
             if parallel is not None:
                 parallel.reduce_metrics([tracker, *self.compiled_metrics])
+                parallel.average_state(self)
             logs = self._logs(tracker)
             if x_val is not None:
                 logs.update(self._evaluate_arrays(backend, x_val, y_val, w_val, batch_size, prefix="val_"))

@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--fail-on-rank", type=int, default=-1)
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--csv-prefix", default=None, help="log epochs to PREFIX.rank<r>.csv")
+    parser.add_argument("--batchnorm", action="store_true", help="add a BatchNormalization layer")
     parser.add_argument("--wider-on-rank", type=int, default=-1, help="build a different model there")
     args = parser.parse_args()
 
@@ -35,7 +36,10 @@ def main() -> None:
 
     dc.utils.set_random_seed(7)
     hidden = 17 if distribution.rank() == args.wider_on_rank else 16
-    model = Sequential([Dense(hidden, activation="tanh", input_shape=(6,)), Dense(1, activation="sigmoid")])
+    layers = [Dense(hidden, activation="tanh", input_shape=(6,)), Dense(1, activation="sigmoid")]
+    if args.batchnorm:
+        layers.insert(1, dc.layers.BatchNormalization())
+    model = Sequential(layers)
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     if distribution.rank() == args.fail_on_rank:
         raise RuntimeError(f"deliberate failure on rank {args.fail_on_rank}")
