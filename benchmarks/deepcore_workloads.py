@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 import deepcore as dc
-from benchmarks.sizes import Sizes, binary_data, classification_data
+from benchmarks.sizes import Sizes, binary_data, classification_data, sparse_data
 from benchmarks.timing import Case, Measurement, summarize
 
 DEAD_BIAS = -1.0e4  # a ReLU unit with this bias never fires on unit-scale inputs: its gradients are exactly 0
@@ -35,6 +35,32 @@ def seed_network() -> dc.models.Sequential:
     return model
 
 
+def cnn(image: int, classes: int) -> dc.models.Sequential:
+    """Conv2D(32, 3x3, relu) - MaxPooling2D(2) - Conv2D(64, 3x3, relu) - MaxPooling2D(2) - Flatten -
+    Dense(classes, softmax) on ``(image, image, 1)``; sparse categorical cross-entropy, Adam."""
+    model = dc.models.Sequential([
+        dc.layers.Conv2D(32, 3, activation="relu", input_shape=(image, image, 1)),
+        dc.layers.MaxPooling2D(2),
+        dc.layers.Conv2D(64, 3, activation="relu"),
+        dc.layers.MaxPooling2D(2),
+        dc.layers.Flatten(),
+        dc.layers.Dense(classes, activation="softmax"),
+    ])
+    model.compile(optimizer=dc.optimizers.Adam(), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def lstm(steps: int, features: int, units: int, classes: int) -> dc.models.Sequential:
+    """LSTM(units) (last output) - Dense(classes, softmax) on ``(steps, features)``; sparse
+    categorical cross-entropy, Adam."""
+    model = dc.models.Sequential([
+        dc.layers.LSTM(units, input_shape=(steps, features)),
+        dc.layers.Dense(classes, activation="softmax"),
+    ])
+    model.compile(optimizer=dc.optimizers.Adam(), loss="sparse_categorical_crossentropy")
+    return model
+
+
 def _case(label: str, backend: dc.Backend, run, work: float) -> Case:
     def run_in_backend():
         with dc.use_backend(backend):
@@ -58,6 +84,29 @@ def mlp_train(backend: str, sizes: Sizes, width: int | None = None, batch: int |
         xb, yb = b.asarray(x), b.asarray(y)
     return _case(_label(backend, device), b,
                  lambda: model.fit(xb, yb, batch_size=batch, epochs=1, verbose=0), samples)
+
+
+def _fit_case(backend: str, build, x: np.ndarray, y: np.ndarray, batch: int) -> Case:
+    """One epoch of ``build()``'s model on ``(x, y)`` per run; work in samples."""
+    dc.utils.set_random_seed(0)
+    with dc.use_backend(backend) as b:
+        model = build()
+        xb, yb = b.asarray(x), b.asarray(y)
+    return _case(_label(backend), b, lambda: model.fit(xb, yb, batch_size=batch, epochs=1, verbose=0),
+                 x.shape[0])
+
+
+def cnn_train(backend: str, sizes: Sizes) -> Case:
+    """One epoch of `cnn` training per run on random images and labels; work in samples."""
+    x, y = sparse_data((sizes.cnn_samples, sizes.image, sizes.image, 1), sizes.classes)
+    return _fit_case(backend, lambda: cnn(sizes.image, sizes.classes), x, y, sizes.cnn_batch)
+
+
+def lstm_train(backend: str, sizes: Sizes) -> Case:
+    """One epoch of `lstm` training per run on random sequences and labels; work in samples."""
+    x, y = sparse_data((sizes.seq_samples, sizes.seq_steps, sizes.seq_features), sizes.classes)
+    return _fit_case(backend, lambda: lstm(sizes.seq_steps, sizes.seq_features, sizes.lstm_units,
+                                           sizes.classes), x, y, sizes.seq_batch)
 
 
 def tiny_train(backend: str, sizes: Sizes) -> Case:

@@ -59,6 +59,23 @@ def mlp_train(run: Run) -> Section:
                        lambda: torch_reference.mlp_train(s, fused=True))
 
 
+def cnn_train(run: Run) -> Section:
+    s = run.sizes
+    section = Section("cnn_train", f"CNN {s.image}x{s.image}x1 conv32-pool-conv64-pool-dense{s.classes} "
+                      f"training, Adam, batch {s.cnn_batch}, {s.cnn_samples} samples", "samples/s",
+                      reference=TORCH, goal="deepcore numpy >= 0.7x torch eager (stretch 1.0x)")
+    section.extra["layout"] = "deepcore channels_last (NHWC); torch NCHW"
+    return run.measure(section, deepcore_workloads.cnn_train, lambda: torch_reference.cnn_train(s))
+
+
+def lstm_train(run: Run) -> Section:
+    s = run.sizes
+    section = Section("lstm_train", f"LSTM({s.lstm_units}) on {s.seq_steps} steps x {s.seq_features} features "
+                      f"- dense{s.classes} training, Adam, batch {s.seq_batch}, {s.seq_samples} samples",
+                      "samples/s", reference=TORCH, goal="deepcore numpy >= 0.7x torch eager (stretch 1.0x)")
+    return run.measure(section, deepcore_workloads.lstm_train, lambda: torch_reference.lstm_train(s))
+
+
 def tiny_train(run: Run) -> Section:
     s = run.sizes
     section = Section("tiny_train", f"seed network 10-10-10-1 training, BCE, Adam, batch {s.tiny_batch}",
@@ -143,6 +160,7 @@ def denormal_run(run: Run) -> Section:
 WORKLOADS: dict[str, Callable[[Run], Section]] = {
     "mlp_train": mlp_train, "tiny_train": tiny_train, "mlp_predict": mlp_predict, "blas_limit": blas_limit,
     "process_start": process_start, "peak_rss": peak_rss, "gpu_mlp": gpu_mlp, "denormal_run": denormal_run,
+    "cnn_train": cnn_train, "lstm_train": lstm_train,
 }
 
 

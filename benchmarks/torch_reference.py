@@ -12,7 +12,7 @@ import numpy as np
 
 from benchmarks.deepcore_workloads import DEAD_BIAS, count_denormals
 from benchmarks.gemms import eight_gemms
-from benchmarks.sizes import Sizes, binary_data, classification_data
+from benchmarks.sizes import Sizes, binary_data, classification_data, sparse_data
 from benchmarks.timing import Case, Measurement, summarize
 
 
@@ -35,6 +35,57 @@ def mlp(inputs: int, width: int, classes: int):
 
     return nn.Sequential(nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
                          nn.Linear(width, classes))
+
+
+def keras_init(model) -> None:
+    """Keras's initial-weight scheme: Glorot-uniform kernels, orthogonal recurrent kernels, zero
+    biases, and an LSTM forget-gate bias of 1 (``unit_forget_bias``; torch's gates are also
+    ordered i, f, g, o, and its second bias ``bias_hh`` stays zero)."""
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LSTM):
+                units = module.hidden_size
+                for name, weight in module.named_parameters():
+                    if name.startswith("weight_ih"):
+                        nn.init.xavier_uniform_(weight)
+                    elif name.startswith("weight_hh"):
+                        nn.init.orthogonal_(weight)
+                    else:
+                        nn.init.zeros_(weight)
+                        if name.startswith("bias_ih"):
+                            weight[units:2 * units] = 1.0
+
+
+def cnn(image: int, classes: int):
+    """`benchmarks.deepcore_workloads.cnn` in NCHW (torch's layout; deepcore is channels_last)."""
+    from torch import nn
+
+    side = ((image - 2) // 2 - 2) // 2
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * side * side, classes))
+
+
+def lstm(features: int, units: int, classes: int):
+    """``nn.LSTM`` (batch first) whose last time step feeds ``nn.Linear``, as Keras's LSTM(units)
+    (last output only) - Dense(classes); the softmax lives in the loss."""
+    from torch import nn
+
+    class LastOutput(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(features, units, batch_first=True)
+            self.dense = nn.Linear(units, classes)
+
+        def forward(self, x):
+            return self.dense(self.lstm(x)[0][:, -1, :])
+
+    return LastOutput()
 
 
 def _trainer(model, loss_fn, x, y, batch: int, fused: bool, autocast_dtype=None):
@@ -81,6 +132,35 @@ def mlp_train(sizes: Sizes, fused: bool = False, device: str = "cpu", width: int
     autocast = None if dtype == "float32" else getattr(torch, dtype)
     epoch, _ = _trainer(model, torch.nn.CrossEntropyLoss(), xt, yt, batch, fused, autocast)
     return Case(_label(device, fused, dtype), epoch, samples, _synchronizer(device))
+
+
+def _sparse_train(model, x: np.ndarray, y: np.ndarray, batch: int) -> Case:
+    """One epoch of ``model`` with cross-entropy on integer labels per run; work in samples."""
+    import torch
+
+    keras_init(model)
+    epoch, _ = _trainer(model, torch.nn.CrossEntropyLoss(), torch.from_numpy(x), torch.from_numpy(y), batch,
+                        fused=False)
+    return Case(_label(), epoch, x.shape[0])
+
+
+def cnn_train(sizes: Sizes) -> Case:
+    """`benchmarks.deepcore_workloads.cnn_train` in PyTorch, on the same images as NCHW."""
+    import torch
+
+    x, y = sparse_data((sizes.cnn_samples, sizes.image, sizes.image, 1), sizes.classes)
+    torch.manual_seed(0)
+    return _sparse_train(cnn(sizes.image, sizes.classes), np.ascontiguousarray(x.transpose(0, 3, 1, 2)), y,
+                         sizes.cnn_batch)
+
+
+def lstm_train(sizes: Sizes) -> Case:
+    """`benchmarks.deepcore_workloads.lstm_train` in PyTorch (``nn.LSTM``, batch first)."""
+    import torch
+
+    x, y = sparse_data((sizes.seq_samples, sizes.seq_steps, sizes.seq_features), sizes.classes)
+    torch.manual_seed(0)
+    return _sparse_train(lstm(sizes.seq_features, sizes.lstm_units, sizes.classes), x, y, sizes.seq_batch)
 
 
 def tiny_train(sizes: Sizes) -> Case:

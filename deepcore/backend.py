@@ -118,6 +118,17 @@ class Backend:
 
         return gather_windows(x, windows, strides, dilations)
 
+    def fold_patches(self, patches: Any, padded_shape: tuple, windows: tuple, strides: tuple,
+                     dilations: tuple) -> Any:
+        """The transpose of `extract_patches`: ``(batch, *out, prod(windows), C) -> padded_shape``,
+        every window summed back where it came from (the backward of convolution and pooling).
+
+        The portable path adds one strided slice per window offset into zeros.
+        """
+        from deepcore.layers.conv_utils import scatter_windows
+
+        return scatter_windows(patches, padded_shape, windows, strides, dilations)
+
     def argmax(self, x: Any, axis: int) -> Any:
         """Index of the first maximum along ``axis`` (max pooling's backward)."""
         return self.xp.argmax(x, axis=axis)

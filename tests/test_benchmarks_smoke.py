@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 WORKLOADS = ["mlp_train", "tiny_train", "mlp_predict", "blas_limit", "process_start", "peak_rss", "gpu_mlp",
-             "denormal_run"]
+             "denormal_run", "cnn_train", "lstm_train"]
 SECTION_KEYS = {"name", "title", "unit", "higher_is_better", "reference", "goal", "results", "ratios",
                 "skipped", "extra"}
 
@@ -67,7 +67,7 @@ def test_deepcore_runs_on_every_usable_backend(tiny_run):
 
     expected = {f"deepcore {name}" for name in dc.available_backends()}
     assert set(report["meta"]["backends"]) == set(dc.available_backends())
-    for name in ("mlp_train", "tiny_train", "mlp_predict"):
+    for name in ("mlp_train", "tiny_train", "mlp_predict", "cnn_train", "lstm_train"):
         section = next(s for s in report["workloads"] if s["name"] == name)
         assert expected <= {r["impl"] for r in section["results"]}, name
 

@@ -3,9 +3,10 @@
 Inputs are ``channels_last``: ``(batch, *spatial, channels)``. The standard has no strided views
 and no convolution, so windows are gathered with strided slices, one slice per window offset:
 `gather_windows` stacks them into ``(batch, *out_spatial, window_size, channels)`` and
-`fold_patches` is its transpose (each offset's slice added back into the input), which is the
-backward of every windowed layer. `extract_patches` goes through the backend, whose adapter
-may replace `gather_windows` with a faster equivalent (NumPy: one strided view and one copy).
+`scatter_windows` is its transpose (each offset's slice added back into the input), which is
+the backward of every windowed layer. `extract_patches` and `fold_patches` go through the
+backend, whose adapter may replace them with faster equivalents (NumPy: one strided view and
+one copy; in-place adds, or a single transposing copy when the windows do not overlap).
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ def _interior(spatial: Sequence[int], amounts: Padding) -> tuple:
     return (slice(None), *(slice(b, b + n) for n, (b, _) in zip(spatial, amounts)), slice(None))
 
 
-def _offset_slices(windows: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
-                   out_spatial: Sequence[int]) -> list[tuple]:
+def offset_slices(windows: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+                  out_spatial: Sequence[int]) -> list[tuple]:
     """For every window offset (row-major, as Keras's kernel axes), the index of the input
     elements it meets across all output positions."""
     slices = []
@@ -155,7 +156,7 @@ def gather_windows(x_padded: Any, windows: Sequence[int], strides: Sequence[int]
         output_length(n, w, s, d, "valid")
         for n, w, s, d in zip(x_padded.shape[1:-1], windows, strides, dilations)
     ]
-    slices = _offset_slices(windows, strides, dilations, out_spatial)
+    slices = offset_slices(windows, strides, dilations, out_spatial)
     return xp.stack([x_padded[index] for index in slices], axis=-2)
 
 
@@ -164,10 +165,18 @@ def fold_patches(patches: Any, padded_shape: tuple, windows: Sequence[int], stri
     """Transpose of `extract_patches`: sum every window back where it came from.
 
     ``(batch, *out_spatial, prod(windows), C) -> padded_shape``; overlapping windows accumulate.
+    Through the active backend (a fast path where it has one, else `scatter_windows`).
     """
+    return get_backend().fold_patches(patches, tuple(padded_shape), tuple(windows), tuple(strides),
+                                      tuple(dilations))
+
+
+def scatter_windows(patches: Any, padded_shape: tuple, windows: Sequence[int], strides: Sequence[int],
+                    dilations: Sequence[int]) -> Any:
+    """The portable `fold_patches`: one strided slice per window offset, added back."""
     xp = array_namespace(patches)
     out_spatial = patches.shape[1:-2]
     result = xp.zeros(padded_shape, dtype=patches.dtype, device=device_of(patches))
-    for k, index in enumerate(_offset_slices(windows, strides, dilations, out_spatial)):
+    for k, index in enumerate(offset_slices(windows, strides, dilations, out_spatial)):
         result[index] = result[index] + patches[..., k, :]
     return result

@@ -1,0 +1,29 @@
+"""An adapter's `fold_patches` (the backward of convolution and pooling) equals the portable
+`scatter_windows`, for overlapping windows, tiling windows and tiles that leave a remainder."""
+
+import numpy as np
+import pytest
+
+from deepcore.layers.conv_utils import output_length, scatter_windows
+
+
+@pytest.mark.parametrize("spatial, windows, strides, dilations", [
+    ((7, 6), (3, 3), (1, 1), (1, 1)),   # overlapping (convolution)
+    ((7, 6), (2, 3), (2, 1), (1, 1)),   # overlapping along one axis only
+    ((7, 6), (2, 2), (1, 1), (2, 3)),   # dilated
+    ((6, 6), (2, 2), (2, 2), (1, 1)),   # tiling windows, nothing left over (max pooling)
+    ((7, 5), (2, 2), (2, 2), (1, 1)),   # tiling windows, a remainder row and column stay zero
+    ((7,), (3,), (3,), (1,)),           # 1-D tiling with a remainder
+    ((7,), (3,), (2,), (1,)),
+])
+def test_backend_fold_fast_path_matches_the_portable_scatter(backend, spatial, windows, strides, dilations):
+    out = tuple(output_length(n, w, s, d, "valid") for n, w, s, d in zip(spatial, windows, strides, dilations))
+    channels = 3
+    patches_shape = (2, *out, int(np.prod(windows)), channels)
+    padded_shape = (2, *spatial, channels)
+    patches = backend.asarray(np.random.default_rng(5).standard_normal(patches_shape), dtype=backend.dtype())
+    fast = backend.fold_patches(patches, padded_shape, windows, strides, dilations)
+    portable = scatter_windows(patches, padded_shape, windows, strides, dilations)
+    assert tuple(fast.shape) == padded_shape
+    # Both add the same values in the same order (window offsets row-major): bit-identical.
+    np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(portable))
