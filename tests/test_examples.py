@@ -4,22 +4,8 @@ Each example's ``main(epochs)`` trains from a fixed seed on a fixed split and re
 test metric; the thresholds are the examples' stated goals, not measured values.
 """
 
-import importlib.util
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_scripts import assert_runs_as_script, load
 
 
 @pytest.mark.slow
@@ -43,8 +29,4 @@ def test_examples_run_as_scripts_with_epochs_flag():
     """The command line works (one epoch: only that it runs and prints its metric)."""
     for name, metric in [("breast_cancer", "test accuracy"), ("digits_mlp", "test accuracy"),
                          ("diabetes_regression", "test MAE")]:
-        result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), "--epochs", "1"],
-                                capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "DEEPCORE_BACKEND": "numpy"})
-        assert result.returncode == 0, result.stderr
-        assert metric in result.stdout
+        assert_runs_as_script(name, metric)

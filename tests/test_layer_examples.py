@@ -4,22 +4,8 @@ Each example's ``main(epochs)`` trains from a fixed seed on a fixed split and re
 metric; the thresholds are the examples' stated goals, not measured values.
 """
 
-import importlib.util
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_scripts import assert_runs_as_script, load
 
 
 @pytest.mark.slow
@@ -37,8 +23,4 @@ def test_predictive_maintenance_halves_the_naive_error(backend):
 def test_layer_examples_run_as_scripts_with_epochs_flag():
     """The command line works (one epoch: only that it runs and prints its metric)."""
     for name, metric in [("digits_cnn", "test accuracy"), ("predictive_maintenance", "test RMSE")]:
-        result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), "--epochs", "1"],
-                                capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "DEEPCORE_BACKEND": "numpy"})
-        assert result.returncode == 0, result.stderr
-        assert metric in result.stdout
+        assert_runs_as_script(name, metric)

@@ -6,24 +6,10 @@ text and sequences (the recurrent layers themselves are tested on every backend 
 test_recurrent_layers.py). The thresholds follow from the baselines, not from measured values.
 """
 
-import importlib.util
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from example_scripts import assert_runs_as_script, load
 
 import deepcore as dc
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
@@ -67,8 +53,4 @@ def test_text_examples_run_as_scripts_with_epochs_flag():
     """The command line works (one epoch: only that it runs and prints its metric)."""
     for name, metric in [("text_char_model", "held-out cross-entropy"),
                          ("sequence_classification", "held-out accuracy")]:
-        result = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), "--epochs", "1"],
-                                capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "DEEPCORE_BACKEND": "numpy"})
-        assert result.returncode == 0, result.stderr
-        assert metric in result.stdout
+        assert_runs_as_script(name, metric)
