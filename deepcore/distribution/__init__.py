@@ -13,6 +13,6 @@ from deepcore.distribution.data_parallel import (
 from deepcore.distribution.launch import initialize, is_main, local_rank, rank, world_size
 
 __all__ = [
-    "DataParallel", "set_distribution", "distribution", "active", "check_replicas",
+    "DataParallel", "set_distribution", "distribution", "active", "check_replicas", "launch",
     "initialize", "rank", "local_rank", "world_size", "is_main",
 ]

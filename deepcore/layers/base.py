@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from typing import Any, Callable
 
-from deepcore import initializers, regularizers
+from deepcore import activations, initializers, regularizers
 from deepcore.registry import get_backend
 
 Shape = tuple  # with the batch axis first, None when unknown: (None, 10)
@@ -72,6 +72,14 @@ class Layer:
         self.backend = None  # the backend holding this layer's weights, set when they are made
         self.activity_loss: Any = 0.0  # the activity penalty of the latest training forward
         self.activity_regularizer = activity_regularizer
+        self._option_names: list[str] = []
+
+    def set_options(self, **options) -> None:
+        """Resolve activation, ``*_initializer`` and ``*_regularizer`` arguments (names, config
+        dicts or objects) into attributes of the same names, serialized again by `get_config`."""
+        for name, value in options.items():
+            setattr(self, name, _option_module(name).get(value))
+            self._option_names.append(name)
 
     # --- weights --------------------------------------------------------------------------
     def add_weight(self, name: str, shape: tuple, initializer="glorot_uniform",
@@ -205,6 +213,8 @@ class Layer:
             config["input_shape"] = list(self.input_shape[1:])
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        for name in self._option_names:
+            config[name] = _option_module(name).serialize(getattr(self, name))
         return config
 
     @classmethod
@@ -213,3 +223,14 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _option_module(name: str):
+    """The module that resolves and serializes an option, by the option's name."""
+    if name.endswith("activation"):
+        return activations
+    if name.endswith("_initializer"):
+        return initializers
+    if name.endswith("_regularizer"):
+        return regularizers
+    raise ValueError(f"{name!r} is not an activation, initializer or regularizer option.")

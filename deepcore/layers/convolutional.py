@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-from deepcore import activations, initializers, regularizers
 from deepcore.backend import array_namespace
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
@@ -39,12 +38,10 @@ class Conv(Layer):
                 f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}"
             )
         self.padding = conv_utils.normalize_padding(padding, self.paddings)
-        self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.set_options(activation=activation, kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer)
 
     def build(self, input_shape):
         if len(input_shape) != self.rank + 2 or input_shape[-1] is None:
@@ -102,12 +99,7 @@ class Conv(Layer):
             "strides": list(self.strides),
             "padding": self.padding,
             "dilation_rate": list(self.dilation_rate),
-            "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
         }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deepcore import activations, initializers, regularizers
+from deepcore import regularizers
 from deepcore.backend import array_namespace
 from deepcore.layers.base import Layer
 
@@ -38,12 +38,10 @@ class Dense(Layer):
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"Dense: units must be a positive integer. Received: units={units!r}")
         self.units = units
-        self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.set_options(activation=activation, kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -90,13 +88,8 @@ class Dense(Layer):
         return {
             **super().get_config(),
             "units": self.units,
-            "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),  # None too, as Keras
         }
 
 
@@ -105,10 +98,10 @@ class Activation(Layer):
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
-        self.activation = activations.get(activation)
+        self.set_options(activation=activation)
 
     def forward(self, x, training=False):
         return self.activation.forward(x)
 
     def get_config(self):
-        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+        return super().get_config()

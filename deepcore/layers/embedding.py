@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from deepcore import initializers, regularizers
 from deepcore.backend import array_namespace
 from deepcore.layers.base import Layer
 from deepcore.registry import get_backend
@@ -25,8 +24,8 @@ class Embedding(Layer):
                 raise ValueError(f"Embedding: {name} must be a positive integer. Received: {name}={value!r}")
         self.input_dim = input_dim
         self.output_dim = output_dim
-        self.embeddings_initializer = initializers.get(embeddings_initializer)
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.set_options(embeddings_initializer=embeddings_initializer,
+                         embeddings_regularizer=embeddings_regularizer)
         self.mask_zero = mask_zero
 
     def build(self, input_shape):
@@ -63,7 +62,5 @@ class Embedding(Layer):
             **super().get_config(),
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
             "mask_zero": self.mask_zero,
         }

@@ -7,7 +7,6 @@ BatchNormalization, the features of each sample for LayerNormalization).
 
 from __future__ import annotations
 
-from deepcore import initializers, regularizers
 from deepcore.backend import array_namespace
 from deepcore.layers.base import Layer
 
@@ -31,10 +30,8 @@ class _AffineNormalization(Layer):
         self.epsilon = float(epsilon)
         self.center = center
         self.scale = scale
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.set_options(beta_initializer=beta_initializer, gamma_initializer=gamma_initializer,
+                         beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer)
         self.gamma = self.beta = None
 
     def _resolve_axes(self, input_shape: tuple, axes: tuple) -> None:
@@ -89,10 +86,6 @@ class _AffineNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
         }
 
 
@@ -116,8 +109,8 @@ class BatchNormalization(_AffineNormalization):
         super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer,
                          beta_regularizer, gamma_regularizer, **kwargs)
         self.momentum = float(momentum)
-        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
-        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.set_options(moving_mean_initializer=moving_mean_initializer,
+                         moving_variance_initializer=moving_variance_initializer)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -160,8 +153,6 @@ class BatchNormalization(_AffineNormalization):
         return {
             **super().get_config(),
             "momentum": self.momentum,
-            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
         }
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepcore import activations, initializers, regularizers
 from deepcore.backend import array_namespace
 from deepcore.layers.base import Layer
 
@@ -43,14 +42,11 @@ class Recurrent(Layer):
                 "or after the recurrent layer instead."
             )
         self.units = units
-        self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.set_options(activation=activation, kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                         bias_regularizer=bias_regularizer)
         self.return_sequences = return_sequences
         self.return_state = return_state
         self.go_backwards = go_backwards
@@ -148,14 +144,7 @@ class Recurrent(Layer):
         return {
             **super().get_config(),
             "units": self.units,
-            "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
@@ -196,7 +185,7 @@ class LSTM(Recurrent):
     def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid",
                  unit_forget_bias: bool = True, **kwargs):
         super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation = activations.get(recurrent_activation)
+        self.set_options(recurrent_activation=recurrent_activation)
         self.unit_forget_bias = unit_forget_bias
 
     def build(self, input_shape):
@@ -230,9 +219,7 @@ class LSTM(Recurrent):
         return [h_new, c_new], step_backprop
 
     def get_config(self):
-        return {**super().get_config(),
-                "recurrent_activation": activations.serialize(self.recurrent_activation),
-                "unit_forget_bias": self.unit_forget_bias}
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
 class GRU(Recurrent):
@@ -250,7 +237,7 @@ class GRU(Recurrent):
     def __init__(self, units: int, activation="tanh", recurrent_activation="sigmoid",
                  reset_after: bool = True, **kwargs):
         super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation = activations.get(recurrent_activation)
+        self.set_options(recurrent_activation=recurrent_activation)
         self.reset_after = reset_after
 
     def bias_shape(self):
@@ -300,6 +287,4 @@ class GRU(Recurrent):
         return [h_new], step_backprop
 
     def get_config(self):
-        return {**super().get_config(),
-                "recurrent_activation": activations.serialize(self.recurrent_activation),
-                "reset_after": self.reset_after}
+        return {**super().get_config(), "reset_after": self.reset_after}
