@@ -2,8 +2,6 @@
 
 import importlib.util
 
-import numpy as np
-
 from deepcore.backend import Backend, Probe, patches_from_window_view
 
 

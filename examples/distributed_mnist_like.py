@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
