@@ -8,7 +8,9 @@ Each layer owns ``kernel (features, gates * units)``, ``recurrent_kernel (units,
 units)`` and ``bias``, laid out as Keras stores them. The input projection ``x @ kernel`` is
 one matmul over all time steps; only the recurrent part runs step by step. A subclass writes
 one time step, ``step(xw_t, states) -> (new_states, step_backprop)``, with
-``step_backprop(dstates) -> (dxw_t, dstates_prev, recurrent_grads)``.
+``step_backprop(dstates) -> (dxw_t, dstates_prev, recurrent_grads)``. A recurrent gradient may
+be given as a pair ``(a, b)`` meaning ``a.T @ b``: the pairs of all steps are then stacked and
+multiplied once, which is much cheaper than one small product per step.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class Recurrent(Layer):
             dstates = [d if d is not None else zeros for d in dy_states]
             dxw_steps = [None] * steps
             recurrent_grads: dict[str, Any] = {}
+            factors: dict[str, tuple[list, list]] = {}
             for k in range(steps - 1, -1, -1):
                 if dy_output is not None and self.return_sequences:
                     dstates[0] = dstates[0] + dy_output[:, k, :]
@@ -121,8 +124,16 @@ class Recurrent(Layer):
                 dxw_t, dstates, grads = step_backprops[k](dstates)
                 dxw_steps[order[k]] = dxw_t
                 for name, value in grads.items():
-                    previous = recurrent_grads.get(name)
-                    recurrent_grads[name] = value if previous is None else previous + value
+                    if isinstance(value, tuple):  # (a, b): a.T @ b, summed over steps below
+                        lefts, rights = factors.setdefault(name, ([], []))
+                        lefts.append(value[0])
+                        rights.append(value[1])
+                    else:
+                        previous = recurrent_grads.get(name)
+                        recurrent_grads[name] = value if previous is None else previous + value
+            # One (units, steps * batch) @ (steps * batch, width) product instead of one per step.
+            for name, (lefts, rights) in factors.items():
+                recurrent_grads[name] = xp.concat(lefts, axis=0).T @ xp.concat(rights, axis=0)
             dxw = xp.stack(dxw_steps, axis=1)
             flat_x = xp.reshape(x, (batch * steps, x.shape[-1]))
             flat_dxw = xp.reshape(dxw, (batch * steps, dxw.shape[-1]))
@@ -166,7 +177,7 @@ class SimpleRNN(Recurrent):
 
         def step_backprop(dstates):
             dz = activation_backprop(dstates[0])
-            return dz, [dz @ recurrent_kernel.T], {"recurrent_kernel": h.T @ dz}
+            return dz, [dz @ recurrent_kernel.T], {"recurrent_kernel": (h, dz)}
 
         return [h_new], step_backprop
 
@@ -214,7 +225,7 @@ class LSTM(Recurrent):
             dc = dc_next + tanh_c_backprop(dh * o)
             dz = xp.concat([i_backprop(dc * g), f_backprop(dc * c), g_backprop(dc * i),
                             o_backprop(dh * tanh_c)], axis=-1)
-            return dz, [dz @ recurrent_kernel.T, dc * f], {"recurrent_kernel": h.T @ dz}
+            return dz, [dz @ recurrent_kernel.T, dc * f], {"recurrent_kernel": (h, dz)}
 
         return [h_new, c_new], step_backprop
 
@@ -274,7 +285,7 @@ class GRU(Recurrent):
             if self.reset_after:
                 da_r = r_backprop(da_h * inner_h)
                 dinner = xp.concat([da_z, da_r, da_h * r], axis=-1)
-                grads = {"recurrent_kernel": h.T @ dinner, "recurrent_bias": xp.sum(dinner, axis=0)}
+                grads = {"recurrent_kernel": (h, dinner), "recurrent_bias": xp.sum(dinner, axis=0)}
                 dh_prev = dh_prev + dinner @ recurrent_kernel.T
             else:
                 dreset_h = da_h @ recurrent_kernel[:, 2 * u:].T
