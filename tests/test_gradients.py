@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from loss_data import random_targets
 
 import deepcore as dc
 from deepcore import activations, losses, regularizers
@@ -155,17 +156,9 @@ N, C = 4, 3
 
 def loss_inputs(name: str, rng):
     """(y_true, y_pred) host arrays for a loss, away from its kinks and clipping bounds."""
-    if name == "sparse_categorical_crossentropy":
-        y_true = rng.integers(0, C, size=(N, 1)).astype(np.float64)
-        return y_true, rng.uniform(0.1, 1.0, size=(N, C))
-    if name in ("binary_crossentropy", "hinge"):
-        y_true = rng.integers(0, 2, size=(N, C)).astype(np.float64)
-    elif name == "categorical_crossentropy":
-        y_true = np.eye(C)[rng.integers(0, C, size=N)]
-    elif name == "kl_divergence":
-        y_true = rng.dirichlet(np.ones(C), size=N)
-    else:
-        y_true = rng.standard_normal((N, C))
+    y_true = random_targets(name, rng, N, C)
+    if name == "sparse_categorical_crossentropy":  # (n, 1) ids: the squeeze is tested too
+        return y_true.reshape(N, 1), rng.uniform(0.1, 1.0, size=(N, C))
     if name in ("binary_crossentropy", "categorical_crossentropy", "kl_divergence"):
         y_pred = rng.uniform(0.05, 0.95, size=(N, C))  # inside [1e-7, 1 - 1e-7]: no clipping
     elif name == "hinge":  # at least 0.1 from +-1, so |1 - t * y_pred| >= 0.1 for t in {-1, 1}

@@ -11,6 +11,7 @@ import warnings
 import array_api_compat
 import numpy as np
 import pytest
+from loss_data import random_targets
 
 from deepcore import losses
 
@@ -81,16 +82,7 @@ def case_id(case):
 
 
 def data_for(name: str, kwargs: dict, rng) -> tuple[np.ndarray, np.ndarray]:
-    if name == "sparse_categorical_crossentropy":
-        t = rng.integers(0, C, size=N).astype(np.float64)
-    elif name in ("binary_crossentropy", "hinge"):
-        t = rng.integers(0, 2, size=(N, C)).astype(np.float64)
-    elif name == "categorical_crossentropy":
-        t = np.eye(C)[rng.integers(0, C, size=N)]
-    elif name == "kl_divergence":
-        t = rng.dirichlet(np.ones(C), size=N)
-    else:
-        t = rng.standard_normal((N, C))
+    t = random_targets(name, rng, N, C)
     if kwargs.get("from_logits"):
         p = rng.uniform(-6.0, 6.0, size=(N, C))
     elif "crossentropy" in name or name == "kl_divergence":

@@ -1,0 +1,17 @@
+"""Random targets for each loss, shared by the loss value and loss gradient tests."""
+
+import numpy as np
+
+
+def random_targets(name: str, rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
+    """Targets a loss expects: class ids ``(n,)`` for sparse cross-entropy, 0/1 labels for
+    binary cross-entropy and hinge, one-hot rows, probability rows for KL, else normals."""
+    if name == "sparse_categorical_crossentropy":
+        return rng.integers(0, classes, size=n).astype(np.float64)
+    if name in ("binary_crossentropy", "hinge"):
+        return rng.integers(0, 2, size=(n, classes)).astype(np.float64)
+    if name == "categorical_crossentropy":
+        return np.eye(classes)[rng.integers(0, classes, size=n)]
+    if name == "kl_divergence":
+        return rng.dirichlet(np.ones(classes), size=n)
+    return rng.standard_normal((n, classes))
