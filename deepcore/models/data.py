@@ -69,6 +69,18 @@ def sample_weights(backend: Backend, y_host: np.ndarray | None, n: int, sample_w
     return backend.asarray(weights, dtype=backend.dtype())
 
 
+def xy_weights(backend: Backend, x: Any, y: Any, sample_weight: Any = None,
+               class_weight: dict | None = None, validation: bool = False) -> tuple[Any, Any, Any]:
+    """``x``, ``y`` and the per-sample weights (or None) as backend arrays, lengths checked.
+    ``validation=True`` names them "validation x" / "x_val" in errors."""
+    prefix, suffix = ("validation ", "_val") if validation else ("", "")
+    x_array = to_backend(backend, x, f"{prefix}x")
+    y_array = to_backend(backend, y, f"{prefix}y")
+    n = check_lengths(**{f"x{suffix}": x_array, f"y{suffix}": y_array})
+    y_host = backend.to_numpy(y_array) if class_weight is not None else None
+    return x_array, y_array, sample_weights(backend, y_host, n, sample_weight, class_weight)
+
+
 def check_lengths(**arrays: Any) -> int:
     """The common number of samples, or an error naming every length."""
     lengths = {name: int(a.shape[0]) for name, a in arrays.items() if a is not None}

@@ -178,11 +178,8 @@ class Model:
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1); received {validation_split}.")
         backend = get_backend()
-        x_all = data.to_backend(backend, x, "x")
-        y_all = data.to_backend(backend, y, "y")
-        n_all = data.check_lengths(x=x_all, y=y_all)
-        y_host = backend.to_numpy(y_all) if class_weight is not None else None
-        w_all = data.sample_weights(backend, y_host, n_all, sample_weight, class_weight)
+        x_all, y_all, w_all = data.xy_weights(backend, x, y, sample_weight, class_weight)
+        n_all = int(x_all.shape[0])
 
         if validation_data is not None:
             x_train, y_train, w_train = x_all, y_all, w_all
@@ -258,11 +255,8 @@ class Model:
     def _validation_arrays(self, backend, validation_data: tuple):
         if len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val).")
-        x_val = data.to_backend(backend, validation_data[0], "validation x")
-        y_val = data.to_backend(backend, validation_data[1], "validation y")
-        n_val = data.check_lengths(x_val=x_val, y_val=y_val)
         weights = validation_data[2] if len(validation_data) == 3 else None
-        return x_val, y_val, data.sample_weights(backend, None, n_val, weights, None)
+        return data.xy_weights(backend, validation_data[0], validation_data[1], weights, validation=True)
 
     # --- evaluate and predict ---------------------------------------------------------------
     def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, prefix: str = "") -> dict:
@@ -280,10 +274,7 @@ class Model:
         """The loss (a float) without metrics, else ``[loss, *metrics]``; a dict with ``return_dict``."""
         self._require_compiled("evaluate")
         backend = get_backend()
-        x_all = data.to_backend(backend, x, "x")
-        y_all = data.to_backend(backend, y, "y")
-        n = data.check_lengths(x=x_all, y=y_all)
-        weights = data.sample_weights(backend, None, n, sample_weight, None)
+        x_all, y_all, weights = data.xy_weights(backend, x, y, sample_weight)
         self._prepare(tuple(x_all.shape))
         logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32)
         if _resolve_verbose(verbose):
@@ -314,14 +305,11 @@ class Model:
         """One optimizer step on one batch; returns the loss and metrics of that batch."""
         self._require_compiled("train_on_batch")
         backend = get_backend()
-        xb, yb = data.to_backend(backend, x, "x"), data.to_backend(backend, y, "y")
-        n = data.check_lengths(x=xb, y=yb)
-        y_host = backend.to_numpy(yb) if class_weight is not None else None
-        wb = data.sample_weights(backend, y_host, n, sample_weight, class_weight)
+        xb, yb, wb = data.xy_weights(backend, x, y, sample_weight, class_weight)
         self._prepare(tuple(xb.shape))
         tracker = self._reset_metrics()
         loss, y_pred = self._train_step(xb, yb, wb)
-        self._update_metrics(tracker, loss, n, yb, y_pred, wb)
+        self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
         return _as_keras_result(self._logs(tracker), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
