@@ -1,8 +1,9 @@
 """Max and average pooling over windows, and global pooling, in 1 or 2 spatial dimensions.
 
-Inputs are ``channels_last``: ``(batch, *spatial, channels)``. Windowed pooling gathers the
-windows with `conv_utils.extract_patches` and reduces them; its backward folds the window
-gradients back with `conv_utils.fold_patches`.
+Inputs are ``channels_last``: ``(batch, *spatial, channels)``. Windowed pooling reduces the
+window offsets' strided slices one after another (a window of k elements is k - 1 elementwise
+maximums or additions) instead of gathering every window first: no ``(batch, *out, window, C)``
+copy, and the backward writes each offset's share straight into the input gradient.
 """
 
 from __future__ import annotations
@@ -39,19 +40,22 @@ class Pooling(Layer):
         return conv_utils.output_shape(input_shape, self.pool_size, self.strides, (1,) * self.rank,
                                        self.padding, input_shape[-1], self.name)
 
-    def _windows(self, x, pad_value: float):
+    def _offsets(self, x, pad_value: float):
+        """Pad ``x`` with ``pad_value``; return the padded input, the padding and, for every
+        window offset, the strided slice of the padded input that the offset meets (each
+        slice has the output's shape)."""
         amounts = conv_utils.padding_amounts(x.shape[1:-1], self.pool_size, self.strides,
                                              (1,) * self.rank, self.padding)
         padded = conv_utils.pad(x, amounts, pad_value)
-        patches = conv_utils.extract_patches(padded, self.pool_size, self.strides, (1,) * self.rank)
+        out_spatial = [conv_utils.output_length(n, w, s, 1, "valid")
+                       for n, w, s in zip(padded.shape[1:-1], self.pool_size, self.strides)]
+        slices = conv_utils.offset_slices(self.pool_size, self.strides, (1,) * self.rank, out_spatial)
+        return padded, amounts, slices
 
-        def unfold(dpatches):
-            """Window gradients ``(batch, *out, window, C)`` -> input gradient."""
-            folded = conv_utils.fold_patches(dpatches, padded.shape, self.pool_size, self.strides,
-                                             (1,) * self.rank)
-            return conv_utils.crop(folded, amounts)
-
-        return patches, unfold
+    def _windows_disjoint(self) -> bool:
+        """Whether no two windows share an element; then no two window offsets meet the same
+        element either, and the backward can assign each offset's share instead of adding it."""
+        return all(s >= w for s, w in zip(self.strides, self.pool_size))
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
@@ -59,16 +63,29 @@ class Pooling(Layer):
 
 
 class MaxPooling(Pooling):
-    """The maximum of each window; the gradient goes to the first maximum of the window."""
+    """The maximum of each window; the gradient goes to the first maximum of the window (in
+    row-major window order), as TensorFlow's max-pooling gradient."""
 
     def forward(self, x, training=False):
         xp = array_namespace(x)
         # -inf padding never wins, and every "same" window holds at least one real element.
-        patches, unfold = self._windows(x, -math.inf)
-        y = xp.max(patches, axis=-2)
+        padded, amounts, slices = self._offsets(x, -math.inf)
+        y = padded[slices[0]]
+        for index in slices[1:]:
+            y = xp.maximum(y, padded[index])
+
+        disjoint = self._windows_disjoint()
 
         def backprop(dy):
-            return unfold(first_max_mask(patches, axis=-2) * xp.expand_dims(dy, axis=-2))
+            dpadded = xp.zeros(padded.shape, dtype=dy.dtype, device=conv_utils.device_of(dy))
+            unclaimed = dy  # the part of dy whose window has not met its maximum yet
+            for k, index in enumerate(slices):
+                # Products with the 0/1 mask, not where(): branch-free, ~5x faster in NumPy.
+                taken = unclaimed * xp.astype(padded[index] == y, dy.dtype)
+                dpadded[index] = taken if disjoint else dpadded[index] + taken
+                if k + 1 < len(slices):
+                    unclaimed = unclaimed - taken
+            return conv_utils.crop(dpadded, amounts)
 
         return y, backprop
 
@@ -79,13 +96,20 @@ class AveragePooling(Pooling):
 
     def forward(self, x, training=False):
         xp = array_namespace(x)
-        patches, unfold = self._windows(x, 0.0)
+        padded, amounts, slices = self._offsets(x, 0.0)
         ones = xp.ones((1, *x.shape[1:-1], 1), dtype=x.dtype, device=conv_utils.device_of(x))
-        counts = xp.sum(self._windows(ones, 0.0)[0], axis=-2)  # (1, *out, 1): real elements per window
-        y = xp.sum(patches, axis=-2) / counts
+        padded_ones = self._offsets(ones, 0.0)[0]
+        counts = sum(padded_ones[index] for index in slices)  # (1, *out, 1): real elements per window
+        y = sum(padded[index] for index in slices) / counts
+
+        disjoint = self._windows_disjoint()
 
         def backprop(dy):
-            return unfold(xp.broadcast_to(xp.expand_dims(dy / counts, axis=-2), patches.shape))
+            share = dy / counts
+            dpadded = xp.zeros(padded.shape, dtype=dy.dtype, device=conv_utils.device_of(dy))
+            for index in slices:
+                dpadded[index] = share if disjoint else dpadded[index] + share
+            return conv_utils.crop(dpadded, amounts)
 
         return y, backprop
 
