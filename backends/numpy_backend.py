@@ -53,27 +53,12 @@ class NumpyBackend(Backend):
         return patches_from_window_view(self.xp, view, dilations, x.shape[-1])
 
     def fold_patches(self, patches, padded_shape, windows, strides, dilations):
-        out_spatial = patches.shape[1:-2]
-        rank = len(windows)
-        if strides == windows and all(d == 1 for d in dilations):
-            # Windows that tile the input without overlap: folding is one transposing copy,
-            # (batch, *out, *windows, C) -> (batch, out_0, window_0, ..., C), no additions.
-            tiles = patches.reshape(patches.shape[0], *out_spatial, *windows, patches.shape[-1])
-            interleaved = (0, *(axis for i in range(rank) for axis in (1 + i, 1 + rank + i)), 2 * rank + 1)
-            covered = (patches.shape[0], *(o * w for o, w in zip(out_spatial, windows)), patches.shape[-1])
-            folded = tiles.transpose(interleaved).reshape(covered)
-            if covered == padded_shape:
-                return folded
-            result = np.zeros(padded_shape, dtype=patches.dtype)
-            result[tuple(slice(0, n) for n in covered)] = folded
-            return result
-        # Overlapping windows: accumulate in place (the portable path allocates a temporary
-        # per window offset).
+        # In-place adds (the portable path allocates a temporary per window offset).
         from deepcore.layers.conv_utils import offset_slices
 
         result = np.zeros(padded_shape, dtype=patches.dtype)
-        for k, index in enumerate(offset_slices(windows, strides, dilations, out_spatial)):
-            result[index] += patches[..., k, :]
+        for k, index in enumerate(offset_slices(windows, strides, dilations, patches.shape[2:-1])):
+            result[index] += patches[k]
         return result
 
     def adam_update(self, value, gradient, m, v, alpha, beta_1, beta_2, epsilon, v_hat=None):

@@ -120,8 +120,9 @@ class Backend:
 
     def fold_patches(self, patches: Any, padded_shape: tuple, windows: tuple, strides: tuple,
                      dilations: tuple) -> Any:
-        """The transpose of `extract_patches`: ``(batch, *out, prod(windows), C) -> padded_shape``,
-        every window summed back where it came from (the backward of convolution and pooling).
+        """The transpose of `extract_patches`, window offset first:
+        ``(prod(windows), batch, *out, C) -> padded_shape``, every window summed back where it
+        came from (the backward of convolution).
 
         The portable path adds one strided slice per window offset into zeros.
         """

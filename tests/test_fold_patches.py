@@ -1,4 +1,4 @@
-"""An adapter's `fold_patches` (the backward of convolution and pooling) equals the portable
+"""An adapter's `fold_patches` (the backward of convolution) equals the portable
 `scatter_windows`, for overlapping windows, tiling windows and tiles that leave a remainder."""
 
 import numpy as np
@@ -19,7 +19,7 @@ from deepcore.layers.conv_utils import output_length, scatter_windows
 def test_backend_fold_fast_path_matches_the_portable_scatter(backend, spatial, windows, strides, dilations):
     out = tuple(output_length(n, w, s, d, "valid") for n, w, s, d in zip(spatial, windows, strides, dilations))
     channels = 3
-    patches_shape = (2, *out, int(np.prod(windows)), channels)
+    patches_shape = (int(np.prod(windows)), 2, *out, channels)
     padded_shape = (2, *spatial, channels)
     patches = backend.asarray(np.random.default_rng(5).standard_normal(patches_shape), dtype=backend.dtype())
     fast = backend.fold_patches(patches, padded_shape, windows, strides, dilations)

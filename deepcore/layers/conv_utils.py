@@ -2,11 +2,10 @@
 
 Inputs are ``channels_last``: ``(batch, *spatial, channels)``. The standard has no strided views
 and no convolution, so windows are gathered with strided slices, one slice per window offset:
-`gather_windows` stacks them into ``(batch, *out_spatial, window_size, channels)`` and
-`scatter_windows` is its transpose (each offset's slice added back into the input), which is
-the backward of every windowed layer. `extract_patches` and `fold_patches` go through the
-backend, whose adapter may replace them with faster equivalents (NumPy: one strided view and
-one copy; in-place adds, or a single transposing copy when the windows do not overlap).
+`gather_windows` stacks them into ``(batch, *out_spatial, window_size, channels)``, and
+`scatter_windows` adds each offset's block back through its slice (the backward of
+convolution). `extract_patches` and `fold_patches` go through the backend, whose adapter may
+replace them with faster equivalents (NumPy: one strided view and one copy; in-place adds).
 """
 
 from __future__ import annotations
@@ -164,8 +163,9 @@ def fold_patches(patches: Any, padded_shape: tuple, windows: Sequence[int], stri
                  dilations: Sequence[int]) -> Any:
     """Transpose of `extract_patches`: sum every window back where it came from.
 
-    ``(batch, *out_spatial, prod(windows), C) -> padded_shape``; overlapping windows accumulate.
-    Through the active backend (a fast path where it has one, else `scatter_windows`).
+    ``(prod(windows), batch, *out_spatial, C) -> padded_shape``, window offset first (so each
+    offset's share is one contiguous block); overlapping windows accumulate. Through the active
+    backend (a fast path where it has one, else `scatter_windows`).
     """
     return get_backend().fold_patches(patches, tuple(padded_shape), tuple(windows), tuple(strides),
                                       tuple(dilations))
@@ -173,10 +173,10 @@ def fold_patches(patches: Any, padded_shape: tuple, windows: Sequence[int], stri
 
 def scatter_windows(patches: Any, padded_shape: tuple, windows: Sequence[int], strides: Sequence[int],
                     dilations: Sequence[int]) -> Any:
-    """The portable `fold_patches`: one strided slice per window offset, added back."""
+    """The portable `fold_patches`: each window offset's block added back through its strided
+    slice."""
     xp = array_namespace(patches)
-    out_spatial = patches.shape[1:-2]
     result = xp.zeros(padded_shape, dtype=patches.dtype, device=device_of(patches))
-    for k, index in enumerate(offset_slices(windows, strides, dilations, out_spatial)):
-        result[index] = result[index] + patches[..., k, :]
+    for k, index in enumerate(offset_slices(windows, strides, dilations, patches.shape[2:-1])):
+        result[index] = result[index] + patches[k, ...]
     return result

@@ -10,7 +10,7 @@ import math
 
 from deepcore.backend import array_namespace
 from deepcore.layers import conv_utils
-from deepcore.layers.base import Layer
+from deepcore.layers.base import Layer, column_sums
 
 
 class Conv(Layer):
@@ -76,19 +76,30 @@ class Conv(Layer):
         kernel = xp.reshape(self.kernel.value, (columns.shape[-1], self.filters))
         z = xp.reshape(columns @ kernel, out_shape)
         if self.bias is not None:
-            z = z + self.bias.value
+            z += self.bias.value  # in place: z is this layer's own new array
         y, activation_backprop = self.activation.forward(z)
 
-        def backprop(dy):
+        def parameter_gradients(dy):
+            """Store the kernel and bias gradients; return dz ``(positions, filters)``."""
             dz = xp.reshape(activation_backprop(dy), (rows, self.filters))
             self.kernel.grad = xp.reshape(columns.T @ dz, self.kernel.shape)
             if self.bias is not None:
-                self.bias.grad = xp.sum(dz, axis=0)
-            dpatches = xp.reshape(dz @ kernel.T, patch_shape)
+                self.bias.grad = column_sums(dz)
+            return dz
+
+        def backprop(dy):
+            # dz @ kernel.T computed per window offset, (window, positions, in): each offset's
+            # block is contiguous, which makes the fold's strided adds ~2x faster in NumPy.
+            by_offset = xp.permute_dims(xp.reshape(kernel, (patch_shape[-2], patch_shape[-1], self.filters)),
+                                        (0, 2, 1))
+            dpatches = xp.reshape(parameter_gradients(dy) @ by_offset,
+                                  (patch_shape[-2], *patch_shape[:-2], patch_shape[-1]))
             dpadded = conv_utils.fold_patches(dpatches, padded.shape, self.kernel_size, self.strides,
                                               self.dilation_rate)
             return conv_utils.crop(dpadded, amounts)
 
+        # For a model's first layer, whose dx nobody reads: no input-gradient GEMM and fold.
+        backprop.parameters_only = parameter_gradients
         return y, backprop
 
     def get_config(self):

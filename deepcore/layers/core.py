@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deepcore import regularizers
 from deepcore.backend import array_namespace
-from deepcore.layers.base import Layer
+from deepcore.layers.base import Layer, column_sums
 
 
 class Input(Layer):
@@ -63,18 +63,17 @@ class Dense(Layer):
         kernel = self.kernel.value
         z = x @ kernel
         if self.bias is not None:
-            z = z + self.bias.value
+            z += self.bias.value  # in place: z is this layer's own new array
         y, activation_backprop = self.activation.forward(z)
 
         def parameter_gradients(dy):
             """Store the kernel and bias gradients; return dz (at the activation's input)."""
             dz = activation_backprop(dy)
-            if x.ndim == 2:
-                self.kernel.grad = x.T @ dz
-            else:
-                self.kernel.grad = xp.reshape(x, (-1, x.shape[-1])).T @ xp.reshape(dz, (-1, self.units))
+            rows = dz if dz.ndim == 2 else xp.reshape(dz, (-1, self.units))
+            inputs = x if x.ndim == 2 else xp.reshape(x, (-1, x.shape[-1]))
+            self.kernel.grad = inputs.T @ rows
             if self.bias is not None:
-                self.bias.grad = xp.sum(dz, axis=tuple(range(dz.ndim - 1)))
+                self.bias.grad = column_sums(rows)
             return dz
 
         def backprop(dy):
