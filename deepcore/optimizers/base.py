@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from deepcore.backend import array_namespace
 from deepcore.optimizers import schedules
+from deepcore.optimizers.flat_group import FlatGroup, is_small
 from deepcore.registry import get_backend
 
 # Every this many steps, state entries below `denormal_threshold` (9.9e-32 in float32) become
@@ -32,7 +33,8 @@ class Optimizer:
     Per step, in Keras's order: clip the gradients (``clipvalue``, then ``clipnorm`` per
     tensor, then ``global_clipnorm``), decay the weights (``w -= w * weight_decay * lr``), then
     `update_step` each variable; every `DENORMAL_FLUSH_INTERVAL` steps, flush near-denormal
-    state entries to 0.
+    state entries to 0. Small variables of one dtype are updated together as one flat
+    `FlatGroup` (same values as one by one: the updates are elementwise).
     """
 
     def __init__(self, learning_rate: float | Callable[[int], float] = 0.001,
@@ -49,6 +51,7 @@ class Optimizer:
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self._slots: dict[int, dict[str, Any]] = {}
+        self._group: FlatGroup | None = None
 
     # --- to be provided by subclasses ---------------------------------------------------
     def slot_names(self) -> tuple[str, ...]:
@@ -82,13 +85,33 @@ class Optimizer:
         """One step over ``variables`` (each with ``.value`` and ``.grad``)."""
         lr = self.current_learning_rate
         gradients = self._clip([v.grad for v in variables])
-        for variable, gradient in zip(variables, gradients):
+        for target, gradient in self._targets(variables, gradients):
             if self.weight_decay:
-                variable.value -= variable.value * (self.weight_decay * lr)
-            self.update_step(variable, gradient, lr, self.slots_for(variable))
+                target.value -= target.value * (self.weight_decay * lr)
+            self.update_step(target, gradient, lr, self.slots_for(target))
         if self.iterations % DENORMAL_FLUSH_INTERVAL == 0:
             get_backend().flush_denormals([a for v in variables for a in self.slots_for(v).values()])
         self.iterations += 1
+
+    def _targets(self, variables: list, gradients: list) -> list[tuple[Any, Any]]:
+        """(target, gradient) pairs to update: every variable, except that small ones of one
+        dtype are served by one flat group (built, or rebuilt when stale, here)."""
+        small = [i for i, v in enumerate(variables) if is_small(v)]
+        if len(small) < 2 or len({variables[i].value.dtype for i in small}) != 1:
+            return list(zip(variables, gradients))
+        members = [variables[i] for i in small]
+        group = self._group
+        if group is None or not group.serves(members):
+            self._drop_group()
+            names = self.slot_names()
+            group = self._group = FlatGroup(members, {n: [self.slots_for(v)[n] for v in members] for n in names})
+            self._slots[id(group)] = group.slots
+            for variable, slots in zip(members, group.member_slots()):
+                self._slots[id(variable)] = slots
+        grouped = set(small)
+        pairs = [(v, g) for i, (v, g) in enumerate(zip(variables, gradients)) if i not in grouped]
+        pairs.append((group, group.gather([gradients[i] for i in small])))
+        return pairs
 
     def _clip(self, gradients: list) -> list:
         if not (self.clipvalue or self.clipnorm or self.global_clipnorm):
@@ -122,11 +145,18 @@ class Optimizer:
         for i, variable in enumerate(variables):
             self._slots[id(variable)] = dict(zip(names, arrays[i * len(names):(i + 1) * len(names)]))
         self.iterations = iterations
+        self._drop_group()  # rebuilt from the new arrays at the next step
 
     def forget(self, variables: list) -> None:
         """Drop the state of ``variables`` (e.g. after moving them to another backend)."""
         for variable in variables:
             self._slots.pop(id(variable), None)
+        self._drop_group()
+
+    def _drop_group(self) -> None:
+        if self._group is not None:
+            self._slots.pop(id(self._group), None)
+            self._group = None
 
     def get_config(self) -> dict:
         config = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "iterations"}
