@@ -96,6 +96,23 @@ def test_l2_penalty_is_added_to_the_training_loss_exactly(backend):
     np.testing.assert_allclose(difference, expected, rtol=RTOL)
 
 
+def test_evaluate_adds_the_weight_and_activity_penalties_as_keras(backend):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(6, 4)), rng.normal(size=(6, 2))
+    plain = regularized_model()
+    regularized = regularized_model(kernel=regularizers.l2(0.1), activity=regularizers.l2(0.1))
+    regularized.set_weights(plain.get_weights())
+    for model in (plain, regularized):
+        model.compile(optimizer="sgd", loss="mse")
+    kernel, bias = plain.get_weights()[:2]
+    hidden = np.tanh(x @ kernel + bias)
+    expected = (0.1 * sum(float(np.sum(k * k)) for k in plain.get_weights()[0::2])
+                + 0.1 * np.sum(hidden * hidden) / x.shape[0])
+    difference = (regularized.evaluate(x, y, batch_size=6, verbose=0)
+                  - plain.evaluate(x, y, batch_size=6, verbose=0))
+    np.testing.assert_allclose(difference, expected, rtol=RTOL)
+
+
 def test_activity_penalty_is_divided_by_the_batch_size(backend):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(6, 4)), rng.normal(size=(6, 2))
@@ -109,7 +126,7 @@ def test_activity_penalty_is_divided_by_the_batch_size(backend):
     np.testing.assert_allclose(difference, expected, rtol=RTOL)
 
 
-def test_activity_regularizer_is_inactive_at_inference_and_round_trips_in_config(backend):
+def test_activity_regularizer_leaves_the_inference_backward_alone_and_round_trips_in_config(backend):
     dc.set_floatx("float64")
     layer = Dense(2, activity_regularizer="l2")
     plain = Dense(2)
@@ -118,9 +135,11 @@ def test_activity_regularizer_is_inactive_at_inference_and_round_trips_in_config
     plain.set_weights(layer.get_weights())
     x = backend.asarray(np.ones((2, 3)), dtype=backend.dtype("float64"))
     dy = backend.asarray(np.ones((2, 2)), dtype=backend.dtype("float64"))
-    np.testing.assert_array_equal(backend.to_numpy(layer.forward(x)[1](dy)),
-                                  backend.to_numpy(plain.forward(x)[1](dy)))
-    assert layer.activity_loss == 0.0
+    y, backprop = layer.forward(x)
+    np.testing.assert_array_equal(backend.to_numpy(backprop(dy)), backend.to_numpy(plain.forward(x)[1](dy)))
+    # The penalty is still computed (evaluate adds it to the loss, as Keras): l2 0.01 / batch 2.
+    y = backend.to_numpy(y)
+    np.testing.assert_allclose(float(layer.activity_loss), 0.01 * np.sum(y * y) / 2, rtol=RTOL)
     config = layer.get_config()
     assert config["activity_regularizer"] == {"class_name": "Regularizer", "config": {"l1": 0.0, "l2": 0.01}}
     assert Dense.from_config(config).activity_regularizer.get_config() == {"l1": 0.0, "l2": 0.01}

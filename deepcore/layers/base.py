@@ -73,7 +73,7 @@ class Layer:
         self.input_shape: Shape | None = (None, *input_shape) if input_shape is not None else None
         self._variables: list[Variable] = []
         self.backend = None  # the backend holding this layer's weights, set when they are made
-        self.activity_loss: Any = 0.0  # the activity penalty of the latest training forward
+        self.activity_loss: Any = 0.0  # the activity penalty of the latest forward
         self.activity_regularizer = activity_regularizer
         self._option_names: list[str] = []
 
@@ -192,10 +192,10 @@ class Layer:
 
     def _forward_with_activity_penalty(self, x, training: bool = False) -> tuple[Any, Callable]:
         y, backprop = type(self).forward(self, x, training)
+        regularizer, scale = self._activity_regularizer, 1.0 / y.shape[0]
+        self.activity_loss = regularizer(y) * scale  # in evaluation too: Keras adds it to that loss
         if not training:
             return y, backprop
-        regularizer, scale = self._activity_regularizer, 1.0 / y.shape[0]
-        self.activity_loss = regularizer(y) * scale
 
         def backprop_with_penalty(dy):
             return backprop(dy + regularizer.gradient(y) * scale)

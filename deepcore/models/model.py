@@ -125,9 +125,9 @@ class Model:
         self.backend = backend
 
     # --- the steps --------------------------------------------------------------------------
-    def _regularize(self) -> Any:
-        """Add each weight penalty's gradient to its variable; return the total penalty, with the
-        activity penalties of the latest training forward (their gradients are in the backprop)."""
+    def _penalty(self) -> Any:
+        """The regularization penalty, as Keras adds it to the loss in training and evaluation:
+        the activity penalties of the latest forward plus the weight penalties."""
         penalty = 0.0
         for layer in self.layers:
             if layer.activity_regularizer is not None:
@@ -135,8 +135,15 @@ class Model:
         for variable in self.trainable_variables:
             if variable.regularizer is not None:
                 penalty = penalty + variable.regularizer(variable.value)
-                variable.grad = variable.grad + variable.regularizer.gradient(variable.value)
         return penalty
+
+    def _regularize(self) -> Any:
+        """Add each weight penalty's gradient to its variable (the activity penalties' gradients
+        are in the backprop already); return the penalty."""
+        for variable in self.trainable_variables:
+            if variable.regularizer is not None:
+                variable.grad = variable.grad + variable.regularizer.gradient(variable.value)
+        return self._penalty()
 
     def _train_step(self, x, y, weights, parallel=None, share: float = 1.0):
         y_pred, backprop = self.forward(x, training=True)
@@ -266,7 +273,7 @@ class Model:
             xb, yb, wb = (data.take(backend.xp, a, index) for a in (x, y, weights))
             y_pred, _ = self.forward(xb, training=False)
             loss, _ = self.loss.forward(yb, y_pred, wb)
-            self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
+            self._update_metrics(tracker, loss + self._penalty(), int(xb.shape[0]), yb, y_pred, wb)
         return self._logs(tracker, prefix)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
