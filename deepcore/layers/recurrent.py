@@ -7,10 +7,14 @@ and its backprop takes one gradient per entry (None for "no gradient").
 Each layer owns ``kernel (features, gates * units)``, ``recurrent_kernel (units, gates *
 units)`` and ``bias``, laid out as Keras stores them. The input projection ``x @ kernel`` is
 one matmul over all time steps; only the recurrent part runs step by step. A subclass writes
-one time step, ``step(xw_t, states) -> (new_states, step_backprop)``, with
-``step_backprop(dstates) -> (dxw_t, dstates_prev, recurrent_grads)``. A recurrent gradient may
-be given as a pair ``(a, b)`` meaning ``a.T @ b``: the pairs of all steps are then stacked and
-multiplied once, which is much cheaper than one small product per step.
+one time step, ``step(xw_t, states, recurrent_kernel, recurrent_kernel_t) -> (new_states,
+step_backprop)``, with ``step_backprop(dstates, dxw, t) -> (dstates_prev, recurrent_grads)``
+writing the step's gradient of ``xw_t`` into ``dxw[t] (batch, gates * units)`` of the
+time-major ``dxw`` (no per-step concatenation, no stacking afterwards). ``recurrent_kernel_t``
+is a contiguous copy of ``recurrent_kernel.T`` (a product with it is faster than with the
+transposed view). A recurrent gradient may be given as a pair ``(a, b)`` meaning ``a.T @ b``,
+with ``b=None`` meaning ``dxw[t]``: the pairs of all steps are then stacked and multiplied once,
+which is much cheaper than one small product per step.
 """
 
 from __future__ import annotations
@@ -84,36 +88,47 @@ class Recurrent(Layer):
         return output
 
     # --- the time loop ----------------------------------------------------------------------
-    def step(self, xw_t, states: list) -> tuple[list, Any]:
+    def step(self, xw_t, states: list, recurrent_kernel, recurrent_kernel_t) -> tuple[list, Any]:
         """One time step: ``xw_t (batch, gates * units)`` is the input projection plus input bias."""
         raise NotImplementedError
 
     def forward(self, x, training=False):
         xp = array_namespace(x)
-        batch, steps = x.shape[0], x.shape[1]
+        batch, steps, features = x.shape
         kernel = self.kernel.value
-        xw = x @ kernel
+        width = kernel.shape[1]
+        # Time-major rows (steps * batch, features): each step's slice of xw is contiguous.
+        flat_x = xp.reshape(xp.permute_dims(x, (1, 0, 2)), (steps * batch, features))
+        kernel_and_bias = kernel
         if self.bias is not None:
+            # A column of ones appended to x adds the input bias (GRU: row 0 of its bias) within
+            # the matmul, and puts the bias gradient in the last row of the kernel gradient.
             bias = self.bias.value
-            xw = xw + (bias if bias.ndim == 1 else bias[0, :])  # GRU: row 0 is the input bias
-        zeros = xp.zeros_like(xw[:, 0, :self.units])  # (batch, units), on x's device
+            input_bias = bias if bias.ndim == 1 else bias[0, :]
+            flat_x = xp.concat([flat_x, xp.ones_like(flat_x[:, :1])], axis=1)
+            kernel_and_bias = xp.concat([kernel, input_bias[None, :]], axis=0)
+        xw = xp.reshape(flat_x @ kernel_and_bias, (steps, batch, width))
+        recurrent_kernel = self.recurrent_kernel.value
+        recurrent_kernel_t = xp.reshape(recurrent_kernel.T, (width, self.units), copy=True)
+        zeros = xp.zeros_like(xw[0, :, :self.units])  # (batch, units), on x's device
         states = [zeros] * self.state_count
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs, step_backprops = [], []
         for t in order:
-            states, step_backprop = self.step(xw[:, t, :], states)
+            states, step_backprop = self.step(xw[t, ...], states, recurrent_kernel, recurrent_kernel_t)
             outputs.append(states[0])
             step_backprops.append(step_backprop)
         # With go_backwards, Keras returns the outputs in processing order (reversed time).
         output = xp.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
 
-        def backprop(dy):
+        def parameter_gradients(dy):
+            """Store the weight gradients; return ``dxw`` as time-major ``(steps * batch, width)``."""
             if self.return_state:
                 dy_output, dy_states = dy[0], list(dy[1:])
             else:
                 dy_output, dy_states = dy, [None] * self.state_count
             dstates = [d if d is not None else zeros for d in dy_states]
-            dxw_steps = [None] * steps
+            dxw = xp.empty_like(xw)
             recurrent_grads: dict[str, Any] = {}
             factors: dict[str, tuple[list, list]] = {}
             for k in range(steps - 1, -1, -1):
@@ -121,31 +136,37 @@ class Recurrent(Layer):
                     dstates[0] = dstates[0] + dy_output[:, k, :]
                 elif dy_output is not None and k == steps - 1:
                     dstates[0] = dstates[0] + dy_output
-                dxw_t, dstates, grads = step_backprops[k](dstates)
-                dxw_steps[order[k]] = dxw_t
+                t = order[k]
+                dstates, grads = step_backprops[k](dstates, dxw, t)
                 for name, value in grads.items():
                     if isinstance(value, tuple):  # (a, b): a.T @ b, summed over steps below
-                        lefts, rights = factors.setdefault(name, ([], []))
-                        lefts.append(value[0])
-                        rights.append(value[1])
+                        lefts, rights = factors.setdefault(name, ([None] * steps, [None] * steps))
+                        lefts[t], rights[t] = value
                     else:
                         previous = recurrent_grads.get(name)
                         recurrent_grads[name] = value if previous is None else previous + value
+            flat_dxw = xp.reshape(dxw, (steps * batch, width))
             # One (units, steps * batch) @ (steps * batch, width) product instead of one per step.
             for name, (lefts, rights) in factors.items():
-                recurrent_grads[name] = xp.concat(lefts, axis=0).T @ xp.concat(rights, axis=0)
-            dxw = xp.stack(dxw_steps, axis=1)
-            flat_x = xp.reshape(x, (batch * steps, x.shape[-1]))
-            flat_dxw = xp.reshape(dxw, (batch * steps, dxw.shape[-1]))
-            self.kernel.grad = flat_x.T @ flat_dxw
+                right = flat_dxw if rights[0] is None else xp.concat(rights, axis=0)
+                recurrent_grads[name] = xp.concat(lefts, axis=0).T @ right
+            kernel_and_bias_grad = flat_x.T @ flat_dxw
+            self.kernel.grad = kernel_and_bias_grad[:features, :]
             self.recurrent_kernel.grad = recurrent_grads["recurrent_kernel"]
             if self.bias is not None:
-                input_bias_grad = xp.sum(flat_dxw, axis=0)
+                input_bias_grad = kernel_and_bias_grad[features, :]
                 self.bias.grad = (
                     input_bias_grad if self.bias.value.ndim == 1
                     else xp.stack([input_bias_grad, recurrent_grads["recurrent_bias"]])
                 )
-            return dxw @ kernel.T
+            return flat_dxw
+
+        def backprop(dy):
+            dx = xp.reshape(parameter_gradients(dy) @ kernel.T, (steps, batch, features))
+            return xp.permute_dims(dx, (1, 0, 2))
+
+        # For a model's first layer, whose dx nobody reads.
+        backprop.parameters_only = parameter_gradients
 
         if self.return_state:
             return [output, *states], backprop
@@ -170,14 +191,13 @@ def _gate(z, index: int, units: int):
 class SimpleRNN(Recurrent):
     """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``."""
 
-    def step(self, xw_t, states):
+    def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t):
         h = states[0]
-        recurrent_kernel = self.recurrent_kernel.value
         h_new, activation_backprop = self.activation.forward(xw_t + h @ recurrent_kernel)
 
-        def step_backprop(dstates):
-            dz = activation_backprop(dstates[0])
-            return dz, [dz @ recurrent_kernel.T], {"recurrent_kernel": (h, dz)}
+        def step_backprop(dstates, dxw, t):
+            dxw[t, ...] = activation_backprop(dstates[0])
+            return [dxw[t, ...] @ recurrent_kernel_t], {"recurrent_kernel": (h, None)}
 
         return [h_new], step_backprop
 
@@ -206,26 +226,28 @@ class LSTM(Recurrent):
             bias, u = self.bias.value, self.units
             self.bias.value = xp.concat([bias[:u], xp.ones_like(bias[u:2 * u]), bias[2 * u:]])
 
-    def step(self, xw_t, states):
-        xp = array_namespace(xw_t)
+    def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t):
         h, c = states
         u = self.units
-        recurrent_kernel = self.recurrent_kernel.value
-        z = xw_t + h @ recurrent_kernel
+        z = h @ recurrent_kernel
+        z += xw_t  # in place: z is this step's own new array
         i, i_backprop = self.recurrent_activation.forward(_gate(z, 0, u))
         f, f_backprop = self.recurrent_activation.forward(_gate(z, 1, u))
         g, g_backprop = self.activation.forward(_gate(z, 2, u))
         o, o_backprop = self.recurrent_activation.forward(_gate(z, 3, u))
-        c_new = f * c + i * g
+        c_new = f * c
+        c_new += i * g
         tanh_c, tanh_c_backprop = self.activation.forward(c_new)
         h_new = o * tanh_c
 
-        def step_backprop(dstates):
+        def step_backprop(dstates, dxw, t):
             dh, dc_next = dstates
             dc = dc_next + tanh_c_backprop(dh * o)
-            dz = xp.concat([i_backprop(dc * g), f_backprop(dc * c), g_backprop(dc * i),
-                            o_backprop(dh * tanh_c)], axis=-1)
-            return dz, [dz @ recurrent_kernel.T, dc * f], {"recurrent_kernel": (h, dz)}
+            dxw[t, :, :u] = i_backprop(dc * g)
+            dxw[t, :, u:2 * u] = f_backprop(dc * c)
+            dxw[t, :, 2 * u:3 * u] = g_backprop(dc * i)
+            dxw[t, :, 3 * u:] = o_backprop(dh * tanh_c)
+            return [dxw[t, ...] @ recurrent_kernel_t, dc * f], {"recurrent_kernel": (h, None)}
 
         return [h_new, c_new], step_backprop
 
@@ -254,11 +276,10 @@ class GRU(Recurrent):
     def bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def step(self, xw_t, states):
+    def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t):
         xp = array_namespace(xw_t)
         h = states[0]
         u = self.units
-        recurrent_kernel = self.recurrent_kernel.value
         if self.reset_after:
             inner = h @ recurrent_kernel
             if self.bias is not None:
@@ -277,7 +298,7 @@ class GRU(Recurrent):
         hh, hh_backprop = self.activation.forward(candidate_in)
         h_new = z * h + (1.0 - z) * hh
 
-        def step_backprop(dstates):
+        def step_backprop(dstates, dxw, t):
             dh = dstates[0]
             da_h = hh_backprop(dh * (1.0 - z))
             da_z = z_backprop(dh * (h - hh))
@@ -286,14 +307,17 @@ class GRU(Recurrent):
                 da_r = r_backprop(da_h * inner_h)
                 dinner = xp.concat([da_z, da_r, da_h * r], axis=-1)
                 grads = {"recurrent_kernel": (h, dinner), "recurrent_bias": xp.sum(dinner, axis=0)}
-                dh_prev = dh_prev + dinner @ recurrent_kernel.T
+                dh_prev = dh_prev + dinner @ recurrent_kernel_t
             else:
-                dreset_h = da_h @ recurrent_kernel[:, 2 * u:].T
+                dreset_h = da_h @ recurrent_kernel_t[2 * u:, :]
                 da_r = r_backprop(dreset_h * h)
                 da_zr = xp.concat([da_z, da_r], axis=-1)
                 grads = {"recurrent_kernel": xp.concat([h.T @ da_zr, reset_h.T @ da_h], axis=-1)}
-                dh_prev = dh_prev + dreset_h * r + da_zr @ recurrent_kernel[:, :2 * u].T
-            return xp.concat([da_z, da_r, da_h], axis=-1), [dh_prev], grads
+                dh_prev = dh_prev + dreset_h * r + da_zr @ recurrent_kernel_t[:2 * u, :]
+            dxw[t, :, :u] = da_z
+            dxw[t, :, u:2 * u] = da_r
+            dxw[t, :, 2 * u:] = da_h
+            return [dh_prev], grads
 
         return [h_new], step_backprop
 
