@@ -60,7 +60,15 @@ class Layer:
 
     Subclasses implement `forward`, and, when they own weights, `build(input_shape)` creating
     them with `add_weight`; `compute_output_shape` when the shape changes.
+
+    Masks (Keras's rules): a layer's `compute_mask` gives the mask of its output (the layer
+    that makes one, e.g. ``Embedding(mask_zero=True)``, overrides it); layers with
+    ``supports_masking`` pass an incoming mask on, the others drop it; a layer with
+    ``uses_mask`` (the recurrent layers) receives it as ``forward(x, training, mask=...)``.
     """
+
+    supports_masking = False
+    uses_mask = False
 
     def __init__(self, name: str | None = None, trainable: bool = True,
                  input_shape: tuple | None = None, dtype: Any = None,
@@ -174,6 +182,10 @@ class Layer:
         """``x -> (y, backprop)``; ``backprop(dy) -> dx``. Subclasses implement this."""
         raise NotImplementedError
 
+    def compute_mask(self, x, mask=None):
+        """The mask of the output for input ``x`` carrying ``mask`` (None: no mask)."""
+        return mask if self.supports_masking else None
+
     # --- activity regularization ------------------------------------------------------------
     @property
     def activity_regularizer(self) -> regularizers.Regularizer | None:
@@ -190,8 +202,8 @@ class Layer:
         else:
             self.forward = self._forward_with_activity_penalty
 
-    def _forward_with_activity_penalty(self, x, training: bool = False) -> tuple[Any, Callable]:
-        y, backprop = type(self).forward(self, x, training)
+    def _forward_with_activity_penalty(self, x, training: bool = False, **kwargs) -> tuple[Any, Callable]:
+        y, backprop = type(self).forward(self, x, training, **kwargs)
         regularizer, scale = self._activity_regularizer, 1.0 / y.shape[0]
         self.activity_loss = regularizer(y) * scale  # in evaluation too: Keras adds it to that loss
         if not training:

@@ -31,6 +31,8 @@ class Dense(Layer):
     Defaults as Keras: ``glorot_uniform`` kernel, ``zeros`` bias.
     """
 
+    supports_masking = True  # an incoming mask passes on (Keras)
+
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, **kwargs):
@@ -94,6 +96,8 @@ class Dense(Layer):
 
 class Activation(Layer):
     """Applies an activation function elementwise (softmax: along the last axis)."""
+
+    supports_masking = True  # an incoming mask passes on (Keras)
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)

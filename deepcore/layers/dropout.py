@@ -11,6 +11,8 @@ class Dropout(Layer):
     """``(batch, ...) -> (batch, ...)``. Masks are drawn from the host generator (or one of
     the layer's own when ``seed`` is given), so every backend drops the same units."""
 
+    supports_masking = True  # an incoming mask passes on (Keras)
+
     def __init__(self, rate: float, noise_shape: tuple | None = None, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= rate < 1.0:

@@ -13,7 +13,8 @@ class Embedding(Layer):
 
     Ids may arrive as floats (models cast inputs to floatx); they are rounded to integers. The
     table's gradient is a scatter-add through the backend, so repeated ids accumulate.
-    ``mask_zero=True`` reserves id 0 for padding: `compute_mask` returns ``ids != 0``.
+    ``mask_zero=True`` reserves id 0 for padding: `compute_mask` returns ``ids != 0``, which a
+    `Sequential` model hands to the recurrent layers after it (they skip the padded steps).
     """
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
@@ -37,11 +38,11 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)
 
-    def compute_mask(self, ids):
+    def compute_mask(self, x, mask=None):
         """``(batch, ...) -> (batch, ...)`` booleans, False at padding id 0; None without mask_zero."""
         if not self.mask_zero:
             return None
-        return ids != 0
+        return x != 0
 
     def forward(self, x, training=False):
         xp = array_namespace(x)

@@ -14,6 +14,8 @@ class GaussianNoise(Layer):
     every backend adds the same values. The noise does not depend on ``x``: ``dx = dy``.
     """
 
+    supports_masking = True  # an incoming mask passes on (Keras)
+
     def __init__(self, stddev: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= stddev <= 1.0:

@@ -23,6 +23,8 @@ def normalized_backprop(dxhat, xhat, inv_std, axes: tuple):
 class _AffineNormalization(Layer):
     """What both layers share: ``gamma`` and ``beta`` over ``param_axes`` and their backprop."""
 
+    supports_masking = True  # an incoming mask passes on (Keras)
+
     def __init__(self, axis, epsilon: float, center: bool, scale: bool,
                  beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer, **kwargs):
         super().__init__(**kwargs)

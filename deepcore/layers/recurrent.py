@@ -30,6 +30,7 @@ class Recurrent(Layer):
 
     gates = 1
     state_count = 1
+    uses_mask = True
 
     def __init__(self, units: int, activation="tanh", use_bias: bool = True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -87,12 +88,18 @@ class Recurrent(Layer):
             return [output] + [(batch, self.units)] * self.state_count
         return output
 
+    def compute_mask(self, x, mask=None):
+        """The input mask goes on with the sequence (``return_sequences``), else none (Keras)."""
+        return mask if self.return_sequences else None
+
     # --- the time loop ----------------------------------------------------------------------
     def step(self, xw_t, states: list, recurrent_kernel, recurrent_kernel_t) -> tuple[list, Any]:
         """One time step: ``xw_t (batch, gates * units)`` is the input projection plus input bias."""
         raise NotImplementedError
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, mask=None):
+        """``mask (batch, timesteps)`` (True: a real step; from e.g. ``Embedding(mask_zero=True)``):
+        a masked step keeps the previous states and repeats the previous output, as Keras."""
         xp = array_namespace(x)
         batch, steps, features = x.shape
         kernel = self.kernel.value
@@ -112,10 +119,15 @@ class Recurrent(Layer):
         recurrent_kernel_t = xp.reshape(recurrent_kernel.T, (width, self.units), copy=True)
         zeros = xp.zeros_like(xw[0, :, :self.units])  # (batch, units), on x's device
         states = [zeros] * self.state_count
+        # (steps, batch, 1) of 0.0/1.0: states = keep * new + (1 - keep) * previous.
+        keeps = None if mask is None else xp.astype(xp.permute_dims(mask, (1, 0)), xw.dtype)[:, :, None]
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs, step_backprops = [], []
         for t in order:
-            states, step_backprop = self.step(xw[t, ...], states, recurrent_kernel, recurrent_kernel_t)
+            new_states, step_backprop = self.step(xw[t, ...], states, recurrent_kernel, recurrent_kernel_t)
+            if keeps is not None:
+                new_states = [keeps[t, ...] * new + (1.0 - keeps[t, ...]) * old for new, old in zip(new_states, states)]
+            states = new_states
             outputs.append(states[0])
             step_backprops.append(step_backprop)
         # With go_backwards, Keras returns the outputs in processing order (reversed time).
@@ -137,7 +149,12 @@ class Recurrent(Layer):
                 elif dy_output is not None and k == steps - 1:
                     dstates[0] = dstates[0] + dy_output
                 t = order[k]
-                dstates, grads = step_backprops[k](dstates, dxw, t)
+                if keeps is None:
+                    dstates, grads = step_backprops[k](dstates, dxw, t)
+                else:  # a masked step passes its gradient straight to the previous states
+                    carried = [(1.0 - keeps[t, ...]) * d for d in dstates]
+                    dstates, grads = step_backprops[k]([keeps[t, ...] * d for d in dstates], dxw, t)
+                    dstates = [d + c for d, c in zip(dstates, carried)]
                 for name, value in grads.items():
                     if isinstance(value, tuple):  # (a, b): a.T @ b, summed over steps below
                         lefts, rights = factors.setdefault(name, ([None] * steps, [None] * steps))

@@ -26,6 +26,8 @@ class TimeDistributed(Wrapper):
     """Applies ``layer`` to every time step: ``(batch, timesteps, ...) -> (batch, timesteps,
     ...layer output)``, by folding the time axis into the batch axis."""
 
+    supports_masking = True  # an incoming mask passes on (Keras)
+
     def __init__(self, layer: Layer, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(layer, Layer):
@@ -80,8 +82,10 @@ class Bidirectional(Wrapper):
     ``"ave"`` or None (a list ``[forward, backward]``). With ``return_sequences`` the backward
     outputs are flipped back into time order, as Keras does. Weights: the forward layer's, then
     the backward layer's. With ``return_state`` the output is ``[merged, *forward_states,
-    *backward_states]``.
+    *backward_states]``. A mask reaches both directions.
     """
+
+    uses_mask = True
 
     def __init__(self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None,
                  **kwargs):
@@ -130,10 +134,13 @@ class Bidirectional(Wrapper):
             merged = shape
         return [merged, *states] if self.return_state else merged
 
-    def forward(self, x, training=False):
+    def compute_mask(self, x, mask=None):
+        return self.forward_layer.compute_mask(x, mask)
+
+    def forward(self, x, training=False, mask=None):
         xp = array_namespace(x)
-        y_forward, forward_backprop = self.forward_layer.forward(x, training)
-        y_backward, backward_backprop = self.backward_layer.forward(x, training)
+        y_forward, forward_backprop = self.forward_layer.forward(x, training, mask=mask)
+        y_backward, backward_backprop = self.backward_layer.forward(x, training, mask=mask)
         states_forward = states_backward = []
         if self.return_state:
             y_forward, states_forward = y_forward[0], y_forward[1:]

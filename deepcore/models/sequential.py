@@ -69,8 +69,14 @@ class Sequential(Model):
         parameter gradients without dx, using the first layer's ``parameters_only`` when its
         closure offers one (training never reads the gradient of the data)."""
         backprops = []
+        mask = None  # Keras's masks: see Layer
         for layer in self.layers:
-            x, backprop = layer.forward(x, training)
+            inputs = x
+            if mask is not None and layer.uses_mask:
+                x, backprop = layer.forward(x, training, mask=mask)
+            else:
+                x, backprop = layer.forward(x, training)
+            mask = layer.compute_mask(inputs, mask)
             backprops.append(backprop)
 
         def backprop(dy):

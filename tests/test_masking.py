@@ -1,0 +1,131 @@
+"""Masks, Keras's rules: ``Embedding(mask_zero=True)`` marks padding, layers with
+``supports_masking`` pass the mask on, and the recurrent layers skip masked steps (keeping
+their states and repeating their last output). The reference is the same layer run on each
+sequence without its padding, which is what skipping the padded steps must give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deepcore as dc
+from deepcore.layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, SimpleRNN
+from deepcore.models import Sequential
+from deepcore.testing.gradients import check_backward
+
+RECURRENT = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
+LENGTHS = [5, 2, 4]  # real tokens per sequence; the rest is padding id 0
+STEPS, VOCAB = 6, 9
+
+
+def padded_ids(pre: bool) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    ids = np.zeros((len(LENGTHS), STEPS), dtype=np.int64)
+    for row, n in enumerate(LENGTHS):
+        tokens = rng.integers(1, VOCAB, n)
+        if pre:
+            ids[row, STEPS - n:] = tokens
+        else:
+            ids[row, :n] = tokens
+    return ids
+
+
+def unpadded(ids_row: np.ndarray) -> np.ndarray:
+    return ids_row[ids_row != 0][None, :]
+
+
+def model_pair(backend, layer_factory):
+    """The masked model and the same weights without a mask."""
+    dc.set_floatx("float64")
+    dc.utils.set_random_seed(1)
+    masked = Sequential([Embedding(VOCAB, 3, mask_zero=True, input_shape=(None,)), Dropout(0.5),
+                         layer_factory()])
+    plain = Sequential([Embedding(VOCAB, 3, input_shape=(None,)), layer_factory()])
+    masked.build((None, STEPS))
+    plain.build((None, STEPS))
+    plain.set_weights(masked.get_weights())
+    return masked, plain
+
+
+def run(model, backend, ids):
+    return backend.to_numpy(model(backend.asarray(ids)))
+
+
+# --- the recurrent layers skip masked steps -----------------------------------------------------
+
+@pytest.mark.parametrize("pre", [False, True], ids=["post-padding", "pre-padding"])
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forwards", "backwards"])
+@pytest.mark.parametrize("kind", RECURRENT)
+def test_last_output_equals_the_run_without_padding(backend, kind, go_backwards, pre):
+    masked, plain = model_pair(backend, lambda: RECURRENT[kind](4, go_backwards=go_backwards))
+    ids = padded_ids(pre)
+    got = run(masked, backend, ids)
+    for row in range(len(LENGTHS)):
+        want = run(plain, backend, unpadded(ids[row]))[0]
+        np.testing.assert_allclose(got[row], want, rtol=1e-12, atol=1e-13, err_msg=f"sequence {row}")
+    # The mask does change the result: without it the padding is read as token 0.
+    assert not np.allclose(got, run(plain, backend, ids))
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
+def test_sequences_repeat_the_last_output_at_masked_steps(backend, kind):
+    masked, plain = model_pair(backend, lambda: RECURRENT[kind](4, return_sequences=True))
+    ids = padded_ids(pre=False)
+    got = run(masked, backend, ids)
+    for row, n in enumerate(LENGTHS):
+        want = run(plain, backend, unpadded(ids[row]))[0]
+        np.testing.assert_allclose(got[row, :n], want, rtol=1e-12, atol=1e-13)
+        np.testing.assert_array_equal(got[row, n:], np.broadcast_to(got[row, n - 1], got[row, n:].shape))
+
+
+def test_bidirectional_masks_both_directions(backend):
+    masked, plain = model_pair(backend, lambda: Bidirectional(LSTM(4)))
+    ids = padded_ids(pre=False)
+    got = run(masked, backend, ids)
+    for row in range(len(LENGTHS)):
+        np.testing.assert_allclose(got[row], run(plain, backend, unpadded(ids[row]))[0], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
+def test_masked_backward_matches_finite_differences(backend, kind):
+    dc.set_floatx("float64")
+    dc.utils.set_random_seed(2)
+    layer = RECURRENT[kind](3, return_sequences=True)
+    layer.build((None, STEPS, 2))
+    x = np.random.default_rng(3).standard_normal((len(LENGTHS), STEPS, 2))
+    mask = backend.asarray(padded_ids(pre=False) != 0)
+    check_backward(lambda inputs: layer.forward(inputs, True, mask=mask), x, layer.weights,
+                   label=f"masked {kind}")
+
+
+# --- where masks go -------------------------------------------------------------------------------
+
+def test_masks_pass_through_supporting_layers_and_stop_at_the_others(backend):
+    ids = backend.asarray(padded_ids(pre=False))
+    embedding = Embedding(VOCAB, 3, mask_zero=True)
+    mask = embedding.compute_mask(ids)
+    np.testing.assert_array_equal(backend.to_numpy(mask), padded_ids(pre=False) != 0)
+    assert Dense(2).compute_mask(None, mask) is mask
+    assert Dropout(0.1).compute_mask(None, mask) is mask
+    assert LSTM(2, return_sequences=True).compute_mask(None, mask) is mask
+    assert LSTM(2).compute_mask(None, mask) is None
+    assert dc.layers.Flatten().compute_mask(None, mask) is None
+    assert Embedding(VOCAB, 3).compute_mask(ids) is None
+
+
+def test_a_masked_model_trains_and_round_trips(backend, tmp_path):
+    """Padding must not matter to a trained masked model: the same sequence padded to two
+    lengths gets the same prediction."""
+    dc.set_floatx("float64")
+    dc.utils.set_random_seed(4)
+    model = Sequential([Embedding(VOCAB, 4, mask_zero=True, input_shape=(None,)), GRU(5),
+                        Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    ids = padded_ids(pre=False)
+    model.fit(ids, np.array([[1.0], [0.0], [1.0]]), epochs=2, batch_size=3, verbose=0)
+    longer = np.concatenate([ids, np.zeros((len(LENGTHS), 3), dtype=np.int64)], axis=1)
+    np.testing.assert_allclose(model.predict(longer, verbose=0), model.predict(ids, verbose=0), rtol=1e-12)
+    path = tmp_path / "masked.deepcore"
+    model.save(path)
+    np.testing.assert_array_equal(dc.models.load_model(path).predict(longer, verbose=0),
+                                  model.predict(longer, verbose=0))
