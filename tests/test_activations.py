@@ -176,6 +176,19 @@ def test_extreme_inputs_are_finite_without_warnings(backend, name, dtype_name):
                     np.testing.assert_allclose(y_host[0, [0, -1]], LIMITS[name], rtol=1e-6, atol=1e-30)
 
 
+@pytest.mark.parametrize("dtype_name, floor", [("float32", -87.0), ("float64", -708.0)])
+def test_sigmoid_keeps_relative_accuracy_for_negative_inputs(backend, dtype_name, floor):
+    """Tiny probabilities matter (log-likelihoods): relative error within 4 eps down to the
+    bound where the result would leave the normal range; below it the value stays normal."""
+    finfo = np.finfo(dtype_name)
+    points = np.array([-5.0, -20.0, -50.0, floor + 1.0, floor, floor - 1.0, -1e4], dtype=dtype_name)
+    x = backend.asarray(points, dtype=backend.dtype(dtype_name))
+    y = backend.to_numpy(activations.get("sigmoid")(x)).astype(np.float64)
+    want = np.array([_sigmoid(float(v)) for v in points[:5]])
+    np.testing.assert_allclose(y[:5], want, rtol=4 * finfo.eps)
+    assert np.all(y[5:] == y[4]) and y[4] >= finfo.smallest_normal  # held at the bound
+
+
 # --- dtypes ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
