@@ -6,6 +6,7 @@ import pytest
 
 import deepcore as dc
 from deepcore import layers
+from deepcore.layers import recurrent as recurrent_module
 from deepcore.testing.gradients import check_backward
 
 # Forward values pass through a few steps of float64 tanh/sigmoid: 1000 eps covers their rounding.
@@ -17,22 +18,24 @@ def sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def reference_simple_rnn(x, kernel, recurrent, bias):
+# ``keep``: a recurrent dropout mask on h where it enters the recurrent matmuls (1.0: none).
+
+def reference_simple_rnn(x, kernel, recurrent, bias, keep=1.0):
     h = np.zeros((x.shape[0], kernel.shape[1]))
     outputs = []
     for t in range(x.shape[1]):
-        h = np.tanh(x[:, t] @ kernel + h @ recurrent + bias)
+        h = np.tanh(x[:, t] @ kernel + (h * keep) @ recurrent + bias)
         outputs.append(h)
     return np.stack(outputs, axis=1), [h]
 
 
-def reference_lstm(x, kernel, recurrent, bias):
+def reference_lstm(x, kernel, recurrent, bias, keep=1.0):
     """Keras's LSTM: gates i, f, c (candidate), o along the last axis of the weights."""
     u = recurrent.shape[0]
     h = c = np.zeros((x.shape[0], u))
     outputs = []
     for t in range(x.shape[1]):
-        z = x[:, t] @ kernel + h @ recurrent + bias
+        z = x[:, t] @ kernel + (h * keep) @ recurrent + bias
         i, f = sigmoid(z[:, :u]), sigmoid(z[:, u:2 * u])
         g, o = np.tanh(z[:, 2 * u:3 * u]), sigmoid(z[:, 3 * u:])
         c = f * c + i * g
@@ -41,7 +44,7 @@ def reference_lstm(x, kernel, recurrent, bias):
     return np.stack(outputs, axis=1), [h, c]
 
 
-def reference_gru(x, kernel, recurrent, bias, reset_after):
+def reference_gru(x, kernel, recurrent, bias, reset_after, keep=1.0):
     """Keras's GRU: gates z, r, h; reset_after=True has bias rows (input, recurrent)."""
     u = recurrent.shape[0]
     h = np.zeros((x.shape[0], u))
@@ -49,15 +52,16 @@ def reference_gru(x, kernel, recurrent, bias, reset_after):
     outputs = []
     for t in range(x.shape[1]):
         xw = x[:, t] @ kernel + input_bias
+        hk = h * keep
         if reset_after:
-            hu = h @ recurrent + recurrent_bias
+            hu = hk @ recurrent + recurrent_bias
             z = sigmoid(xw[:, :u] + hu[:, :u])
             r = sigmoid(xw[:, u:2 * u] + hu[:, u:2 * u])
             hh = np.tanh(xw[:, 2 * u:] + r * hu[:, 2 * u:])
         else:
-            z = sigmoid(xw[:, :u] + h @ recurrent[:, :u])
-            r = sigmoid(xw[:, u:2 * u] + h @ recurrent[:, u:2 * u])
-            hh = np.tanh(xw[:, 2 * u:] + (r * h) @ recurrent[:, 2 * u:])
+            z = sigmoid(xw[:, :u] + hk @ recurrent[:, :u])
+            r = sigmoid(xw[:, u:2 * u] + hk @ recurrent[:, u:2 * u])
+            hh = np.tanh(xw[:, 2 * u:] + (r * hk) @ recurrent[:, 2 * u:])
         h = z * h + (1 - z) * hh
         outputs.append(h)
     return np.stack(outputs, axis=1), [h]
@@ -73,9 +77,9 @@ CASES = {
     "simple_rnn": (lambda **kw: layers.SimpleRNN(UNITS, **kw), 1, (UNITS,), reference_simple_rnn),
     "lstm": (lambda **kw: layers.LSTM(UNITS, **kw), 4, (4 * UNITS,), reference_lstm),
     "gru": (lambda **kw: layers.GRU(UNITS, **kw), 3, (2, 3 * UNITS),
-            lambda *a: reference_gru(*a, reset_after=True)),
+            lambda *a, **kw: reference_gru(*a, reset_after=True, **kw)),
     "gru_reset_before": (lambda **kw: layers.GRU(UNITS, reset_after=False, **kw), 3, (3 * UNITS,),
-                         lambda *a: reference_gru(*a, reset_after=False)),
+                         lambda *a, **kw: reference_gru(*a, reset_after=False, **kw)),
 }
 
 
@@ -174,13 +178,51 @@ def test_lstm_learns_to_remember_the_first_step(backend):
     assert model.evaluate(x, y, verbose=0)[1] >= 0.95
 
 
-def test_rejects_dropout_with_a_clear_error():
-    with pytest.raises(ValueError, match="Dropout layer"):
-        layers.LSTM(3, dropout=0.2)
+def fixed_dropout_masks(monkeypatch):
+    """Replace the layers' random masks by fixed ones (the same at every forward, so finite
+    differences see one function): input (BATCH, 1, FEATURES), recurrent (BATCH, UNITS)."""
+    rng = np.random.default_rng(7)
+    masks = {(BATCH, 1, FEATURES): (rng.random((BATCH, 1, FEATURES)) < 0.6) / 0.6,
+             (BATCH, UNITS): (rng.random((BATCH, UNITS)) < 0.7) / 0.7}
+    backend = dc.get_backend()
+
+    def fixed(shape, rate, dtype, generator=None):
+        return backend.asarray(masks[tuple(shape)], dtype=dtype)
+
+    monkeypatch.setattr(recurrent_module, "dropout_mask", fixed)
+    return masks[(BATCH, 1, FEATURES)], masks[(BATCH, UNITS)]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dropout_and_recurrent_dropout_in_training(backend, case, monkeypatch):
+    """One input mask and one recurrent mask per sequence, for every step (Keras's rule); the
+    recurrent mask applies to h where it enters the recurrent matmuls."""
+    dc.set_floatx("float64")
+    input_keep, recurrent_keep = fixed_dropout_masks(monkeypatch)
+    x = np.random.default_rng(1).standard_normal((BATCH, STEPS, FEATURES))
+    layer, weights, reference = make(case, dropout=0.4, recurrent_dropout=0.3, return_sequences=True)
+    expected, _ = reference(x * input_keep, *weights, keep=recurrent_keep)
+    got, _ = layer.forward(backend.asarray(x, dtype=backend.dtype("float64")), training=True)
+    np.testing.assert_allclose(backend.to_numpy(got), expected, rtol=RTOL64, atol=RTOL64)
+    check_backward(lambda inputs: layer.forward(inputs, training=True), x, layer.weights, label=case)
+
+
+def test_dropout_is_off_at_inference_and_checked(backend):
+    dc.set_floatx("float64")
+    x = backend.asarray(np.random.default_rng(1).standard_normal((BATCH, STEPS, FEATURES)),
+                        dtype=backend.dtype("float64"))
+    dropped, _, _ = make("lstm", dropout=0.5, recurrent_dropout=0.5)
+    plain, _, _ = make("lstm")
+    np.testing.assert_array_equal(backend.to_numpy(dropped(x)), backend.to_numpy(plain(x)))
+    assert not np.allclose(backend.to_numpy(dropped.forward(x, training=True)[0]), backend.to_numpy(plain(x)))
+    for bad in ({"dropout": 1.0}, {"recurrent_dropout": -0.1}):
+        with pytest.raises(ValueError, match="must be in \\[0, 1\\)"):
+            layers.LSTM(3, **bad)
 
 
 def test_config_round_trips():
-    layer = layers.GRU(4, reset_after=False, return_sequences=True, go_backwards=True)
+    layer = layers.GRU(4, reset_after=False, return_sequences=True, go_backwards=True, dropout=0.2,
+                       recurrent_dropout=0.1, seed=3)
     clone = layers.GRU.from_config(layer.get_config())
     assert {k: v for k, v in clone.get_config().items() if k != "name"} == \
         {k: v for k, v in layer.get_config().items() if k != "name"}

@@ -28,11 +28,16 @@ class Dropout(Layer):
         shape = tuple(x.shape) if self.noise_shape is None else tuple(
             d if d is not None else s for d, s in zip(self.noise_shape, x.shape)
         )
-        keep = 1.0 - self.rate
-        mask = get_backend().random_bernoulli(shape, keep, dtype=x.dtype, generator=self._generator)
-        mask = mask * (1.0 / keep)
+        mask = dropout_mask(shape, self.rate, x.dtype, self._generator)
         return x * mask, lambda dy: dy * mask
 
     def get_config(self):
         noise_shape = list(self.noise_shape) if self.noise_shape is not None else None
         return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}
+
+
+def dropout_mask(shape: tuple, rate: float, dtype, generator=None):
+    """``shape`` entries of 0 (probability ``rate``) or ``1 / (1 - rate)``, drawn on the host
+    (`generator`, else the global one) so that every backend drops the same units."""
+    keep = 1.0 - rate
+    return get_backend().random_bernoulli(shape, keep, dtype=dtype, generator=generator) * (1.0 / keep)

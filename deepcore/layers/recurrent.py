@@ -7,22 +7,25 @@ and its backprop takes one gradient per entry (None for "no gradient").
 Each layer owns ``kernel (features, gates * units)``, ``recurrent_kernel (units, gates *
 units)`` and ``bias``, laid out as Keras stores them. The input projection ``x @ kernel`` is
 one matmul over all time steps; only the recurrent part runs step by step. A subclass writes
-one time step, ``step(xw_t, states, recurrent_kernel, recurrent_kernel_t) -> (new_states,
-step_backprop)``, with ``step_backprop(dstates, dxw, t) -> (dstates_prev, recurrent_grads)``
-writing the step's gradient of ``xw_t`` into ``dxw[t] (batch, gates * units)`` of the
-time-major ``dxw`` (no per-step concatenation, no stacking afterwards). ``recurrent_kernel_t``
-is a contiguous copy of ``recurrent_kernel.T`` (a product with it is faster than with the
-transposed view). A recurrent gradient may be given as a pair ``(a, b)`` meaning ``a.T @ b``,
-with ``b=None`` meaning ``dxw[t]``: the pairs of all steps are then stacked and multiplied once,
-which is much cheaper than one small product per step.
+one time step, ``step(xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep) ->
+(new_states, step_backprop)`` (``recurrent_keep``: the recurrent dropout mask or None), with
+``step_backprop(dstates, dxw, t) -> (dstates_prev, recurrent_grads)`` writing the step's
+gradient of ``xw_t`` into ``dxw[t] (batch, gates * units)`` of the time-major ``dxw`` (no
+per-step concatenation, no stacking afterwards). ``recurrent_kernel_t`` is a contiguous copy
+of ``recurrent_kernel.T`` (a product with it is faster than with the transposed view). A
+recurrent gradient may be given as a pair ``(a, b)`` meaning ``a.T @ b``, with ``b=None``
+meaning ``dxw[t]``: the pairs of all steps are then stacked and multiplied once, which is much
+cheaper than one small product per step.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from deepcore import random as host_random
 from deepcore.backend import array_namespace
 from deepcore.layers.base import Layer
+from deepcore.layers.dropout import dropout_mask
 
 
 class Recurrent(Layer):
@@ -37,17 +40,18 @@ class Recurrent(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
                  bias_regularizer=None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
-                 **kwargs):
+                 seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"{name}: units must be a positive integer. Received: units={units!r}")
-        if dropout or recurrent_dropout:
-            raise ValueError(
-                f"{name}: dropout and recurrent_dropout are not supported yet. Received: dropout="
-                f"{dropout!r}, recurrent_dropout={recurrent_dropout!r}; put a Dropout layer before "
-                "or after the recurrent layer instead."
-            )
+        for label, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name}: {label} must be in [0, 1). Received: {label}={rate!r}")
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.seed = seed
+        self._generator = host_random.generator(seed) if seed is not None else None
         self.units = units
         self.use_bias = use_bias
         self.set_options(activation=activation, kernel_initializer=kernel_initializer,
@@ -93,15 +97,27 @@ class Recurrent(Layer):
         return mask if self.return_sequences else None
 
     # --- the time loop ----------------------------------------------------------------------
-    def step(self, xw_t, states: list, recurrent_kernel, recurrent_kernel_t) -> tuple[list, Any]:
-        """One time step: ``xw_t (batch, gates * units)`` is the input projection plus input bias."""
+    def step(self, xw_t, states: list, recurrent_kernel, recurrent_kernel_t,
+             recurrent_keep) -> tuple[list, Any]:
+        """One time step: ``xw_t (batch, gates * units)`` is the input projection plus input bias;
+        ``recurrent_keep`` (or None) is the recurrent dropout mask for ``h`` entering the matmul."""
         raise NotImplementedError
 
     def forward(self, x, training=False, mask=None):
         """``mask (batch, timesteps)`` (True: a real step; from e.g. ``Embedding(mask_zero=True)``):
-        a masked step keeps the previous states and repeats the previous output, as Keras."""
+        a masked step keeps the previous states and repeats the previous output, as Keras.
+
+        In training, ``dropout`` drops input features and ``recurrent_dropout`` entries of the
+        previous output entering the recurrent matmul, each with one mask per sequence for all
+        time steps (Keras's rule)."""
         xp = array_namespace(x)
         batch, steps, features = x.shape
+        input_keep = recurrent_keep = None
+        if training and self.dropout:
+            input_keep = dropout_mask((batch, 1, features), self.dropout, x.dtype, self._generator)
+            x = x * input_keep
+        if training and self.recurrent_dropout:
+            recurrent_keep = dropout_mask((batch, self.units), self.recurrent_dropout, x.dtype, self._generator)
         kernel = self.kernel.value
         width = kernel.shape[1]
         # Time-major rows (steps * batch, features): each step's slice of xw is contiguous.
@@ -124,7 +140,8 @@ class Recurrent(Layer):
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs, step_backprops = [], []
         for t in order:
-            new_states, step_backprop = self.step(xw[t, ...], states, recurrent_kernel, recurrent_kernel_t)
+            new_states, step_backprop = self.step(xw[t, ...], states, recurrent_kernel, recurrent_kernel_t,
+                                                  recurrent_keep)
             if keeps is not None:
                 new_states = [keeps[t, ...] * new + (1.0 - keeps[t, ...]) * old for new, old in zip(new_states, states)]
             states = new_states
@@ -180,7 +197,7 @@ class Recurrent(Layer):
 
         def backprop(dy):
             dx = xp.reshape(parameter_gradients(dy) @ kernel.T, (steps, batch, features))
-            return xp.permute_dims(dx, (1, 0, 2))
+            return _dropped(xp.permute_dims(dx, (1, 0, 2)), input_keep)
 
         # For a model's first layer, whose dx nobody reads.
         backprop.parameters_only = parameter_gradients
@@ -197,7 +214,15 @@ class Recurrent(Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
         }
+
+
+def _dropped(a, keep):
+    """``a`` times a dropout mask, or ``a`` itself when there is none."""
+    return a if keep is None else a * keep
 
 
 def _gate(z, index: int, units: int):
@@ -208,13 +233,13 @@ def _gate(z, index: int, units: int):
 class SimpleRNN(Recurrent):
     """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``."""
 
-    def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t):
-        h = states[0]
+    def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep):
+        h = _dropped(states[0], recurrent_keep)
         h_new, activation_backprop = self.activation.forward(xw_t + h @ recurrent_kernel)
 
         def step_backprop(dstates, dxw, t):
             dxw[t, ...] = activation_backprop(dstates[0])
-            return [dxw[t, ...] @ recurrent_kernel_t], {"recurrent_kernel": (h, None)}
+            return [_dropped(dxw[t, ...] @ recurrent_kernel_t, recurrent_keep)], {"recurrent_kernel": (h, None)}
 
         return [h_new], step_backprop
 
@@ -243,8 +268,8 @@ class LSTM(Recurrent):
             bias, u = self.bias.value, self.units
             self.bias.value = xp.concat([bias[:u], xp.ones_like(bias[u:2 * u]), bias[2 * u:]])
 
-    def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t):
-        h, c = states
+    def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep):
+        h, c = _dropped(states[0], recurrent_keep), states[1]
         u = self.units
         z = h @ recurrent_kernel
         z += xw_t  # in place: z is this step's own new array
@@ -264,7 +289,8 @@ class LSTM(Recurrent):
             dxw[t, :, u:2 * u] = f_backprop(dc * c)
             dxw[t, :, 2 * u:3 * u] = g_backprop(dc * i)
             dxw[t, :, 3 * u:] = o_backprop(dh * tanh_c)
-            return [dxw[t, ...] @ recurrent_kernel_t, dc * f], {"recurrent_kernel": (h, None)}
+            dh_prev = _dropped(dxw[t, ...] @ recurrent_kernel_t, recurrent_keep)
+            return [dh_prev, dc * f], {"recurrent_kernel": (h, None)}
 
         return [h_new, c_new], step_backprop
 
@@ -293,24 +319,25 @@ class GRU(Recurrent):
     def bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t):
+    def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep):
         xp = array_namespace(xw_t)
         h = states[0]
+        h_in = _dropped(h, recurrent_keep)  # what the recurrent matmuls see; the blend uses h
         u = self.units
         if self.reset_after:
-            inner = h @ recurrent_kernel
+            inner = h_in @ recurrent_kernel
             if self.bias is not None:
                 inner = inner + self.bias.value[1, :]
             inner_zr = inner[:, :2 * u]
         else:
-            inner_zr = h @ recurrent_kernel[:, :2 * u]
+            inner_zr = h_in @ recurrent_kernel[:, :2 * u]
         z, z_backprop = self.recurrent_activation.forward(_gate(xw_t, 0, u) + inner_zr[:, :u])
         r, r_backprop = self.recurrent_activation.forward(_gate(xw_t, 1, u) + inner_zr[:, u:])
         if self.reset_after:
             inner_h = _gate(inner, 2, u)
             candidate_in = _gate(xw_t, 2, u) + r * inner_h
         else:
-            reset_h = r * h
+            reset_h = r * h_in
             candidate_in = _gate(xw_t, 2, u) + reset_h @ recurrent_kernel[:, 2 * u:]
         hh, hh_backprop = self.activation.forward(candidate_in)
         h_new = z * h + (1.0 - z) * hh
@@ -319,22 +346,21 @@ class GRU(Recurrent):
             dh = dstates[0]
             da_h = hh_backprop(dh * (1.0 - z))
             da_z = z_backprop(dh * (h - hh))
-            dh_prev = dh * z
             if self.reset_after:
                 da_r = r_backprop(da_h * inner_h)
                 dinner = xp.concat([da_z, da_r, da_h * r], axis=-1)
-                grads = {"recurrent_kernel": (h, dinner), "recurrent_bias": xp.sum(dinner, axis=0)}
-                dh_prev = dh_prev + dinner @ recurrent_kernel_t
+                grads = {"recurrent_kernel": (h_in, dinner), "recurrent_bias": xp.sum(dinner, axis=0)}
+                dh_in = dinner @ recurrent_kernel_t
             else:
                 dreset_h = da_h @ recurrent_kernel_t[2 * u:, :]
-                da_r = r_backprop(dreset_h * h)
+                da_r = r_backprop(dreset_h * h_in)
                 da_zr = xp.concat([da_z, da_r], axis=-1)
-                grads = {"recurrent_kernel": xp.concat([h.T @ da_zr, reset_h.T @ da_h], axis=-1)}
-                dh_prev = dh_prev + dreset_h * r + da_zr @ recurrent_kernel_t[:2 * u, :]
+                grads = {"recurrent_kernel": xp.concat([h_in.T @ da_zr, reset_h.T @ da_h], axis=-1)}
+                dh_in = dreset_h * r + da_zr @ recurrent_kernel_t[:2 * u, :]
             dxw[t, :, :u] = da_z
             dxw[t, :, u:2 * u] = da_r
             dxw[t, :, 2 * u:] = da_h
-            return [dh_prev], grads
+            return [dh * z + _dropped(dh_in, recurrent_keep)], grads
 
         return [h_new], step_backprop
 
