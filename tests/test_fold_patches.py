@@ -11,7 +11,7 @@ from deepcore.layers.conv_utils import output_length, scatter_windows
     ((7, 6), (3, 3), (1, 1), (1, 1)),   # overlapping (convolution)
     ((7, 6), (2, 3), (2, 1), (1, 1)),   # overlapping along one axis only
     ((7, 6), (2, 2), (1, 1), (2, 3)),   # dilated
-    ((6, 6), (2, 2), (2, 2), (1, 1)),   # tiling windows, nothing left over (max pooling)
+    ((6, 6), (2, 2), (2, 2), (1, 1)),   # tiling windows (stride = window), nothing left over
     ((7, 5), (2, 2), (2, 2), (1, 1)),   # tiling windows, a remainder row and column stay zero
     ((7,), (3,), (3,), (1,)),           # 1-D tiling with a remainder
     ((7,), (3,), (2,), (1,)),
