@@ -63,4 +63,6 @@ def orthogonal(shape, gain: float = 1.0, seed: int | None = None) -> np.ndarray:
     q *= np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    return gain * q[:rows, :cols].reshape(shape)
+    # C order: q.T is a Fortran-ordered view, which in-place optimizer updates would keep (and
+    # NumPy's matmuls and the blocked Adam are slower on it).
+    return np.ascontiguousarray(gain * q[:rows, :cols]).reshape(shape)
