@@ -155,15 +155,20 @@ def test_pooling1d_matches_reference_and_backward(backend, layer_type, pool, str
     check_backward(lambda v: layer.forward(v, True), x, label=type(layer).__name__)
 
 
-def test_max_pooling_gives_a_tied_window_one_gradient(backend):
+@pytest.mark.parametrize("window, expected", [
+    ([1.0, 1.0, 1.0, 1.0], [3.0, 0.0, 0.0, 0.0]),  # all tied: the first
+    ([0.0, 1.0, 2.0, 2.0], [0.0, 0.0, 3.0, 0.0]),  # the last two tied
+    ([0.0, 1.0, 0.0, 5.0], [0.0, 0.0, 0.0, 3.0]),  # only the last
+], ids=["all", "last-two", "last"])
+def test_max_pooling_gives_a_tied_window_one_gradient(backend, window, expected):
     """Ties send the whole gradient to the first maximum (as TensorFlow), not to every maximum."""
     dc.set_floatx("float64")
     layer = layers.MaxPooling2D(2)
-    x = backend.asarray(np.ones((1, 2, 2, 1)), dtype=backend.dtype("float64"))
+    x = backend.asarray(np.reshape(window, (1, 2, 2, 1)), dtype=backend.dtype("float64"))
     _, backprop = layer.forward(x)
     dy = backend.asarray(np.full((1, 1, 1, 1), 3.0), dtype=backend.dtype("float64"))
     dx = backend.to_numpy(backprop(dy))
-    np.testing.assert_array_equal(dx.reshape(-1), [3.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(dx.reshape(-1), expected)
 
 
 @pytest.mark.parametrize("cls, reduce, rank", [

@@ -80,11 +80,13 @@ class MaxPooling(Pooling):
             dpadded = xp.zeros(padded.shape, dtype=dy.dtype, device=conv_utils.device_of(dy))
             unclaimed = dy  # the part of dy whose window has not met its maximum yet
             for k, index in enumerate(slices):
-                # Products with the 0/1 mask, not where(): branch-free, ~5x faster in NumPy.
-                taken = unclaimed * xp.astype(padded[index] == y, dy.dtype)
-                dpadded[index] = taken if disjoint else dpadded[index] + taken
                 if k + 1 < len(slices):
+                    # Products with the 0/1 mask, not where(): branch-free, ~5x faster in NumPy.
+                    taken = unclaimed * xp.astype(padded[index] == y, dy.dtype)
                     unclaimed = unclaimed - taken
+                else:  # a window unclaimed so far has its (first) maximum at the last offset
+                    taken = unclaimed
+                dpadded[index] = taken if disjoint else dpadded[index] + taken
             return conv_utils.crop(dpadded, amounts)
 
         return y, backprop
