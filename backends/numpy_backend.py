@@ -45,6 +45,10 @@ class NumpyBackend(Backend):
         return result
 
     def extract_patches(self, x, windows, strides, dilations):
+        if x.shape[-1] == 1:
+            # One channel: the view's copy would move single floats, while the portable
+            # per-offset slices copy whole rows (64x28x28x1, 3x3: 0.79 -> 0.34 ms).
+            return super().extract_patches(x, windows, strides, dilations)
         # One strided view of every window, then a single copy (the portable path copies once
         # per window offset).
         effective = tuple((w - 1) * d + 1 for w, d in zip(windows, dilations))
