@@ -129,3 +129,28 @@ def test_a_masked_model_trains_and_round_trips(backend, tmp_path):
     model.save(path)
     np.testing.assert_array_equal(dc.models.load_model(path).predict(longer, verbose=0),
                                   model.predict(longer, verbose=0))
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_average_pooling_1d_averages_the_unmasked_steps(backend, keepdims):
+    dc.set_floatx("float64")
+    ids = padded_ids(pre=False)
+    x = np.random.default_rng(5).standard_normal((len(LENGTHS), STEPS, 3))
+    layer = dc.layers.GlobalAveragePooling1D(keepdims=keepdims)
+    mask = backend.asarray(ids != 0)
+    y = backend.to_numpy(layer.forward(backend.asarray(x, dtype=backend.dtype("float64")), mask=mask)[0])
+    want = np.stack([x[row, :n].mean(axis=0) for row, n in enumerate(LENGTHS)])
+    np.testing.assert_allclose(y.reshape(want.shape), want, rtol=1e-14)
+    assert y.shape == ((len(LENGTHS), 1, 3) if keepdims else (len(LENGTHS), 3))
+    check_backward(lambda inputs: layer.forward(inputs, True, mask=mask), x, label="masked average")
+
+
+def test_padding_does_not_change_an_averaging_text_model(backend):
+    dc.set_floatx("float64")
+    dc.utils.set_random_seed(6)
+    model = Sequential([Embedding(VOCAB, 4, mask_zero=True, input_shape=(None,)),
+                        dc.layers.GlobalAveragePooling1D(), Dense(1, activation="sigmoid")])
+    ids = padded_ids(pre=False)
+    longer = np.concatenate([ids, np.zeros((len(LENGTHS), 3), dtype=np.int64)], axis=1)
+    np.testing.assert_allclose(run(model, backend, longer), run(model, backend, ids), rtol=1e-13)
+    assert dc.layers.GlobalAveragePooling1D().compute_mask(None, backend.asarray(ids != 0)) is None

@@ -207,7 +207,25 @@ class GlobalMaxPooling(GlobalPooling):
 
 
 class GlobalAveragePooling1D(GlobalAveragePooling):
+    """With a mask ``(batch, steps)`` (e.g. from ``Embedding(mask_zero=True)``), the mean over
+    the unmasked steps only, as Keras (a sequence with no unmasked step gives 0)."""
+
     rank = 1
+    uses_mask = True
+
+    def forward(self, x, training=False, mask=None):
+        if mask is None:
+            return super().forward(x, training)
+        xp = array_namespace(x)
+        weights = xp.astype(mask, x.dtype)[:, :, None]  # (batch, steps, 1)
+        counts = xp.maximum(xp.sum(weights, axis=1), 1.0)  # (batch, 1)
+        out_shape = self.compute_output_shape(tuple(x.shape))
+        y = xp.reshape(xp.sum(x * weights, axis=1) / counts, out_shape)
+
+        def backprop(dy):
+            return xp.expand_dims(xp.reshape(dy, (x.shape[0], x.shape[-1])) / counts, axis=1) * weights
+
+        return y, backprop
 
 
 class GlobalAveragePooling2D(GlobalAveragePooling):
