@@ -14,7 +14,10 @@ class Sizes:
     width: int = 512
     classes: int = 10
     batch: int = 128
-    tiny_samples: int = 1024     # the seed network: 32 steps of 32 per epoch
+    # The seed network: 256 steps of 32 per timed epoch. With 32 steps a timed run lasted ~3 ms,
+    # and waking up after timing.SETTLE_SECONDS of idling cost deepcore ~15% of it; a longer
+    # epoch measures the per-step overhead itself.
+    tiny_samples: int = 8192
     tiny_batch: int = 32
     predict_batch: int = 1024
     gpu_width: int = 4096
