@@ -125,34 +125,36 @@ class Model:
         self.backend = backend
 
     # --- the steps --------------------------------------------------------------------------
-    def _penalty(self) -> Any:
+    def _penalty(self, variables: list) -> Any:
         """The regularization penalty, as Keras adds it to the loss in training and evaluation:
-        the activity penalties of the latest forward plus the weight penalties."""
+        the activity penalties of the latest forward plus the penalties of ``variables`` (the
+        trainable ones)."""
         penalty = 0.0
         for layer in self.layers:
             if layer.activity_regularizer is not None:
                 penalty = penalty + layer.activity_loss
-        for variable in self.trainable_variables:
+        for variable in variables:
             if variable.regularizer is not None:
                 penalty = penalty + variable.regularizer(variable.value)
         return penalty
 
-    def _regularize(self) -> Any:
+    def _regularize(self, variables: list) -> Any:
         """Add each weight penalty's gradient to its variable (the activity penalties' gradients
         are in the backprop already); return the penalty."""
-        for variable in self.trainable_variables:
+        for variable in variables:
             if variable.regularizer is not None:
                 variable.grad = variable.grad + variable.regularizer.gradient(variable.value)
-        return self._penalty()
+        return self._penalty(variables)
 
     def _train_step(self, x, y, weights, parallel=None, share: float = 1.0):
+        variables = self.trainable_variables
         y_pred, backprop = self.forward(x, training=True)
         loss, loss_backprop = self.loss.forward(y, y_pred, weights)
         getattr(backprop, "parameters_only", backprop)(loss_backprop())  # dx of the data is unused
-        loss = loss + self._regularize()
+        loss = loss + self._regularize(variables)
         if parallel is not None:
-            parallel.average_gradients(self.trainable_variables, share)
-        self.optimizer.apply(self.trainable_variables)
+            parallel.average_gradients(variables, share)
+        self.optimizer.apply(variables)
         return loss, y_pred
 
     def _update_metrics(self, tracker, loss, n, y, y_pred, weights) -> None:
@@ -269,11 +271,12 @@ class Model:
     def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, prefix: str = "") -> dict:
         tracker = self._reset_metrics()
         n = int(x.shape[0])
+        variables = self.trainable_variables
         for index in data.batches(backend, n, batch_size, shuffle=False):
             xb, yb, wb = (data.take(backend.xp, a, index) for a in (x, y, weights))
             y_pred, _ = self.forward(xb, training=False)
             loss, _ = self.loss.forward(yb, y_pred, wb)
-            self._update_metrics(tracker, loss + self._penalty(), int(xb.shape[0]), yb, y_pred, wb)
+            self._update_metrics(tracker, loss + self._penalty(variables), int(xb.shape[0]), yb, y_pred, wb)
         return self._logs(tracker, prefix)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
