@@ -147,7 +147,8 @@ class Recurrent(Layer):
             new_states, step_backprop = self.step(xw[t, ...], states, recurrent_kernel, recurrent_kernel_t,
                                                   recurrent_keep)
             if keeps is not None:
-                new_states = [keeps[t, ...] * new + (1.0 - keeps[t, ...]) * old for new, old in zip(new_states, states)]
+                keep = keeps[t, ...]
+                new_states = [keep * new + (1.0 - keep) * old for new, old in zip(new_states, states)]
             states = new_states
             outputs.append(states[0])
             step_backprops.append(step_backprop)
@@ -173,8 +174,9 @@ class Recurrent(Layer):
                 if keeps is None:
                     dstates, grads = step_backprops[k](dstates, dxw, t)
                 else:  # a masked step passes its gradient straight to the previous states
-                    carried = [(1.0 - keeps[t, ...]) * d for d in dstates]
-                    dstates, grads = step_backprops[k]([keeps[t, ...] * d for d in dstates], dxw, t)
+                    keep = keeps[t, ...]
+                    carried = [(1.0 - keep) * d for d in dstates]
+                    dstates, grads = step_backprops[k]([keep * d for d in dstates], dxw, t)
                     dstates = [d + c for d, c in zip(dstates, carried)]
                 for name, value in grads.items():
                     if isinstance(value, tuple):  # (a, b): a.T @ b, summed over steps below
