@@ -289,11 +289,46 @@ def test_upsampling_repeats_nearest(backend, cls, size):
     check_backward(lambda v: layer.forward(v, True), x, label=cls.__name__)
 
 
+def reference_bilinear_2d(x, sizes):
+    """TensorFlow's half-pixel bilinear resize kernel, one output pixel at a time: source
+    coordinate in = (out + 0.5) / s - 0.5, lower = max(floor(in), 0), upper = min(ceil(in),
+    n - 1), lerp = in - floor(in)."""
+    def taps(out, n, s):
+        source = (out + 0.5) / s - 0.5
+        lower, upper = max(int(np.floor(source)), 0), min(int(np.ceil(source)), n - 1)
+        return lower, upper, source - np.floor(source)
+
+    batch, rows, cols, channels = x.shape
+    y = np.zeros((batch, rows * sizes[0], cols * sizes[1], channels))
+    for i in range(rows * sizes[0]):
+        top, bottom, dy = taps(i, rows, sizes[0])
+        for j in range(cols * sizes[1]):
+            left, right, dx = taps(j, cols, sizes[1])
+            upper_row = x[:, top, left] + (x[:, top, right] - x[:, top, left]) * dx
+            lower_row = x[:, bottom, left] + (x[:, bottom, right] - x[:, bottom, left]) * dx
+            y[:, i, j] = upper_row + (lower_row - upper_row) * dy
+    return y
+
+
+@pytest.mark.parametrize("size", [2, (3, 2), (1, 4)], ids=str)
+def test_bilinear_upsampling_matches_tensorflows_kernel(backend, size):
+    dc.set_floatx("float64")
+    sizes = (size, size) if isinstance(size, int) else size
+    x = np.random.default_rng(12).standard_normal((2, 3, 4, 2))
+    layer = layers.UpSampling2D(size, interpolation="bilinear")
+    y = run(layer, x, backend)
+    np.testing.assert_allclose(y, reference_bilinear_2d(x, sizes), rtol=1e-13, atol=1e-13)
+    assert layer.compute_output_shape((None, 3, 4, 2)) == (None, *y.shape[1:])
+    check_backward(lambda v: layer.forward(v, True), x, label="bilinear")
+    clone = layers.UpSampling2D.from_config(layer.get_config())
+    assert clone.interpolation == "bilinear" and clone.size == layer.size
+
+
 def test_padding_and_upsampling_reject_bad_arguments():
     with pytest.raises(ValueError, match="non-negative"):
         layers.ZeroPadding2D(((1, 2, 3), (0, 0)))
-    with pytest.raises(ValueError, match="nearest"):
-        layers.UpSampling2D(interpolation="bilinear")
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        layers.UpSampling2D(interpolation="bicubic")
 
 
 @pytest.mark.parametrize("make, shape", [

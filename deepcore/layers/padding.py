@@ -1,4 +1,5 @@
-"""Changing the spatial size: zero padding and nearest-neighbour upsampling, in 1 or 2 dimensions.
+"""Changing the spatial size: zero padding and upsampling (nearest or bilinear), in 1 or 2
+dimensions.
 
 Inputs are ``channels_last``: ``(batch, *spatial, channels)``.
 """
@@ -53,26 +54,35 @@ class ZeroPadding(Layer):
 
 
 class UpSampling(Layer):
-    """Repeats each element ``size`` times along each spatial axis (nearest neighbour):
-    ``(batch, *spatial, C) -> (batch, *(n * size), C)``; the backward sums each block."""
+    """Scales each spatial axis by ``size``: ``(batch, *spatial, C) -> (batch, *(n * size), C)``.
+
+    ``interpolation="nearest"`` repeats each element (the backward sums each block);
+    ``"bilinear"`` interpolates linearly along each axis with half-pixel centres and clamped
+    edges, as Keras 3's ``ops.image.resize`` (TensorFlow's ``resize(..., "bilinear")``): one
+    fixed ``(n * size, n)`` matrix per axis, whose transpose is the backward.
+    """
 
     rank = 0
+    interpolations = ("nearest", "bilinear")
 
     def __init__(self, size=2, data_format: str | None = None, interpolation: str = "nearest", **kwargs):
         super().__init__(**kwargs)
         conv_utils.check_data_format(data_format)
-        if interpolation != "nearest":
+        if interpolation not in self.interpolations:
             raise ValueError(
-                f"{type(self).__name__} supports interpolation='nearest' only. "
+                f"{type(self).__name__}: interpolation must be one of {list(self.interpolations)}. "
                 f"Received: interpolation={interpolation!r}"
             )
         self.size = conv_utils.normalize_tuple(size, self.rank, "size")
+        self.interpolation = interpolation
 
     def compute_output_shape(self, input_shape):
         spatial = (None if n is None else n * s for n, s in zip(input_shape[1:-1], self.size))
         return (input_shape[0], *spatial, input_shape[-1])
 
     def forward(self, x, training=False):
+        if self.interpolation == "bilinear":
+            return self._bilinear(x)
         xp = array_namespace(x)
         shape = tuple(x.shape)
         # (batch, n1, 1, n2, 1, ..., C) broadcast to (batch, n1, s1, n2, s2, ..., C)
@@ -83,8 +93,41 @@ class UpSampling(Layer):
         block_axes = tuple(2 + 2 * a for a in range(self.rank))
         return y, lambda dy: xp.reshape(xp.sum(xp.reshape(dy, repeated), axis=block_axes), shape)
 
+    def _bilinear(self, x):
+        xp = array_namespace(x)
+        matrices = [bilinear_matrix(xp, n, s, x.dtype, conv_utils.device_of(x))
+                    for n, s in zip(x.shape[1:-1], self.size)]
+        y = x
+        for axis, matrix in enumerate(matrices, start=1):
+            y = _along(xp, matrix, y, axis)
+
+        def backprop(dy):
+            for axis, matrix in enumerate(matrices, start=1):
+                dy = _along(xp, matrix.T, dy, axis)
+            return dy
+
+        return y, backprop
+
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size)}
+        return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
+
+
+def bilinear_matrix(xp, length: int, scale: int, dtype, device):
+    """``(length * scale, length)`` weights of linear interpolation at the half-pixel centres
+    ``(i + 0.5) / scale - 0.5``, clamped to ``[0, length - 1]``; each row sums to 1."""
+    positions = xp.arange(length * scale, dtype=dtype, device=device)
+    centres = xp.clip((positions + 0.5) / scale - 0.5, 0.0, float(length - 1))
+    lower = xp.floor(centres)
+    upper = xp.minimum(lower + 1.0, float(length - 1))
+    fraction = (centres - lower)[:, None]
+    columns = xp.arange(length, dtype=dtype, device=device)[None, :]
+    return ((1.0 - fraction) * xp.astype(columns == lower[:, None], dtype)
+            + fraction * xp.astype(columns == upper[:, None], dtype))
+
+
+def _along(xp, matrix, x, axis: int):
+    """``matrix (m, n)`` applied along ``axis`` (length n) of ``x``, which becomes length m."""
+    return xp.moveaxis(xp.tensordot(matrix, x, axes=([1], [axis])), 0, axis)
 
 
 class ZeroPadding1D(ZeroPadding):
