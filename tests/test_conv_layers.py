@@ -119,6 +119,43 @@ def test_conv1d_matches_reference_and_backward(backend, kernel_size, strides, pa
     check_backward(lambda v: layer.forward(v, True), x, layer.weights, label="Conv1D")
 
 
+@pytest.mark.parametrize("cls, spatial, kernel_size, strides, padding, groups", [
+    (layers.Conv2D, (5, 6), (3, 2), (1, 2), "same", 2),
+    (layers.Conv2D, (5, 5), (2, 2), (1, 1), "valid", 3),
+    (layers.Conv1D, (8,), (3,), (2,), "same", 3),
+])
+def test_grouped_convolution_matches_one_reference_per_group(backend, cls, spatial, kernel_size, strides,
+                                                             padding, groups):
+    """Keras's groups: channels and filters split into ``groups`` blocks, block j of the output
+    convolves block j of the input with filters block j of the kernel (..., in / groups, filters)."""
+    dc.set_floatx("float64")
+    rng = np.random.default_rng(13)
+    channels, filters = 2 * groups, 2 * groups
+    x = rng.standard_normal((2, *spatial, channels))
+    kernel = rng.standard_normal((*kernel_size, channels // groups, filters))
+    bias = rng.standard_normal(filters)
+    layer = cls(filters, kernel_size, strides=strides, padding=padding, groups=groups)
+    layer.build((None, *spatial, channels))
+    layer.set_weights([kernel, bias])
+    c, f = channels // groups, filters // groups
+    expected = np.concatenate([
+        reference_conv(x[..., j * c:(j + 1) * c], kernel[..., j * f:(j + 1) * f], bias[j * f:(j + 1) * f],
+                       strides, padding, (1,) * len(spatial))
+        for j in range(groups)
+    ], axis=-1)
+    np.testing.assert_allclose(run(layer, x, backend), expected, rtol=RTOL64, atol=RTOL64)
+    check_backward(lambda v: layer.forward(v, True), x, layer.weights, label=f"{cls.__name__} groups={groups}")
+    assert cls.from_config(layer.get_config()).groups == groups
+
+
+def test_groups_must_divide_channels_and_filters():
+    with pytest.raises(ValueError, match="groups must be a positive integer dividing filters=6"):
+        layers.Conv2D(6, 3, groups=4)
+    layer = layers.Conv2D(6, 3, groups=3)
+    with pytest.raises(ValueError, match="4 input channels do not split into groups=3"):
+        layer.build((None, 5, 5, 4))
+
+
 def test_conv_without_bias_has_only_a_kernel(backend):
     layer = layers.Conv2D(2, 3, use_bias=False)
     layer.build((None, 5, 5, 1))

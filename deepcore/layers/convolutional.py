@@ -1,7 +1,9 @@
 """Conv1D and Conv2D: one N-D convolution (Keras's cross-correlation) written as im2col + matmul.
 
-``(batch, *spatial, in) -> (batch, *out_spatial, filters)``; kernel ``(*kernel_size, in,
-filters)`` and bias ``(filters,)`` exactly as Keras stores them, so Keras weights load as they are.
+``(batch, *spatial, in) -> (batch, *out_spatial, filters)``; kernel ``(*kernel_size, in //
+groups, filters)`` and bias ``(filters,)`` exactly as Keras stores them, so Keras weights load as
+they are. With ``groups`` > 1 the input channels and the filters are split into that many groups,
+each convolved on its own (one batched matmul over the groups).
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ class Conv(Layer):
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
                  data_format: str | None = None, dilation_rate=1, activation=None,
-                 use_bias: bool = True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 groups: int = 1, use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
         if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
             raise ValueError(f"{name}: filters must be a positive integer. Received: filters={filters!r}")
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0 or filters % groups:
+            raise ValueError(
+                f"{name}: groups must be a positive integer dividing filters={filters}. Received: groups={groups!r}"
+            )
+        self.groups = groups
         conv_utils.check_data_format(data_format)
         self.filters = filters
         self.kernel_size = conv_utils.normalize_tuple(kernel_size, self.rank, "kernel_size")
@@ -49,8 +56,13 @@ class Conv(Layer):
                 f"{type(self).__name__} layer {self.name!r} expects inputs of shape (batch, "
                 f"{'spatial, ' * self.rank}channels) with known channels; received {tuple(input_shape)}."
             )
+        if input_shape[-1] % self.groups:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r}: its {input_shape[-1]} input channels do not "
+                f"split into groups={self.groups}."
+            )
         super().build(input_shape)
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, input_shape[-1], self.filters),
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, input_shape[-1] // self.groups, self.filters),
                                       self.kernel_initializer, regularizer=self.kernel_regularizer)
         self.bias = (
             self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer)
@@ -69,31 +81,37 @@ class Conv(Layer):
         patches = conv_utils.extract_patches(padded, self.kernel_size, self.strides, self.dilation_rate)
         patch_shape = patches.shape
         out_shape = (*patch_shape[:-2], self.filters)
-        # (batch, *out, window, in) -> (positions, window * in): the row order of the kernel
-        # reshaped to (kh * kw * in, filters), so one 2-D matmul does the whole convolution.
-        rows = math.prod(patch_shape[:-2])
-        columns = xp.reshape(patches, (rows, patch_shape[-2] * patch_shape[-1]))
-        kernel = xp.reshape(self.kernel.value, (columns.shape[-1], self.filters))
-        z = xp.reshape(columns @ kernel, out_shape)
+        rows, window, channels = math.prod(patch_shape[:-2]), patch_shape[-2], patch_shape[-1]
+        groups, per_group, group_filters = self.groups, channels // self.groups, self.filters // self.groups
+        # (positions, window, groups, in/groups) -> (groups, positions, window * in/groups): the
+        # row order of each group's kernel slice, so one (batched) matmul does the convolution.
+        # With one group every reshape and permutation here is a view.
+        columns = xp.reshape(xp.permute_dims(xp.reshape(patches, (rows, window, groups, per_group)), (2, 0, 1, 3)),
+                             (groups, rows, window * per_group))
+        kernel_value = self.kernel.value
+        kernel = xp.permute_dims(xp.reshape(kernel_value, (window * per_group, groups, group_filters)), (1, 0, 2))
+        z = xp.reshape(xp.permute_dims(columns @ kernel, (1, 0, 2)), out_shape)
         if self.bias is not None:
             z += self.bias.value  # in place: z is this layer's own new array
         y, activation_backprop = self.activation.forward(z)
 
         def parameter_gradients(dy):
-            """Store the kernel and bias gradients; return dz ``(positions, filters)``."""
-            dz = xp.reshape(activation_backprop(dy), (rows, self.filters))
-            self.kernel.grad = xp.reshape(columns.T @ dz, self.kernel.shape)
+            """Store the kernel and bias gradients; return dz ``(groups, positions, filters/groups)``."""
+            dz = xp.reshape(activation_backprop(dy), (rows, groups, group_filters))
+            dz_groups = xp.permute_dims(dz, (1, 0, 2))
+            kernel_grad = xp.matrix_transpose(columns) @ dz_groups  # (groups, window * in/groups, f)
+            self.kernel.grad = xp.reshape(xp.permute_dims(kernel_grad, (1, 0, 2)), self.kernel.shape)
             if self.bias is not None:
-                self.bias.grad = column_sums(dz)
-            return dz
+                self.bias.grad = column_sums(xp.reshape(dz, (rows, self.filters)))
+            return dz_groups
 
         def backprop(dy):
-            # dz @ kernel.T computed per window offset, (window, positions, in): each offset's
-            # block is contiguous, which makes the fold's strided adds ~2x faster in NumPy.
-            by_offset = xp.permute_dims(xp.reshape(kernel, (patch_shape[-2], patch_shape[-1], self.filters)),
-                                        (0, 2, 1))
-            dpatches = xp.reshape(parameter_gradients(dy) @ by_offset,
-                                  (patch_shape[-2], *patch_shape[:-2], patch_shape[-1]))
+            # dz @ kernel.T computed per window offset (and group), (window, positions, in): each
+            # offset's block is contiguous, which makes the fold's strided adds ~2x faster in NumPy.
+            by_offset = xp.permute_dims(xp.reshape(kernel_value, (window, per_group, groups, group_filters)),
+                                        (0, 2, 3, 1))  # (window, groups, f, in/groups)
+            products = xp.expand_dims(parameter_gradients(dy), axis=0) @ by_offset  # (window, groups, rows, .)
+            dpatches = xp.reshape(xp.permute_dims(products, (0, 2, 1, 3)), (window, *patch_shape[:-2], channels))
             dpadded = conv_utils.fold_patches(dpatches, padded.shape, self.kernel_size, self.strides,
                                               self.dilation_rate)
             return conv_utils.crop(dpadded, amounts)
@@ -110,6 +128,7 @@ class Conv(Layer):
             "strides": list(self.strides),
             "padding": self.padding,
             "dilation_rate": list(self.dilation_rate),
+            "groups": self.groups,
             "use_bias": self.use_bias,
         }
 
