@@ -31,7 +31,8 @@ class Conv(Layer):
             raise ValueError(f"{name}: filters must be a positive integer. Received: filters={filters!r}")
         if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0 or filters % groups:
             raise ValueError(
-                f"{name}: groups must be a positive integer dividing filters={filters}. Received: groups={groups!r}"
+                f"{name}: groups must be a positive integer dividing filters={filters}. "
+                f"Received: groups={groups!r}"
             )
         self.groups = groups
         conv_utils.check_data_format(data_format)
