@@ -110,7 +110,7 @@ class Backend:
 
     def extract_patches(self, x: Any, windows: tuple, strides: tuple, dilations: tuple) -> Any:
         """Every window of ``x (batch, *spatial, C)`` -> ``(batch, *out, prod(windows), C)``,
-        window offsets in row-major order: the im2col of convolution and pooling.
+        window offsets in row-major order: the im2col of convolution.
 
         The portable path gathers one strided slice per window offset (no padding here).
         """
@@ -131,7 +131,7 @@ class Backend:
         return scatter_windows(patches, padded_shape, windows, strides, dilations)
 
     def argmax(self, x: Any, axis: int) -> Any:
-        """Index of the first maximum along ``axis`` (max pooling's backward)."""
+        """Index of the first maximum along ``axis`` (global max pooling's backward)."""
         return self.xp.argmax(x, axis=axis)
 
     # --- fused fast paths: the portable reference, overridden by adapters ---------------------

@@ -52,10 +52,17 @@ class Pooling(Layer):
         slices = conv_utils.offset_slices(self.pool_size, self.strides, (1,) * self.rank, out_spatial)
         return padded, amounts, slices
 
-    def _windows_disjoint(self) -> bool:
-        """Whether no two windows share an element; then no two window offsets meet the same
-        element either, and the backward can assign each offset's share instead of adding it."""
-        return all(s >= w for s, w in zip(self.strides, self.pool_size))
+    def _scatter(self, shares, padded, amounts, slices):
+        """The input gradient: each window offset's share ``(batch, *out, C)`` (an iterable in
+        the order of ``slices``) added back through its slice of the padded input, cropped."""
+        xp = array_namespace(padded)
+        # Windows that share no element: no two offsets meet the same element, so assigning
+        # each share is enough.
+        disjoint = all(s >= w for s, w in zip(self.strides, self.pool_size))
+        dpadded = xp.zeros(padded.shape, dtype=padded.dtype, device=conv_utils.device_of(padded))
+        for index, share in zip(slices, shares):
+            dpadded[index] = share if disjoint else dpadded[index] + share
+        return conv_utils.crop(dpadded, amounts)
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
@@ -74,22 +81,17 @@ class MaxPooling(Pooling):
         for index in slices[1:]:
             y = xp.maximum(y, padded[index])
 
-        disjoint = self._windows_disjoint()
-
-        def backprop(dy):
-            dpadded = xp.zeros(padded.shape, dtype=dy.dtype, device=conv_utils.device_of(dy))
+        def shares(dy):
+            """Each offset's part of dy: what its element takes as its window's first maximum."""
             unclaimed = dy  # the part of dy whose window has not met its maximum yet
-            for k, index in enumerate(slices):
-                if k + 1 < len(slices):
-                    # Products with the 0/1 mask, not where(): branch-free, ~5x faster in NumPy.
-                    taken = unclaimed * xp.astype(padded[index] == y, dy.dtype)
-                    unclaimed = unclaimed - taken
-                else:  # a window unclaimed so far has its (first) maximum at the last offset
-                    taken = unclaimed
-                dpadded[index] = taken if disjoint else dpadded[index] + taken
-            return conv_utils.crop(dpadded, amounts)
+            for index in slices[:-1]:
+                # Products with the 0/1 mask, not where(): branch-free, ~5x faster in NumPy.
+                taken = unclaimed * xp.astype(padded[index] == y, dy.dtype)
+                unclaimed = unclaimed - taken
+                yield taken
+            yield unclaimed  # a window unclaimed so far has its (first) maximum at the last offset
 
-        return y, backprop
+        return y, lambda dy: self._scatter(shares(dy), padded, amounts, slices)
 
 
 class AveragePooling(Pooling):
@@ -104,16 +106,7 @@ class AveragePooling(Pooling):
         counts = sum(padded_ones[index] for index in slices)  # (1, *out, 1): real elements per window
         y = sum(padded[index] for index in slices) / counts
 
-        disjoint = self._windows_disjoint()
-
-        def backprop(dy):
-            share = dy / counts
-            dpadded = xp.zeros(padded.shape, dtype=dy.dtype, device=conv_utils.device_of(dy))
-            for index in slices:
-                dpadded[index] = share if disjoint else dpadded[index] + share
-            return conv_utils.crop(dpadded, amounts)
-
-        return y, backprop
+        return y, lambda dy: self._scatter([dy / counts] * len(slices), padded, amounts, slices)
 
 
 def first_max_mask(values, axis: int):
