@@ -125,14 +125,17 @@ class Model:
         self.backend = backend
 
     # --- the steps --------------------------------------------------------------------------
-    def _penalty(self, variables: list) -> Any:
-        """The regularization penalty, as Keras adds it to the loss in training and evaluation:
-        the activity penalties of the latest forward plus the penalties of ``variables`` (the
-        trainable ones)."""
+    # Keras adds the regularization penalties to the loss in training and in evaluation: the
+    # activity penalties of the latest forward plus the trainable weights' penalties.
+    def _activity_penalty(self) -> Any:
         penalty = 0.0
         for layer in self.layers:
             if layer.activity_regularizer is not None:
                 penalty = penalty + layer.activity_loss
+        return penalty
+
+    def _weight_penalty(self, variables: list) -> Any:
+        penalty = 0.0
         for variable in variables:
             if variable.regularizer is not None:
                 penalty = penalty + variable.regularizer(variable.value)
@@ -140,11 +143,11 @@ class Model:
 
     def _regularize(self, variables: list) -> Any:
         """Add each weight penalty's gradient to its variable (the activity penalties' gradients
-        are in the backprop already); return the penalty."""
+        are in the backprop already); return the whole penalty."""
         for variable in variables:
             if variable.regularizer is not None:
                 variable.grad = variable.grad + variable.regularizer.gradient(variable.value)
-        return self._penalty(variables)
+        return self._activity_penalty() + self._weight_penalty(variables)
 
     def _train_step(self, x, y, weights, parallel=None, share: float = 1.0):
         variables = self.trainable_variables
@@ -271,12 +274,13 @@ class Model:
     def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, prefix: str = "") -> dict:
         tracker = self._reset_metrics()
         n = int(x.shape[0])
-        variables = self.trainable_variables
+        weight_penalty = self._weight_penalty(self.trainable_variables)  # the weights do not change here
         for index in data.batches(backend, n, batch_size, shuffle=False):
             xb, yb, wb = (data.take(backend.xp, a, index) for a in (x, y, weights))
             y_pred, _ = self.forward(xb, training=False)
             loss, _ = self.loss.forward(yb, y_pred, wb)
-            self._update_metrics(tracker, loss + self._penalty(variables), int(xb.shape[0]), yb, y_pred, wb)
+            loss = loss + self._activity_penalty() + weight_penalty
+            self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
         return self._logs(tracker, prefix)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
