@@ -110,10 +110,20 @@ class Loss:
 
 def _clip_probabilities(xp, p):
     eps = config.epsilon()
-    inside = (p >= eps) & (p <= 1.0 - eps)
     # clip(p, lo, hi) is min(max(p, lo), hi); spelled out because array-api-compat's clip is a
-    # Python wrapper costing more than the whole loss on small batches.
-    return xp.minimum(xp.maximum(p, eps), 1.0 - eps), inside
+    # Python wrapper costing more than the whole loss on small batches. Inside the bounds
+    # exactly where clipping changed nothing (NaN: neither).
+    clipped = xp.minimum(xp.maximum(p, eps), 1.0 - eps)
+    return clipped, clipped == p
+
+
+def _mean_last(xp, values):
+    """``(batch, ..., k) -> (batch, ...)``: the mean over the last axis, as sum / k (what
+    NumPy's mean computes, without its Python-level overhead, 3.7 -> 2 us on small arrays);
+    with k = 1 just the values, reshaped."""
+    if values.shape[-1] == 1:
+        return xp.reshape(values, values.shape[:-1])
+    return xp.sum(values, axis=-1) / values.shape[-1]
 
 
 class MeanSquaredError(Loss):
@@ -123,7 +133,7 @@ class MeanSquaredError(Loss):
         xp = array_namespace(y_pred)
         error = y_pred - y_true
         scale = 2.0 / y_pred.shape[-1]
-        return xp.mean(error * error, axis=-1), lambda d: (scale * error) * _per_value(d, xp)
+        return _mean_last(xp, error * error), lambda d: (scale * error) * _per_value(d, xp)
 
 
 class MeanAbsoluteError(Loss):
@@ -133,7 +143,7 @@ class MeanAbsoluteError(Loss):
         xp = array_namespace(y_pred)
         error = y_pred - y_true
         scale = 1.0 / y_pred.shape[-1]
-        return xp.mean(xp.abs(error), axis=-1), lambda d: (scale * xp.sign(error)) * _per_value(d, xp)
+        return _mean_last(xp, xp.abs(error)), lambda d: (scale * xp.sign(error)) * _per_value(d, xp)
 
 
 class Huber(Loss):
@@ -150,7 +160,7 @@ class Huber(Loss):
         values = xp.where(small, 0.5 * error * error, self.delta * (xp.abs(error) - 0.5 * self.delta))
         scale = 1.0 / y_pred.shape[-1]
         clipped = xp.where(small, error, self.delta * xp.sign(error))
-        return xp.mean(values, axis=-1), lambda d: (scale * clipped) * _per_value(d, xp)
+        return _mean_last(xp, values), lambda d: (scale * clipped) * _per_value(d, xp)
 
 
 class Hinge(Loss):
@@ -164,7 +174,7 @@ class Hinge(Loss):
         margin = 1.0 - signed * y_pred
         scale = 1.0 / y_pred.shape[-1]
         return (
-            xp.mean(xp.maximum(margin, 0.0), axis=-1),
+            _mean_last(xp, xp.maximum(margin, 0.0)),
             lambda d: xp.where(margin > 0, -scale * signed, 0.0) * _per_value(d, xp),
         )
 
@@ -206,12 +216,13 @@ class BinaryCrossentropy(Loss):
             x = y_pred
             values = xp.maximum(x, 0.0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
             probabilities = activations.sigmoid(x)
-            return xp.mean(values, axis=-1), lambda d: (scale * (probabilities - t)) * _per_value(d, xp)
+            return _mean_last(xp, values), lambda d: (scale * (probabilities - t)) * _per_value(d, xp)
         p, inside = _clip_probabilities(xp, y_pred)
-        values = -(t * xp.log(p) + (1.0 - t) * xp.log(1.0 - p))
+        q, u = 1.0 - p, 1.0 - t  # computed once: the backward reuses them
+        values = -(t * xp.log(p) + u * xp.log(q))
         return (
-            xp.mean(values, axis=-1),
-            lambda d: xp.where(inside, scale * ((1.0 - t) / (1.0 - p) - t / p), 0.0) * _per_value(d, xp),
+            _mean_last(xp, values),
+            lambda d: xp.where(inside, (u / q - t / p) * (scale * _per_value(d, xp)), 0.0),
         )
 
 
