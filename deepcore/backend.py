@@ -130,6 +130,12 @@ class Backend:
 
         return scatter_windows(patches, padded_shape, windows, strides, dilations)
 
+    def flat_concat(self, arrays: list) -> Any:
+        """Arrays of one dtype -> one 1-D array of all their elements, array after array
+        (row-major within each)."""
+        xp = self.xp
+        return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
+
     def argmax(self, x: Any, axis: int) -> Any:
         """Index of the first maximum along ``axis`` (global max pooling's backward)."""
         return self.xp.argmax(x, axis=axis)

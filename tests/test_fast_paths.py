@@ -91,3 +91,14 @@ def test_parameters_only_fills_the_same_gradients(backend):
     assert backprop.parameters_only(dy) is None
     for v, expected in zip(model.trainable_variables, full):
         np.testing.assert_array_equal(backend.to_numpy(v.grad), expected, err_msg=v.name)
+
+
+def test_flat_concat_matches_the_reference(backend):
+    rng = np.random.default_rng(1)
+    host = [rng.standard_normal(shape).astype(np.float32) for shape in [(3, 4), (5,), (2, 1, 3), (1,)]]
+    arrays = [backend.asarray(a, dtype=backend.dtype("float32")) for a in host]
+    fast, reference = backend.flat_concat(arrays), Backend.flat_concat(backend, arrays)
+    assert tuple(fast.shape) == (12 + 5 + 6 + 1,)
+    assert array_api_compat.device(fast) == backend.device
+    np.testing.assert_array_equal(backend.to_numpy(fast), np.concatenate([a.reshape(-1) for a in host]))
+    np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(reference))

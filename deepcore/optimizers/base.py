@@ -96,21 +96,21 @@ class Optimizer:
     def _targets(self, variables: list, gradients: list) -> list[tuple[Any, Any]]:
         """(target, gradient) pairs to update: every variable, except that small ones of one
         dtype are served by one flat group (built, or rebuilt when stale, here)."""
-        small = [i for i, v in enumerate(variables) if is_small(v)]
-        if len(small) < 2 or len({variables[i].value.dtype for i in small}) != 1:
-            return list(zip(variables, gradients))
-        members = [variables[i] for i in small]
         group = self._group
-        if group is None or not group.serves(members):
+        if group is None or not group.serves(variables):
             self._drop_group()
+            small = [i for i, v in enumerate(variables) if is_small(v)]
+            if len(small) < 2 or len({variables[i].value.dtype for i in small}) != 1:
+                return list(zip(variables, gradients))
             names = self.slot_names()
-            group = self._group = FlatGroup(members, {n: [self.slots_for(v)[n] for v in members] for n in names})
+            group = self._group = FlatGroup(
+                variables, small, {n: [self.slots_for(variables[i])[n] for i in small] for n in names}
+            )
             self._slots[id(group)] = group.slots
-            for variable, slots in zip(members, group.member_slots()):
+            for variable, slots in zip(group.members, group.member_slots()):
                 self._slots[id(variable)] = slots
-        grouped = set(small)
-        pairs = [(v, g) for i, (v, g) in enumerate(zip(variables, gradients)) if i not in grouped]
-        pairs.append((group, group.gather([gradients[i] for i in small])))
+        pairs = [(variables[i], gradients[i]) for i in group.others]
+        pairs.append((group, group.gather([gradients[i] for i in group.positions])))
         return pairs
 
     def _clip(self, gradients: list) -> list:

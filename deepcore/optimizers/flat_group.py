@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from deepcore.backend import array_namespace
+from deepcore.registry import get_backend
 
 SMALL = 1 << 14
 
@@ -26,8 +27,13 @@ class FlatGroup:
     state arrays, flat in the same layout. The group stands in for a variable in ``update_step``
     (it has a ``value``), and serves only while its members still hold their views."""
 
-    def __init__(self, members: list, member_slots: dict[str, list]):
-        self.members = list(members)
+    def __init__(self, variables: list, positions: list[int], member_slots: dict[str, list]):
+        """``variables``: the optimizer's whole list; ``positions``: the indices of the members
+        in it; ``member_slots``: per slot name, the members' current slot arrays."""
+        self.members = [variables[i] for i in positions]
+        self.positions = list(positions)
+        grouped = set(positions)
+        self.others = [i for i in range(len(variables)) if i not in grouped]
         self._shapes = [tuple(v.value.shape) for v in self.members]
         self.value = self.gather([v.value for v in self.members])
         self._views = self.split(self.value)
@@ -35,18 +41,17 @@ class FlatGroup:
             variable.value = view
         self.slots = {name: self.gather(arrays) for name, arrays in member_slots.items()}
 
-    def serves(self, members: list) -> bool:
-        """Whether ``members`` are this group's variables and none had its value replaced
-        (``set_weights``, a move to another backend)."""
-        return len(members) == len(self.members) and all(
-            variable is member and variable.value is view
-            for variable, member, view in zip(members, self.members, self._views)
+    def serves(self, variables: list) -> bool:
+        """Whether ``variables`` hold this group's members at their positions and none had its
+        value replaced (``set_weights``, a move to another backend)."""
+        return len(variables) == len(self.positions) + len(self.others) and all(
+            variables[i] is member and member.value is view
+            for i, member, view in zip(self.positions, self.members, self._views)
         )
 
     def gather(self, arrays: list) -> Any:
         """One array per member (its shape) -> one flat array."""
-        xp = array_namespace(arrays[0])
-        return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
+        return get_backend().flat_concat(arrays)
 
     def split(self, flat: Any) -> list:
         """A flat array -> views of it, one per member, in the members' shapes."""
