@@ -144,13 +144,17 @@ class Model:
     def _regularize(self, variables: list) -> Any:
         """Add each weight penalty's gradient to its variable (the activity penalties' gradients
         are in the backprop already); return the whole penalty."""
-        for variable in variables:
-            if variable.regularizer is not None:
-                variable.grad = variable.grad + variable.regularizer.gradient(variable.value)
-        return self._activity_penalty() + self._weight_penalty(variables)
+        penalty = self._activity_penalty()
+        for variable in variables:  # one pass: this runs every training step
+            regularizer = variable.regularizer
+            if regularizer is not None:
+                variable.grad = variable.grad + regularizer.gradient(variable.value)
+                penalty = penalty + regularizer(variable.value)
+        return penalty
 
-    def _train_step(self, x, y, weights, parallel=None, share: float = 1.0):
-        variables = self.trainable_variables
+    def _train_step(self, x, y, weights, variables: list, parallel=None, share: float = 1.0):
+        """One optimizer step on a batch for ``variables`` (the trainable variables, listed once
+        per epoch by fit: a layer made (un)trainable by a callback counts from the next epoch)."""
         y_pred, backprop = self.forward(x, training=True)
         loss, loss_backprop = self.loss.forward(y, y_pred, weights)
         getattr(backprop, "parameters_only", backprop)(loss_backprop())  # dx of the data is unused
@@ -232,13 +236,14 @@ class Model:
         for epoch in range(initial_epoch, epochs):
             tracker = self._reset_metrics()
             hooks.on_epoch_begin(epoch)
+            variables = self.trainable_variables
             for step, index in enumerate(data.batches(backend, n, batch_size, shuffle)):
                 hooks.on_train_batch_begin(step)
                 share = 1.0
                 if parallel is not None:
                     index, share = parallel.shard(index, data.batch_length(index))
                 xb, yb, wb = (data.take(xp, a, index) for a in (x_train, y_train, w_train))
-                loss, y_pred = self._train_step(xb, yb, wb, parallel, share)
+                loss, y_pred = self._train_step(xb, yb, wb, variables, parallel, share)
                 self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
                 hooks.on_train_batch_end(step, {"loss": loss})
                 if self.stop_training:  # set by a batch hook, e.g. TerminateOnNaN
@@ -322,7 +327,7 @@ class Model:
         xb, yb, wb = data.xy_weights(backend, x, y, sample_weight, class_weight)
         self._prepare(tuple(xb.shape))
         tracker = self._reset_metrics()
-        loss, y_pred = self._train_step(xb, yb, wb)
+        loss, y_pred = self._train_step(xb, yb, wb, self.trainable_variables)
         self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
         return _as_keras_result(self._logs(tracker), return_dict)
 
