@@ -70,15 +70,14 @@ class NumpyBackend(Backend):
         return result
 
     def adam_update(self, value, gradient, m, v, alpha, beta_1, beta_2, epsilon, v_hat=None):
-        arrays = [value, gradient, m, v] + ([] if v_hat is None else [v_hat])
-        scalars = dict(alpha=alpha, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-        if value.size <= ADAM_BLOCK or not all(a.flags.c_contiguous for a in arrays):
-            return self._adam_block(*arrays, **scalars)
-        flat = [a.reshape(-1) for a in arrays]  # views: the arrays are contiguous
+        arrays, scalars = (value, gradient, m, v, v_hat), (alpha, beta_1, beta_2, epsilon)
+        if value.size <= ADAM_BLOCK or not all(a is None or a.flags.c_contiguous for a in arrays):
+            return self._adam_block(*arrays, *scalars)
+        flat = [None if a is None else a.reshape(-1) for a in arrays]  # views: contiguous arrays
         for start in range(0, value.size, ADAM_BLOCK):
-            self._adam_block(*(a[start:start + ADAM_BLOCK] for a in flat), **scalars)
+            self._adam_block(*(None if a is None else a[start:start + ADAM_BLOCK] for a in flat), *scalars)
 
-    def _adam_block(self, value, gradient, m, v, v_hat=None, *, alpha, beta_1, beta_2, epsilon):
+    def _adam_block(self, value, gradient, m, v, v_hat, alpha, beta_1, beta_2, epsilon):
         # The reference formula operation by operation (bit-identical results), each result
         # written into a reused buffer instead of a new array.
         t, u = self._scratch(value)

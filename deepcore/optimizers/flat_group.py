@@ -44,10 +44,12 @@ class FlatGroup:
     def serves(self, variables: list) -> bool:
         """Whether ``variables`` hold this group's members at their positions and none had its
         value replaced (``set_weights``, a move to another backend)."""
-        return len(variables) == len(self.positions) + len(self.others) and all(
-            variables[i] is member and member.value is view
-            for i, member, view in zip(self.positions, self.members, self._views)
-        )
+        if len(variables) != len(self.positions) + len(self.others):
+            return False
+        for i, member, view in zip(self.positions, self.members, self._views):  # runs every step
+            if variables[i] is not member or member.value is not view:
+                return False
+        return True
 
     def gather(self, arrays: list) -> Any:
         """One array per member (its shape) -> one flat array."""
