@@ -353,3 +353,18 @@ def test_targets_take_the_prediction_dtype(backend, name, target_dtype):
     assert value.dtype == backprop().dtype == backend.dtype("float32")
     assert float(value) == float(expected_value)
     np.testing.assert_array_equal(backend.to_numpy(backprop()), backend.to_numpy(expected_backprop()))
+
+
+def test_probability_gradient_is_zero_where_clipping_acted(backend):
+    """Keras differentiates through the clip: no gradient for p outside [1e-7, 1 - 1e-7]
+    (nor at p = 0 or 1), the formula's gradient inside, here (1 - t) / (1 - p) - t / p over 4
+    values."""
+    t = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0]])
+    p = np.array([[0.0, 1.0, 1e-9, 0.3], [0.6, 1.0 - 1e-9, 0.25, 0.999]])
+    _, backprop = losses.BinaryCrossentropy().forward(on(backend, t), on(backend, p))
+    gradient = backend.to_numpy(backprop())
+    inside = (p >= EPSILON) & (p <= 1.0 - EPSILON)
+    q = np.clip(p, EPSILON, 1.0 - EPSILON)  # = p inside, where the formula applies
+    expected = np.where(inside, ((1.0 - t) / (1.0 - q) - t / q) / 8.0, 0.0)  # 2 samples x mean of 4
+    assert inside.sum() == 4 and np.all(gradient[~inside] == 0.0)
+    np.testing.assert_allclose(gradient, expected, rtol=tolerance("float64"))
