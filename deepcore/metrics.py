@@ -6,6 +6,7 @@ keeps a running weighted sum on the device, so training never waits on the host 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from deepcore.backend import array_namespace
@@ -33,7 +34,7 @@ class Metric:
         values = self.values(align_targets(y_true, y_pred, self.sparse), y_pred)
         if sample_weight is None:
             self.total = self.total + xp.sum(values)
-            self.count += values.shape[0]
+            self.count += math.prod(values.shape)  # (batch, timesteps) values: every entry counts
         else:
             weights = xp.broadcast_to(weights_like(xp, sample_weight, values), values.shape)
             self.total = self.total + xp.sum(values * weights)

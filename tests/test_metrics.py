@@ -55,6 +55,14 @@ def test_categorical_and_sparse_accuracy(backend):
     assert update(backend, dc.metrics.CategoricalAccuracy(), one_hot, probabilities) == pytest.approx(2 / 3)
 
 
+def test_sequence_outputs_average_over_every_entry(backend):
+    """(batch, timesteps) values, as a tagger gives: the mean of all entries (Keras: per-sample
+    means, then their mean; the same with equal lengths), never more than 1 for an accuracy."""
+    probabilities = np.array([[[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], [[0.3, 0.7], [0.1, 0.9], [0.5, 0.5]]])
+    labels = np.array([[0, 1, 1], [1, 0, 0]])  # right: 2 of 3, then 2 of 3 (0.5/0.5: the first wins)
+    assert update(backend, dc.metrics.SparseCategoricalAccuracy(), labels, probabilities) == pytest.approx(4 / 6)
+
+
 @pytest.mark.parametrize(
     "loss, expected",
     [
