@@ -59,6 +59,21 @@ def weights_like(xp, sample_weight, values):
     return xp.reshape(weights, weights.shape + (1,) * (values.ndim - weights.ndim))
 
 
+def mask_weights(mask, dtype, sample_weight=None, rescale: bool = False):
+    """Keras 3's ``apply_mask``: an output mask (True: a real entry; e.g. ``(batch, timesteps)``)
+    as weights of the mask's shape, times ``sample_weight`` if given. With ``rescale`` (the
+    ``sum_over_batch_size`` reduction) the mask is scaled by entries / real entries, so the
+    reduced loss is the (weighted) sum over the real entries divided by their count, and 0 when
+    there are none."""
+    xp = array_namespace(mask)
+    weights = xp.astype(mask, dtype)
+    if rescale:
+        weights = weights * (math.prod(mask.shape) / xp.maximum(xp.sum(weights), 1.0))
+    if sample_weight is not None:
+        weights = weights * weights_like(xp, sample_weight, weights)
+    return weights
+
+
 class Loss:
     """Base class. Subclasses implement `per_sample`."""
 
@@ -75,13 +90,20 @@ class Loss:
     def per_sample(self, y_true, y_pred) -> tuple[Any, Callable]:
         raise NotImplementedError
 
-    def forward(self, y_true, y_pred, sample_weight=None) -> tuple[Any, Callable[[], Any]]:
-        """``(batch, ...)`` targets and predictions -> (scalar loss, backprop() -> dy_pred)."""
+    def forward(self, y_true, y_pred, sample_weight=None, mask=None) -> tuple[Any, Callable[[], Any]]:
+        """``(batch, ...)`` targets and predictions -> (scalar loss, backprop() -> dy_pred).
+
+        ``mask`` (the model's output mask, shaped like the per-sample values, or None) weights
+        the values as Keras 3 does (`mask_weights`): masked entries add nothing to the loss and
+        get no gradient."""
         xp = array_namespace(y_pred)
         y_true = align_targets(y_true, y_pred, self.sparse)
         values, backprop = self.per_sample(y_true, y_pred)
         if self.reduction == "none":
             raise ValueError("forward() needs a scalar; reduction='none' is for __call__ only.")
+        if mask is not None:
+            sample_weight = mask_weights(mask, values.dtype, sample_weight,
+                                         rescale=self.reduction == "sum_over_batch_size")
         # max(.., 1): a data-parallel rank's share of a short last batch may be empty.
         divisor = 1.0 if self.reduction == "sum" else float(max(math.prod(values.shape), 1))
         if sample_weight is None:

@@ -25,7 +25,8 @@ class Model:
     """What `Sequential` (and future model kinds) share: compile, fit, evaluate, predict.
 
     Subclasses provide `layers`, `build(input_shape)`, `built`, `input_shape` and
-    ``forward(x, training) -> (y, backprop)``.
+    ``forward_with_mask(x, training) -> (y, output_mask, backprop)`` (``output_mask``: None, or
+    True where the output is real, as Keras's masks; it weights the loss).
     """
 
     def __init__(self, name: str | None = None):
@@ -36,6 +37,11 @@ class Model:
         self.stop_training = False
         self.history: History | None = None
         self.backend = None
+
+    def forward(self, x, training: bool = False) -> tuple:
+        """``(batch, ...in) -> ((batch, ...out), backprop)``: `forward_with_mask` without the mask."""
+        y, _, backprop = self.forward_with_mask(x, training)
+        return y, backprop
 
     # --- weights ----------------------------------------------------------------------------
     @property
@@ -155,17 +161,20 @@ class Model:
     def _train_step(self, x, y, weights, variables: list, parallel=None, share: float = 1.0):
         """One optimizer step on a batch for ``variables`` (the trainable variables, listed once
         per epoch by fit: a layer made (un)trainable by a callback counts from the next epoch)."""
-        y_pred, backprop = self.forward(x, training=True)
-        loss, loss_backprop = self.loss.forward(y, y_pred, weights)
+        y_pred, mask, backprop = self.forward_with_mask(x, training=True)
+        loss, loss_backprop = self.loss.forward(y, y_pred, weights, mask)
         getattr(backprop, "parameters_only", backprop)(loss_backprop())  # dx of the data is unused
         loss = loss + self._regularize(variables)
         if parallel is not None:
             parallel.average_gradients(variables, share)
         self.optimizer.apply(variables)
-        return loss, y_pred
+        return loss, y_pred, mask
 
-    def _update_metrics(self, tracker, loss, n, y, y_pred, weights) -> None:
+    def _update_metrics(self, tracker, loss, n, y, y_pred, weights, mask) -> None:
         tracker.update_state(loss, sample_weight=n)
+        if weights is not None and mask is not None:
+            # Keras 3 masks metrics only together with sample weights (no rescaling).
+            weights = losses_module.mask_weights(mask, y_pred.dtype, weights)
         for metric in self.compiled_metrics:
             metric.update_state(y, y_pred, weights)
 
@@ -243,8 +252,8 @@ class Model:
                 if parallel is not None:
                     index, share = parallel.shard(index, data.batch_length(index))
                 xb, yb, wb = (data.take(xp, a, index) for a in (x_train, y_train, w_train))
-                loss, y_pred = self._train_step(xb, yb, wb, variables, parallel, share)
-                self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
+                loss, y_pred, mask = self._train_step(xb, yb, wb, variables, parallel, share)
+                self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb, mask)
                 hooks.on_train_batch_end(step, {"loss": loss})
                 if self.stop_training:  # set by a batch hook, e.g. TerminateOnNaN
                     break
@@ -282,10 +291,10 @@ class Model:
         weight_penalty = self._weight_penalty(self.trainable_variables)  # the weights do not change here
         for index in data.batches(backend, n, batch_size, shuffle=False):
             xb, yb, wb = (data.take(backend.xp, a, index) for a in (x, y, weights))
-            y_pred, _ = self.forward(xb, training=False)
-            loss, _ = self.loss.forward(yb, y_pred, wb)
+            y_pred, mask, _ = self.forward_with_mask(xb, training=False)
+            loss, _ = self.loss.forward(yb, y_pred, wb, mask)
             loss = loss + self._activity_penalty() + weight_penalty
-            self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
+            self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb, mask)
         return self._logs(tracker, prefix)
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
@@ -327,8 +336,8 @@ class Model:
         xb, yb, wb = data.xy_weights(backend, x, y, sample_weight, class_weight)
         self._prepare(tuple(xb.shape))
         tracker = self._reset_metrics()
-        loss, y_pred = self._train_step(xb, yb, wb, self.trainable_variables)
-        self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb)
+        loss, y_pred, mask = self._train_step(xb, yb, wb, self.trainable_variables)
+        self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb, mask)
         return _as_keras_result(self._logs(tracker), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):

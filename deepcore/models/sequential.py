@@ -63,11 +63,13 @@ class Sequential(Model):
         if self.layers:
             self.layers[0].check_input_shape(shape)
 
-    def forward(self, x, training: bool = False) -> tuple:
-        """``(batch, ...in) -> ((batch, ...out), backprop)``; ``backprop(dy)`` runs the layers'
-        closures in reverse and returns ``dx``. ``backprop.parameters_only(dy)`` fills the same
-        parameter gradients without dx, using the first layer's ``parameters_only`` when its
-        closure offers one (training never reads the gradient of the data)."""
+    def forward_with_mask(self, x, training: bool = False) -> tuple:
+        """``(batch, ...in) -> ((batch, ...out), output mask or None, backprop)``; ``backprop(dy)``
+        runs the layers' closures in reverse and returns ``dx``. ``backprop.parameters_only(dy)``
+        fills the same parameter gradients without dx, using the first layer's
+        ``parameters_only`` when its closure offers one (training never reads the gradient of
+        the data). The output mask is what the last layer passes on (see `Layer.compute_mask`),
+        e.g. ``(batch, timesteps)`` after a masked sequence; the loss weights by it."""
         backprops = []
         mask = None  # Keras's masks: see Layer
         for layer in self.layers:
@@ -91,7 +93,7 @@ class Sequential(Model):
                 getattr(backprops[0], "parameters_only", backprops[0])(dy)
 
         backprop.parameters_only = parameters_only
-        return x, backprop
+        return x, mask, backprop
 
     def summary(self, print_fn: Callable[[str], None] = print) -> None:
         """Print a table of layers with output shapes and parameter counts."""

@@ -1,0 +1,104 @@
+"""A mask that reaches the model's output weights the loss, Keras 3's rule (``apply_mask``):
+masked entries add nothing and get no gradient, and ``sum_over_batch_size`` divides by the
+number of real entries. Compiled metrics use the mask only together with sample weights, as
+Keras 3. The model: a tagger, one label per token, padded with id 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deepcore as dc
+from deepcore.layers import LSTM, Dense, Embedding
+from deepcore.models import Sequential
+
+LENGTHS = [5, 2, 4]  # real tokens per sequence; the rest is padding id 0
+STEPS, VOCAB, CLASSES = 6, 9, 3
+EPSILON = 1e-7  # Keras's probability clip
+
+
+def padded_batch() -> tuple[np.ndarray, np.ndarray]:
+    """Token ids ``(3, STEPS)`` padded after the real tokens, and a label for every position
+    (the padded positions' labels are arbitrary)."""
+    rng = np.random.default_rng(0)
+    ids = np.zeros((len(LENGTHS), STEPS), dtype=np.int64)
+    for row, n in enumerate(LENGTHS):
+        ids[row, :n] = rng.integers(1, VOCAB, n)
+    return ids, rng.integers(0, CLASSES, ids.shape)
+
+
+def tagger(loss="sparse_categorical_crossentropy", seed: int = 3) -> Sequential:
+    dc.set_floatx("float64")
+    dc.utils.set_random_seed(seed)
+    model = Sequential([Embedding(VOCAB, 4, mask_zero=True, input_shape=(None,)),
+                        LSTM(5, return_sequences=True), Dense(CLASSES, activation="softmax")])
+    model.compile(optimizer=dc.optimizers.SGD(0.5), loss=loss, metrics=["accuracy"])
+    return model
+
+
+def per_entry_losses(model, ids, labels) -> np.ndarray:
+    """The independent reference: -log(clipped p of the label) at every position."""
+    p = model.predict(ids, verbose=0)
+    chosen = np.take_along_axis(p, labels[..., None], axis=-1)[..., 0]
+    return -np.log(np.clip(chosen, EPSILON, 1.0 - EPSILON))
+
+
+def test_the_loss_averages_over_the_real_entries_only(backend):
+    model = tagger()
+    ids, labels = padded_batch()
+    real = ids != 0
+    expected = per_entry_losses(model, ids, labels)[real].mean()
+    assert model.evaluate(ids, labels, verbose=0, return_dict=True)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_labels_at_padded_positions_change_nothing(backend):
+    """Same weights, labels that differ only where the input is padding: the same loss, the
+    same weights after a training step (bit for bit: masked entries are multiplied by 0)."""
+    ids, labels = padded_batch()
+    other = np.where(ids != 0, labels, (labels + 1) % CLASSES)
+    first, second = tagger(), tagger()
+    loss_first = first.train_on_batch(ids, labels, return_dict=True)["loss"]
+    loss_second = second.train_on_batch(ids, other, return_dict=True)["loss"]
+    assert loss_first == loss_second
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_all_padding_batch_costs_nothing(backend):
+    model = tagger()
+    ids = np.zeros((2, STEPS), dtype=np.int64)
+    labels = np.ones((2, STEPS), dtype=np.int64)
+    assert model.evaluate(ids, labels, verbose=0, return_dict=True)["loss"] == 0.0
+
+
+def test_sample_weights_and_the_mask_multiply(backend):
+    """Loss: sum(value * weight) over real entries / their count. Accuracy (with sample
+    weights, Keras 3): sum(hit * weight) / sum(weight) over real entries."""
+    model = tagger()
+    ids, labels = padded_batch()
+    real = ids != 0
+    weights = np.array([1.0, 3.0, 0.5])
+    values = per_entry_losses(model, ids, labels)
+    expected_loss = (values * weights[:, None])[real].sum() / real.sum()
+    hits = (model.predict(ids, verbose=0).argmax(axis=-1) == labels).astype(float)
+    weighted = weights[:, None] * real
+    expected_accuracy = (hits * weighted).sum() / weighted.sum()
+    logs = model.evaluate(ids, labels, sample_weight=weights, verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(expected_loss, rel=1e-12)
+    assert logs["accuracy"] == pytest.approx(expected_accuracy, rel=1e-12)
+
+
+def test_without_sample_weights_metrics_count_every_position(backend):
+    """Keras 3's metrics read the mask only together with sample weights."""
+    model = tagger()
+    ids, labels = padded_batch()
+    hits = model.predict(ids, verbose=0).argmax(axis=-1) == labels
+    accuracy = model.evaluate(ids, labels, verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(hits.mean(), rel=1e-12)
+
+
+def test_the_sum_reduction_is_not_rescaled(backend):
+    model = tagger(loss=dc.losses.SparseCategoricalCrossentropy(reduction="sum"))
+    ids, labels = padded_batch()
+    expected = per_entry_losses(model, ids, labels)[ids != 0].sum()
+    assert model.evaluate(ids, labels, verbose=0, return_dict=True)["loss"] == pytest.approx(expected, rel=1e-12)
