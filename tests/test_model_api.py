@@ -54,6 +54,18 @@ def test_list_add_input_and_input_shape_build_the_same_model(backend):
             np.testing.assert_array_equal(got, want)
 
 
+def test_input_takes_keras_batch_shape_and_batch_size():
+    """Keras's Input(shape, batch_size) and Input(batch_shape=...): the same model input shape
+    (the batch size is recorded, not enforced)."""
+    for first in (Input((5,), 4), Input(batch_shape=(4, 5)), Input(shape=(5,), batch_size=4)):
+        model = Sequential([first, Dense(2)])
+        assert model.input_shape == (None, 5) and first.batch_size == 4
+    with pytest.raises(ValueError, match="shape or batch_shape, not both"):
+        Input((5,), batch_shape=(4, 5))
+    with pytest.raises(ValueError, match="needs shape"):
+        Input()
+
+
 def test_lazy_build_on_first_data(backend):
     model = Sequential([Dense(3), Dense(1)])
     assert not model.built and model.weights == []

@@ -8,17 +8,33 @@ from deepcore.layers.base import Layer, column_sums
 
 
 class Input(Layer):
-    """Declares the input shape (without the batch axis) of a `Sequential` model: ``x -> x``."""
+    """Declares the input shape (without the batch axis) of a `Sequential` model: ``x -> x``.
 
-    def __init__(self, shape: tuple, name: str | None = None, **kwargs):
+    As Keras, ``batch_shape=(batch, ...)`` may replace ``shape`` and ``batch_size``. The batch
+    size is recorded, not enforced: every batch size is accepted (a stateful recurrent layer
+    takes its batch size from its first batch)."""
+
+    def __init__(self, shape: tuple | None = None, batch_size: int | None = None, name: str | None = None,
+                 batch_shape: tuple | None = None, **kwargs):
+        if batch_shape is not None:
+            if shape is not None:
+                raise ValueError(f"Input: pass shape or batch_shape, not both. Received: shape={shape}, "
+                                 f"batch_shape={batch_shape}")
+            batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
+        if shape is None:
+            raise ValueError("Input needs shape=(...) (without the batch axis) or batch_shape=(batch, ...).")
         super().__init__(name=name, input_shape=tuple(shape), **kwargs)
         self.shape = tuple(shape)
+        self.batch_size = batch_size
 
     def forward(self, x, training=False):
         return x, lambda dy: dy
 
     def get_config(self):
-        return {"name": self.name, "shape": list(self.shape)}
+        config = {"name": self.name, "shape": list(self.shape)}
+        if self.batch_size is not None:
+            config["batch_size"] = self.batch_size
+        return config
 
 
 InputLayer = Input
