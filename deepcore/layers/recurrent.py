@@ -2,7 +2,8 @@
 
 ``(batch, timesteps, features) -> (batch, units)``, or ``(batch, timesteps, units)`` with
 ``return_sequences=True``; with ``return_state=True`` the layer returns ``[output, *states]``
-and its backprop takes one gradient per entry (None for "no gradient").
+and its backprop takes one gradient per entry (None for "no gradient"). With ``stateful=True``
+each batch starts from the states the previous batch ended with (`reset_states` forgets them).
 
 Each layer owns ``kernel (features, gates * units)``, ``recurrent_kernel (units, gates *
 units)`` and ``bias``, laid out as Keras stores them. The input projection ``x @ kernel`` is
@@ -42,7 +43,7 @@ class Recurrent(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
                  bias_regularizer=None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
-                 seed: int | None = None, **kwargs):
+                 stateful: bool = False, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
@@ -63,6 +64,8 @@ class Recurrent(Layer):
         self.return_sequences = return_sequences
         self.return_state = return_state
         self.go_backwards = go_backwards
+        self.stateful = stateful
+        self._carried: list | None = None  # with stateful: the last forward's final states
 
     # --- weights ----------------------------------------------------------------------------
     def bias_shape(self) -> tuple:
@@ -97,6 +100,35 @@ class Recurrent(Layer):
     def compute_mask(self, x, mask=None):
         """The input mask goes on with the sequence (``return_sequences``), else none (Keras)."""
         return mask if self.return_sequences else None
+
+    # --- states carried between batches (stateful=True) -----------------------------------
+    def reset_states(self) -> None:
+        """Forget the carried states: the next batch starts from zeros (Keras's
+        ``reset_states``; ``reset_state`` is the same)."""
+        self._carried = None
+
+    reset_state = reset_states
+
+    def _initial_states(self, zeros) -> list:
+        """Zeros, or with ``stateful`` the states the previous batch ended with (Keras: the
+        final state of sample i is the initial state of sample i of the next batch; no
+        gradient flows back into the previous batch)."""
+        if not self.stateful or self._carried is None:
+            return [zeros] * self.state_count
+        carried_batch, batch = self._carried[0].shape[0], zeros.shape[0]
+        if carried_batch != batch:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} is stateful and carries states for batches "
+                f"of {carried_batch} samples, but received a batch of {batch}. Keep one batch size "
+                "(a stateful model needs the data length to be a multiple of it, and shuffle=False), "
+                "or call reset_states() before changing it."
+            )
+        return list(self._carried)
+
+    def move_to(self, backend) -> None:
+        if self._carried is not None and self.backend is not None and backend is not self.backend:
+            self._carried = [backend.asarray(self.backend.to_numpy(a)) for a in self._carried]
+        super().move_to(backend)
 
     # --- the time loop ----------------------------------------------------------------------
     def step(self, xw_t, states: list, recurrent_kernel, recurrent_kernel_t,
@@ -138,7 +170,7 @@ class Recurrent(Layer):
         recurrent_kernel = xp.reshape(self.recurrent_kernel.value, (self.units, width), copy=True)
         recurrent_kernel_t = xp.reshape(recurrent_kernel.T, (width, self.units), copy=True)
         zeros = xp.zeros_like(xw[0, :, :self.units])  # (batch, units), on x's device
-        states = [zeros] * self.state_count
+        states = self._initial_states(zeros)
         # (steps, batch, 1) of 0.0/1.0: states = keep * new + (1 - keep) * previous.
         keeps = None if mask is None else xp.astype(xp.permute_dims(mask, (1, 0)), xw.dtype)[:, :, None]
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
@@ -152,6 +184,8 @@ class Recurrent(Layer):
             states = new_states
             outputs.append(states[0])
             step_backprops.append(step_backprop)
+        if self.stateful:
+            self._carried = states
         # With go_backwards, Keras returns the outputs in processing order (reversed time).
         output = xp.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
 
@@ -228,6 +262,7 @@ class Recurrent(Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,

@@ -21,6 +21,14 @@ class Wrapper(Layer):
             layer.move_to(backend)
         self.backend = backend
 
+    def reset_states(self) -> None:
+        """Reset the carried states of the inner layers that have them (stateful RNNs)."""
+        for layer in self.inner_layers():
+            if hasattr(layer, "reset_states"):
+                layer.reset_states()
+
+    reset_state = reset_states
+
 
 class TimeDistributed(Wrapper):
     """Applies ``layer`` to every time step: ``(batch, timesteps, ...) -> (batch, timesteps,

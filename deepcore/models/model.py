@@ -43,6 +43,12 @@ class Model:
         y, _, backprop = self.forward_with_mask(x, training)
         return y, backprop
 
+    def reset_states(self) -> None:
+        """Forget the states that stateful recurrent layers carry between batches."""
+        for layer in self.layers:
+            if hasattr(layer, "reset_states"):
+                layer.reset_states()
+
     # --- weights ----------------------------------------------------------------------------
     @property
     def weights(self) -> list:
