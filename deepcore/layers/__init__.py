@@ -5,16 +5,19 @@ from deepcore.layers.convolutional import Conv1D, Conv2D
 from deepcore.layers.core import Activation, Dense, Input, InputLayer
 from deepcore.layers.dropout import Dropout
 from deepcore.layers.embedding import Embedding
+from deepcore.layers.masking import Masking
 from deepcore.layers.noise import GaussianNoise
 from deepcore.layers.normalization import BatchNormalization, LayerNormalization
-from deepcore.layers.padding import UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from deepcore.layers.padding import (
+    Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
+)
 from deepcore.layers.pooling import (
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
     GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 )
 from deepcore.layers.preprocessing import Normalization
 from deepcore.layers.recurrent import GRU, LSTM, SimpleRNN
-from deepcore.layers.reshaping import Flatten, Reshape
+from deepcore.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
 from deepcore.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
@@ -22,4 +25,5 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
            "GaussianNoise", "BatchNormalization", "LayerNormalization", "Normalization",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D",
-           "UpSampling2D", "Bidirectional", "TimeDistributed"]
+           "UpSampling2D", "Bidirectional", "TimeDistributed", "Masking", "Permute", "RepeatVector",
+           "Cropping1D", "Cropping2D"]

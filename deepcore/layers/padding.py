@@ -1,5 +1,5 @@
-"""Changing the spatial size: zero padding and upsampling (nearest or bilinear), in 1 or 2
-dimensions.
+"""Changing the spatial size: zero padding, cropping and upsampling (nearest or bilinear), in
+1 or 2 dimensions.
 
 Inputs are ``channels_last``: ``(batch, *spatial, channels)``.
 """
@@ -11,9 +11,10 @@ from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
 
 
-def _padding_pairs(padding, rank: int) -> conv_utils.Padding:
-    """Keras's forms: an int (all sides), ``rank`` ints (symmetric per axis), or ``rank``
-    ``(before, after)`` pairs; in 1-D also one ``(left, right)`` pair."""
+def _padding_pairs(padding, rank: int, name: str = "padding") -> conv_utils.Padding:
+    """Keras's forms (of ``padding`` or ``cropping``, named ``name`` in errors): an int (all
+    sides), ``rank`` ints (symmetric per axis), or ``rank`` ``(before, after)`` pairs; in 1-D
+    also one ``(left, right)`` pair."""
     if isinstance(padding, int):
         pairs = ((padding, padding),) * rank
     elif rank == 1 and len(padding) == 2 and all(isinstance(p, int) for p in padding):
@@ -25,8 +26,8 @@ def _padding_pairs(padding, rank: int) -> conv_utils.Padding:
     valid = all(len(p) == 2 and all(isinstance(v, int) and v >= 0 for v in p) for p in pairs)
     if len(pairs) != rank or not valid:
         raise ValueError(
-            f"padding must be a non-negative int, {rank} ints, or {rank} (before, after) pairs of "
-            f"non-negative ints. Received: padding={padding!r}"
+            f"{name} must be a non-negative int, {rank} ints, or {rank} (before, after) pairs of "
+            f"non-negative ints. Received: {name}={padding!r}"
         )
     return pairs
 
@@ -51,6 +52,34 @@ class ZeroPadding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": [list(p) for p in self.padding]}
+
+
+class Cropping(Layer):
+    """Removes elements before and after each spatial axis: ``(batch, *spatial, C) -> (batch,
+    *(n - before - after), C)``; the backward pads the gradient with zeros."""
+
+    rank = 0
+
+    def __init__(self, cropping, data_format: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        conv_utils.check_data_format(data_format)
+        self.cropping = _padding_pairs(cropping, self.rank, "cropping")
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(None if n is None else n - b - a for n, (b, a) in zip(input_shape[1:-1], self.cropping))
+        if len(input_shape) != self.rank + 2 or any(n is not None and n <= 0 for n in spatial):
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r}: cropping {self.cropping} does not fit inputs "
+                f"of shape {tuple(input_shape)} (batch, {'spatial, ' * self.rank}channels)."
+            )
+        return (input_shape[0], *spatial, input_shape[-1])
+
+    def forward(self, x, training=False):
+        self.compute_output_shape(tuple(x.shape))
+        return conv_utils.crop(x, self.cropping), lambda dy: conv_utils.pad(dy, self.cropping)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": [list(p) for p in self.cropping]}
 
 
 class UpSampling(Layer):
@@ -148,3 +177,23 @@ class UpSampling1D(UpSampling):
 
 class UpSampling2D(UpSampling):
     rank = 2
+
+
+class Cropping1D(Cropping):
+    """``(batch, steps, C) -> (batch, steps - left - right, C)``; cropping int or (left, right),
+    Keras's default (1, 1)."""
+
+    rank = 1
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(cropping, **kwargs)
+
+
+class Cropping2D(Cropping):
+    """``(batch, rows, cols, C)``; cropping int, (rows, cols) or ((top, bottom), (left, right)),
+    Keras's default none."""
+
+    rank = 2
+
+    def __init__(self, cropping=((0, 0), (0, 0)), **kwargs):
+        super().__init__(cropping, **kwargs)
