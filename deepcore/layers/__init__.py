@@ -1,5 +1,6 @@
 """Layers, Keras names and arguments; each ``forward`` returns ``(y, backprop)``."""
 
+from deepcore.layers.advanced_activations import ELU, LeakyReLU, ReLU, Softmax
 from deepcore.layers.base import Layer, Variable
 from deepcore.layers.convolutional import Conv1D, Conv2D
 from deepcore.layers.core import Activation, Dense, Input, InputLayer
@@ -26,4 +27,4 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "GaussianNoise", "BatchNormalization", "LayerNormalization", "Normalization",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D",
            "UpSampling2D", "Bidirectional", "TimeDistributed", "Masking", "Permute", "RepeatVector",
-           "Cropping1D", "Cropping2D"]
+           "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "ELU", "Softmax"]
