@@ -15,26 +15,21 @@ from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer, column_sums
 
 
-class Conv(Layer):
-    """The convolution over ``rank`` spatial axes; `Conv1D` and `Conv2D` fix the rank."""
+class BaseConv(Layer):
+    """What the convolutions and transposed convolutions share: Keras's arguments, their
+    checks, the input check and the config. Subclasses set ``rank`` and ``paddings``."""
 
     rank = 0
     paddings = ("valid", "same")
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
-                 data_format: str | None = None, dilation_rate=1, activation=None,
-                 groups: int = 1, use_bias: bool = True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 data_format: str | None = None, dilation_rate=1, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
         if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
             raise ValueError(f"{name}: filters must be a positive integer. Received: filters={filters!r}")
-        if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0 or filters % groups:
-            raise ValueError(
-                f"{name}: groups must be a positive integer dividing filters={filters}. "
-                f"Received: groups={groups!r}"
-            )
-        self.groups = groups
         conv_utils.check_data_format(data_format)
         self.filters = filters
         self.kernel_size = conv_utils.normalize_tuple(kernel_size, self.rank, "kernel_size")
@@ -51,12 +46,46 @@ class Conv(Layer):
                          bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
                          bias_regularizer=bias_regularizer)
 
-    def build(self, input_shape):
+    def check_input_rank(self, input_shape) -> None:
+        """An error unless ``input_shape`` is ``(batch, *spatial, channels)`` with known channels."""
         if len(input_shape) != self.rank + 2 or input_shape[-1] is None:
             raise ValueError(
                 f"{type(self).__name__} layer {self.name!r} expects inputs of shape (batch, "
                 f"{'spatial, ' * self.rank}channels) with known channels; received {tuple(input_shape)}."
             )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "dilation_rate": list(self.dilation_rate),
+            "use_bias": self.use_bias,
+        }
+
+
+class Conv(BaseConv):
+    """The convolution over ``rank`` spatial axes; `Conv1D` and `Conv2D` fix the rank."""
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
+                 data_format: str | None = None, dilation_rate=1, activation=None,
+                 groups: int = 1, use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer, **kwargs)
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0 or filters % groups:
+            raise ValueError(
+                f"{type(self).__name__}: groups must be a positive integer dividing filters={filters}. "
+                f"Received: groups={groups!r}"
+            )
+        self.groups = groups
+
+    def build(self, input_shape):
+        self.check_input_rank(input_shape)
         if input_shape[-1] % self.groups:
             raise ValueError(
                 f"{type(self).__name__} layer {self.name!r}: its {input_shape[-1]} input channels do not "
@@ -122,16 +151,7 @@ class Conv(Layer):
         return y, backprop
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
-            "dilation_rate": list(self.dilation_rate),
-            "groups": self.groups,
-            "use_bias": self.use_bias,
-        }
+        return {**super().get_config(), "groups": self.groups}
 
 
 class Conv1D(Conv):
