@@ -3,6 +3,7 @@
 from deepcore.layers.advanced_activations import ELU, LeakyReLU, ReLU, Softmax
 from deepcore.layers.base import Layer, Variable
 from deepcore.layers.convolutional import Conv1D, Conv2D
+from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose
 from deepcore.layers.core import Activation, Dense, Input, InputLayer
 from deepcore.layers.dropout import Dropout
 from deepcore.layers.embedding import Embedding
@@ -27,4 +28,5 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "GaussianNoise", "BatchNormalization", "LayerNormalization", "Normalization",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D",
            "UpSampling2D", "Bidirectional", "TimeDistributed", "Masking", "Permute", "RepeatVector",
-           "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "ELU", "Softmax"]
+           "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "ELU", "Softmax",
+           "Conv1DTranspose", "Conv2DTranspose"]
