@@ -5,10 +5,10 @@ from deepcore.layers.base import Layer, Variable
 from deepcore.layers.convolutional import Conv1D, Conv2D
 from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose
 from deepcore.layers.core import Activation, Dense, Input, InputLayer
-from deepcore.layers.dropout import Dropout
+from deepcore.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
 from deepcore.layers.embedding import Embedding
 from deepcore.layers.masking import Masking
-from deepcore.layers.noise import GaussianNoise
+from deepcore.layers.noise import ActivityRegularization, GaussianDropout, GaussianNoise
 from deepcore.layers.normalization import BatchNormalization, LayerNormalization
 from deepcore.layers.padding import (
     Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
@@ -29,4 +29,5 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "Embedding", "SimpleRNN", "LSTM", "GRU", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D",
            "UpSampling2D", "Bidirectional", "TimeDistributed", "Masking", "Permute", "RepeatVector",
            "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "ELU", "Softmax",
-           "Conv1DTranspose", "Conv2DTranspose"]
+           "Conv1DTranspose", "Conv2DTranspose", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout",
+           "ActivityRegularization"]

@@ -1,8 +1,10 @@
-"""Dropout (inverted): scales kept units by 1 / (1 - rate) in training; the identity otherwise."""
+"""Dropout (inverted): scales kept units by 1 / (1 - rate) in training; the identity otherwise.
+SpatialDropout1D/2D drop whole channels."""
 
 from __future__ import annotations
 
 from deepcore import random as host_random
+from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
 from deepcore.registry import get_backend
 
@@ -34,6 +36,43 @@ class Dropout(Layer):
     def get_config(self):
         noise_shape = list(self.noise_shape) if self.noise_shape is not None else None
         return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}
+
+
+class SpatialDropout(Dropout):
+    """Drops whole channels of ``(batch, *spatial, channels)``: one mask value per sample and
+    channel, shared by every position (Keras's SpatialDropout; neighbouring positions are
+    correlated, so dropping them one by one would hardly regularize)."""
+
+    rank = 0
+
+    def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs):
+        conv_utils.check_data_format(data_format)
+        super().__init__(rate, noise_shape=(None, *(1,) * self.rank, None), seed=seed, **kwargs)
+
+    def forward(self, x, training=False):
+        if x.ndim != self.rank + 2:
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r} expects inputs of shape (batch, "
+                f"{'spatial, ' * self.rank}channels); received {tuple(x.shape)}."
+            )
+        return super().forward(x, training)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["noise_shape"]  # fixed by the class
+        return config
+
+
+class SpatialDropout1D(SpatialDropout):
+    """``(batch, steps, channels)``: drops whole channels of a sequence."""
+
+    rank = 1
+
+
+class SpatialDropout2D(SpatialDropout):
+    """``(batch, rows, cols, channels)``: drops whole feature maps."""
+
+    rank = 2
 
 
 def dropout_mask(shape: tuple, rate: float, dtype, generator=None):
