@@ -46,6 +46,17 @@ class BaseConv(Layer):
                          bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
                          bias_regularizer=bias_regularizer)
 
+    def build_weights(self, input_shape, kernel_shape: tuple, kernel_name: str = "kernel") -> None:
+        """Mark the layer built for ``input_shape`` (checked by the caller with
+        `check_input_rank`); create ``kernel`` of ``kernel_shape`` and the bias ``(filters,)``."""
+        super().build(input_shape)
+        self.kernel = self.add_weight(kernel_name, kernel_shape, self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = (
+            self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer)
+            if self.use_bias else None
+        )
+
     def check_input_rank(self, input_shape) -> None:
         """An error unless ``input_shape`` is ``(batch, *spatial, channels)`` with known channels."""
         if len(input_shape) != self.rank + 2 or input_shape[-1] is None:
@@ -91,13 +102,7 @@ class Conv(BaseConv):
                 f"{type(self).__name__} layer {self.name!r}: its {input_shape[-1]} input channels do not "
                 f"split into groups={self.groups}."
             )
-        super().build(input_shape)
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, input_shape[-1] // self.groups, self.filters),
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer)
-        self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer)
-            if self.use_bias else None
-        )
+        self.build_weights(input_shape, (*self.kernel_size, input_shape[-1] // self.groups, self.filters))
 
     def compute_output_shape(self, input_shape):
         return conv_utils.output_shape(input_shape, self.kernel_size, self.strides, self.dilation_rate,

@@ -67,13 +67,7 @@ class ConvTranspose(BaseConv):
 
     def build(self, input_shape):
         self.check_input_rank(input_shape)
-        super().build(input_shape)
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, input_shape[-1]),
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer)
-        self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer)
-            if self.use_bias else None
-        )
+        self.build_weights(input_shape, (*self.kernel_size, self.filters, input_shape[-1]))
 
     def _lengths(self, spatial) -> list:
         paddings = self.output_padding or (None,) * self.rank
