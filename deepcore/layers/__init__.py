@@ -2,7 +2,7 @@
 
 from deepcore.layers.advanced_activations import ELU, LeakyReLU, ReLU, Softmax
 from deepcore.layers.base import Layer, Variable
-from deepcore.layers.convolutional import Conv1D, Conv2D
+from deepcore.layers.convolutional import Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D
 from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose
 from deepcore.layers.core import Activation, Dense, Input, InputLayer
 from deepcore.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
@@ -30,4 +30,4 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "UpSampling2D", "Bidirectional", "TimeDistributed", "Masking", "Permute", "RepeatVector",
            "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "ELU", "Softmax",
            "Conv1DTranspose", "Conv2DTranspose", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout",
-           "ActivityRegularization"]
+           "ActivityRegularization", "DepthwiseConv1D", "DepthwiseConv2D"]

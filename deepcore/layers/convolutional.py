@@ -159,6 +159,61 @@ class Conv(BaseConv):
         return {**super().get_config(), "groups": self.groups}
 
 
+class DepthwiseConv(Conv):
+    """Each input channel convolved on its own by ``depth_multiplier`` kernels: ``(batch,
+    *spatial, in) -> (batch, *out_spatial, in * depth_multiplier)``, output channel ``c *
+    depth_multiplier + j`` from input channel ``c`` and ``depthwise_kernel[..., c, j]``; kernel
+    ``(*kernel_size, in, depth_multiplier)`` and bias ``(in * depth_multiplier,)`` as Keras.
+
+    It is the grouped convolution with one group per input channel: Keras's depthwise kernel
+    has that convolution's kernel layout ``(*kernel_size, 1, in * depth_multiplier)`` in memory,
+    so `Conv`'s forward and backward serve as they are."""
+
+    def __init__(self, kernel_size, strides=1, padding: str = "valid", depth_multiplier: int = 1,
+                 data_format: str | None = None, dilation_rate=1, activation=None, use_bias: bool = True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
+                 bias_regularizer=None, **kwargs):
+        if not isinstance(depth_multiplier, int) or isinstance(depth_multiplier, bool) or depth_multiplier <= 0:
+            raise ValueError(f"{type(self).__name__}: depth_multiplier must be a positive integer. "
+                             f"Received: depth_multiplier={depth_multiplier!r}")
+        # filters and groups follow from the input channels, in build.
+        super().__init__(depth_multiplier, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+                         kernel_initializer=depthwise_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer, **kwargs)
+        self.depth_multiplier = depth_multiplier
+
+    def build(self, input_shape):
+        self.check_input_rank(input_shape)
+        channels = input_shape[-1]
+        self.groups, self.filters = channels, channels * self.depth_multiplier
+        self.build_weights(input_shape, (*self.kernel_size, channels, self.depth_multiplier), "depthwise_kernel")
+
+    def compute_output_shape(self, input_shape):
+        return conv_utils.output_shape(input_shape, self.kernel_size, self.strides, self.dilation_rate,
+                                       self.padding, input_shape[-1] * self.depth_multiplier, self.name)
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("filters", "groups"):  # they follow from the input
+            del config[key]
+        for option in ("initializer", "regularizer"):
+            config[f"depthwise_{option}"] = config.pop(f"kernel_{option}")
+        return {**config, "depth_multiplier": self.depth_multiplier}
+
+
+class DepthwiseConv1D(DepthwiseConv):
+    """``(batch, steps, in) -> (batch, new_steps, in * depth_multiplier)``."""
+
+    rank = 1
+
+
+class DepthwiseConv2D(DepthwiseConv):
+    """``(batch, rows, cols, in) -> (batch, new_rows, new_cols, in * depth_multiplier)``."""
+
+    rank = 2
+
+
 class Conv1D(Conv):
     """``(batch, steps, in) -> (batch, new_steps, filters)``; kernel ``(kernel_size, in, filters)``.
 
