@@ -20,7 +20,7 @@ from deepcore.layers.pooling import (
 from deepcore.layers.preprocessing import Normalization
 from deepcore.layers.recurrent import GRU, LSTM, SimpleRNN
 from deepcore.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
-from deepcore.layers.wrappers import Bidirectional, TimeDistributed
+from deepcore.layers.wrappers import Bidirectional, SeparableConv1D, SeparableConv2D, TimeDistributed
 
 __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
            "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
@@ -30,4 +30,5 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "UpSampling2D", "Bidirectional", "TimeDistributed", "Masking", "Permute", "RepeatVector",
            "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "ELU", "Softmax",
            "Conv1DTranspose", "Conv2DTranspose", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout",
-           "ActivityRegularization", "DepthwiseConv1D", "DepthwiseConv2D"]
+           "ActivityRegularization", "DepthwiseConv1D", "DepthwiseConv2D",
+           "SeparableConv1D", "SeparableConv2D"]

@@ -204,3 +204,82 @@ def _merge(xp, mode, a, b):
     if mode == "mul":
         return a * b, lambda d: (d * b, d * a)
     return [a, b], lambda d: (d[0], d[1])
+
+
+class SeparableConv(Wrapper):
+    """A depthwise convolution, then a pointwise (1x1) one, as Keras's SeparableConv: ``(batch,
+    *spatial, in) -> (batch, *out_spatial, filters)``; weights ``depthwise_kernel (*kernel_size,
+    in, depth_multiplier)``, ``pointwise_kernel (*(1,) * rank, in * depth_multiplier, filters)``
+    and ``bias (filters,)``, in Keras's order. Strides, padding and dilation are the depthwise
+    step's; the activation and the bias the pointwise step's."""
+
+    rank = 0
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", data_format: str | None = None,
+                 dilation_rate=1, depth_multiplier: int = 1, activation=None, use_bias: bool = True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
+                 bias_regularizer=None, **kwargs):
+        from deepcore.layers.convolutional import Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D
+
+        super().__init__(**kwargs)
+        depthwise_class, pointwise_class = {1: (DepthwiseConv1D, Conv1D), 2: (DepthwiseConv2D, Conv2D)}[self.rank]
+        self.depthwise = depthwise_class(
+            kernel_size, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
+            data_format=data_format, dilation_rate=dilation_rate, use_bias=False,
+            depthwise_initializer=depthwise_initializer, depthwise_regularizer=depthwise_regularizer,
+            name=f"{self.name}_depthwise",
+        )
+        self.pointwise = pointwise_class(
+            filters, 1, activation=activation, use_bias=use_bias, kernel_initializer=pointwise_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=pointwise_regularizer,
+            bias_regularizer=bias_regularizer, name=f"{self.name}_pointwise",
+        )
+
+    def inner_layers(self):
+        return [self.depthwise, self.pointwise]
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.depthwise.build(input_shape)
+        self.pointwise.build(self.depthwise.compute_output_shape(input_shape))
+        self._adopt_weights()
+
+    def compute_output_shape(self, input_shape):
+        return self.pointwise.compute_output_shape(self.depthwise.compute_output_shape(input_shape))
+
+    def forward(self, x, training=False):
+        z, depthwise_backprop = self.depthwise.forward(x, training)
+        y, pointwise_backprop = self.pointwise.forward(z, training)
+
+        def backprop(dy):
+            return depthwise_backprop(pointwise_backprop(dy))
+
+        # A model's first layer: the depthwise step skips its input gradient.
+        backprop.parameters_only = lambda dy: depthwise_backprop.parameters_only(pointwise_backprop(dy))
+        return y, backprop
+
+    def get_config(self):
+        depthwise, pointwise = self.depthwise.get_config(), self.pointwise.get_config()
+        return {
+            **super().get_config(),
+            **{key: depthwise[key] for key in ("kernel_size", "strides", "padding", "dilation_rate",
+                                               "depth_multiplier", "depthwise_initializer",
+                                               "depthwise_regularizer")},
+            **{key: pointwise[key] for key in ("filters", "activation", "use_bias", "bias_initializer",
+                                               "bias_regularizer")},
+            "pointwise_initializer": pointwise["kernel_initializer"],
+            "pointwise_regularizer": pointwise["kernel_regularizer"],
+        }
+
+
+class SeparableConv1D(SeparableConv):
+    """``(batch, steps, in) -> (batch, new_steps, filters)``."""
+
+    rank = 1
+
+
+class SeparableConv2D(SeparableConv):
+    """``(batch, rows, cols, in) -> (batch, new_rows, new_cols, filters)``."""
+
+    rank = 2
