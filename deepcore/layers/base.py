@@ -151,10 +151,14 @@ class Layer:
         if self.backend is None or backend is self.backend:
             return
         for variable in self._variables:
-            host = self.backend.to_numpy(variable.value)
-            variable.value = backend.asarray(host, dtype=backend.dtype(str(host.dtype)))
+            variable.value = self.transfer(variable.value, backend)
             variable.grad = None
         self.backend = backend
+
+    def transfer(self, array: Any, backend) -> Any:
+        """``array`` of this layer's backend, copied to ``backend`` through the host in its dtype."""
+        host = self.backend.to_numpy(array)
+        return backend.asarray(host, dtype=backend.dtype(str(host.dtype)))
 
     # --- shapes -----------------------------------------------------------------------------
     def build(self, input_shape: Shape) -> None:

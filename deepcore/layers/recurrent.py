@@ -127,7 +127,7 @@ class Recurrent(Layer):
 
     def move_to(self, backend) -> None:
         if self._carried is not None and self.backend is not None and backend is not self.backend:
-            self._carried = [backend.asarray(self.backend.to_numpy(a)) for a in self._carried]
+            self._carried = [self.transfer(a, backend) for a in self._carried]
         super().move_to(backend)
 
     # --- the time loop ----------------------------------------------------------------------
