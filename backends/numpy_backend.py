@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 
+from deepcore import host_memory
 from deepcore.backend import Backend, Probe, denormal_threshold, patches_from_window_view
 
 
@@ -31,6 +32,7 @@ class NumpyBackend(Backend):
 
         if device not in (None, "cpu"):
             raise ValueError(f"Backend 'numpy' has only the device 'cpu'; received device={device!r}.")
+        host_memory.tune()
         return xp, "cpu"
 
     def asarray(self, host_array, dtype=None):
@@ -122,4 +124,4 @@ class NumpyBackend(Backend):
 
         blas = [f"{i['internal_api']} {i['version']} ({i['num_threads']} threads)"
                 for i in threadpool_info() if i["user_api"] == "blas"]
-        return {**super().describe(), "numpy": np.__version__, "blas": blas}
+        return {**super().describe(), "numpy": np.__version__, "blas": blas, "host_allocator": host_memory.tune()}

@@ -2,6 +2,7 @@
 
 import importlib.util
 
+from deepcore import host_memory
 from deepcore.backend import Backend, Probe, patches_from_window_view
 
 
@@ -34,6 +35,8 @@ class TorchBackend(Backend):
             # Keep float32 matmuls in full precision so results compare with NumPy.
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
+        else:
+            host_memory.tune()
         return xp, resolved
 
     def to_numpy(self, array):
@@ -65,4 +68,7 @@ class TorchBackend(Backend):
     def describe(self):
         import torch
 
-        return {**super().describe(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+        facts = {**super().describe(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+        if self.device.type == "cpu":
+            facts["host_allocator"] = host_memory.tune()
+        return facts
