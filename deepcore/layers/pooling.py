@@ -57,9 +57,12 @@ class Pooling(Layer):
         the order of ``slices``) added back through its slice of the padded input, cropped."""
         xp = array_namespace(padded)
         # Windows that share no element: no two offsets meet the same element, so assigning
-        # each share is enough.
+        # each share is enough; when they also tile the padded input, every element is
+        # assigned and no zeros need to be written first.
         disjoint = all(s >= w for s, w in zip(self.strides, self.pool_size))
-        dpadded = xp.zeros(padded.shape, dtype=padded.dtype, device=conv_utils.device_of(padded))
+        tiled = all(s == w and n % w == 0 for s, w, n in zip(self.strides, self.pool_size, padded.shape[1:-1]))
+        make = xp.empty if tiled else xp.zeros
+        dpadded = make(padded.shape, dtype=padded.dtype, device=conv_utils.device_of(padded))
         for index, share in zip(slices, shares):
             dpadded[index] = share if disjoint else dpadded[index] + share
         return conv_utils.crop(dpadded, amounts)
@@ -83,13 +86,17 @@ class MaxPooling(Pooling):
 
         def shares(dy):
             """Each offset's part of dy: what its element takes as its window's first maximum."""
-            unclaimed = dy  # the part of dy whose window has not met its maximum yet
+            # Which windows have met their maximum at an earlier offset, as 1-byte booleans: a
+            # quarter of the memory traffic of float masks (max pooling's backward is
+            # bandwidth-bound). Products with the 0/1 mask, not where(): ~2x faster in NumPy.
+            claimed = None
             for index in slices[:-1]:
-                # Products with the 0/1 mask, not where(): branch-free, ~5x faster in NumPy.
-                taken = unclaimed * xp.astype(padded[index] == y, dy.dtype)
-                unclaimed = unclaimed - taken
-                yield taken
-            yield unclaimed  # a window unclaimed so far has its (first) maximum at the last offset
+                hit = padded[index] == y
+                first = hit if claimed is None else hit & ~claimed
+                claimed = hit if claimed is None else claimed | hit
+                yield dy * xp.astype(first, dy.dtype)
+            # A window unclaimed so far has its (first) maximum at the last offset.
+            yield dy if claimed is None else dy * xp.astype(~claimed, dy.dtype)
 
         return y, lambda dy: self._scatter(shares(dy), padded, amounts, slices)
 
