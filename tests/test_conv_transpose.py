@@ -1,7 +1,8 @@
-"""Conv1DTranspose and Conv2DTranspose, on every backend: output lengths by Keras's formula, the
-forward against direct loops (each input position scatters kernel * value into the output),
-the adjoint identity <ConvT(x), y> = <x, Conv(y)> with the same kernel (so the SAME placement
-is the convolution's), backward against finite differences in float64, configs and errors."""
+"""Conv1DTranspose, Conv2DTranspose and Conv3DTranspose, on every backend: output lengths by
+Keras's formula, the forward against direct loops (each input position scatters kernel * value
+into the output), the adjoint identity <ConvT(x), y> = <x, Conv(y)> with the same kernel (so
+the SAME placement is the convolution's), backward against finite differences in float64,
+configs and errors."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import pytest
 
 import deepcore as dc
 from deepcore import saving
-from deepcore.layers import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose
+from deepcore.layers import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose
 from deepcore.testing.gradients import check_backward
 
-TRANSPOSE = {1: Conv1DTranspose, 2: Conv2DTranspose}
-CONV = {1: Conv1D, 2: Conv2D}
+TRANSPOSE = {1: Conv1DTranspose, 2: Conv2DTranspose, 3: Conv3DTranspose}
+CONV = {1: Conv1D, 2: Conv2D, 3: Conv3D}
 
 
 @pytest.fixture
@@ -64,6 +65,8 @@ CASES = [  # rank, kernel, strides, dilation, padding, output_padding, input spa
     (2, 3, 2, 1, "same", (1, 0), (3, 2)),
     (2, (2, 3), 1, (2, 1), "valid", None, (3, 3)),
     (2, 3, 3, 1, "valid", (2, 1), (2, 3)),
+    (3, 2, 2, 1, "same", None, (2, 3, 2)),
+    (3, (2, 3, 2), (1, 2, 2), 1, "valid", None, (2, 2, 3)),
 ]
 
 

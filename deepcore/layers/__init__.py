@@ -2,20 +2,22 @@
 
 from deepcore.layers.advanced_activations import ELU, LeakyReLU, ReLU, Softmax
 from deepcore.layers.base import Layer, Variable
-from deepcore.layers.convolutional import Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D
-from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose
+from deepcore.layers.convolutional import Conv1D, Conv2D, Conv3D, DepthwiseConv1D, DepthwiseConv2D
+from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from deepcore.layers.core import Activation, Dense, Input, InputLayer
-from deepcore.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D
+from deepcore.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from deepcore.layers.embedding import Embedding
 from deepcore.layers.masking import Masking
 from deepcore.layers.noise import ActivityRegularization, GaussianDropout, GaussianNoise
 from deepcore.layers.normalization import BatchNormalization, LayerNormalization
 from deepcore.layers.padding import (
-    Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
+    Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D,
+    ZeroPadding3D,
 )
 from deepcore.layers.pooling import (
-    AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
-    GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
+    AveragePooling1D, AveragePooling2D, AveragePooling3D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+    GlobalAveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
+    MaxPooling2D, MaxPooling3D,
 )
 from deepcore.layers.preprocessing import Normalization
 from deepcore.layers.recurrent import GRU, LSTM, SimpleRNN
@@ -31,4 +33,6 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "ELU", "Softmax",
            "Conv1DTranspose", "Conv2DTranspose", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout",
            "ActivityRegularization", "DepthwiseConv1D", "DepthwiseConv2D",
-           "SeparableConv1D", "SeparableConv2D"]
+           "SeparableConv1D", "SeparableConv2D", "Conv3D", "Conv3DTranspose", "MaxPooling3D",
+           "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D", "UpSampling3D", "ZeroPadding3D",
+           "Cropping3D", "SpatialDropout3D"]

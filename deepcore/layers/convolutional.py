@@ -1,4 +1,4 @@
-"""Conv1D and Conv2D: one N-D convolution (Keras's cross-correlation) written as im2col + matmul.
+"""Conv1D, Conv2D and Conv3D: one N-D convolution (Keras's cross-correlation) written as im2col + matmul.
 
 ``(batch, *spatial, in) -> (batch, *out_spatial, filters)``; kernel ``(*kernel_size, in //
 groups, filters)`` and bias ``(filters,)`` exactly as Keras stores them, so Keras weights load as
@@ -230,3 +230,10 @@ class Conv2D(Conv):
     ``(kernel_rows, kernel_cols, in, filters)``."""
 
     rank = 2
+
+
+class Conv3D(Conv):
+    """``(batch, depth, rows, cols, in) -> (batch, new_depth, new_rows, new_cols, filters)``;
+    kernel ``(kernel_depth, kernel_rows, kernel_cols, in, filters)``."""
+
+    rank = 3

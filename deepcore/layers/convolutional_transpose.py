@@ -1,4 +1,4 @@
-"""Conv1DTranspose and Conv2DTranspose: the transpose (adjoint) of a convolution, as Keras.
+"""Conv1DTranspose, Conv2DTranspose and Conv3DTranspose: the transpose (adjoint) of a convolution, as Keras.
 
 ``(batch, *spatial, in) -> (batch, *out_spatial, filters)``; kernel ``(*kernel_size, filters,
 in)`` and bias ``(filters,)`` as Keras stores them. The forward is what a convolution's input
@@ -37,8 +37,8 @@ def output_length(length: int | None, window: int, stride: int, dilation: int, p
 
 
 class ConvTranspose(BaseConv):
-    """The transposed convolution over ``rank`` spatial axes; `Conv1DTranspose` and
-    `Conv2DTranspose` fix the rank."""
+    """The transposed convolution over ``rank`` spatial axes; `Conv1DTranspose`,
+    `Conv2DTranspose` and `Conv3DTranspose` fix the rank."""
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", output_padding=None,
                  data_format: str | None = None, dilation_rate=1, activation=None, use_bias: bool = True,
@@ -147,3 +147,10 @@ class Conv2DTranspose(ConvTranspose):
     ``(kernel_rows, kernel_cols, filters, in)``."""
 
     rank = 2
+
+
+class Conv3DTranspose(ConvTranspose):
+    """``(batch, depth, rows, cols, in) -> (batch, new_depth, new_rows, new_cols, filters)``;
+    kernel ``(kernel_depth, kernel_rows, kernel_cols, filters, in)``."""
+
+    rank = 3

@@ -75,6 +75,12 @@ class SpatialDropout2D(SpatialDropout):
     rank = 2
 
 
+class SpatialDropout3D(SpatialDropout):
+    """``(batch, depth, rows, cols, channels)``: drops whole feature volumes."""
+
+    rank = 3
+
+
 def dropout_mask(shape: tuple, rate: float, dtype, generator=None):
     """``shape`` entries of 0 (probability ``rate``) or ``1 / (1 - rate)``, drawn on the host
     (`generator`, else the global one) so that every backend drops the same units."""

@@ -1,5 +1,5 @@
-"""Changing the spatial size: zero padding, cropping and upsampling (nearest or bilinear), in
-1 or 2 dimensions.
+"""Changing the spatial size: zero padding, cropping and upsampling (nearest, or bilinear in 1
+and 2 dimensions), in 1, 2 or 3 dimensions.
 
 Inputs are ``channels_last``: ``(batch, *spatial, channels)``.
 """
@@ -171,12 +171,26 @@ class ZeroPadding2D(ZeroPadding):
     rank = 2
 
 
+class ZeroPadding3D(ZeroPadding):
+    """``(batch, depth, rows, cols, C)``; padding int, (depth, rows, cols) or three (before,
+    after) pairs."""
+
+    rank = 3
+
+
 class UpSampling1D(UpSampling):
     rank = 1
 
 
 class UpSampling2D(UpSampling):
     rank = 2
+
+
+class UpSampling3D(UpSampling):
+    """Nearest neighbour only, as Keras's UpSampling3D."""
+
+    rank = 3
+    interpolations = ("nearest",)
 
 
 class Cropping1D(Cropping):
@@ -196,4 +210,14 @@ class Cropping2D(Cropping):
     rank = 2
 
     def __init__(self, cropping=((0, 0), (0, 0)), **kwargs):
+        super().__init__(cropping, **kwargs)
+
+
+class Cropping3D(Cropping):
+    """``(batch, depth, rows, cols, C)``; cropping int, (depth, rows, cols) or three (before,
+    after) pairs, Keras's default one element on every side."""
+
+    rank = 3
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), **kwargs):
         super().__init__(cropping, **kwargs)

@@ -1,4 +1,4 @@
-"""Max and average pooling over windows, and global pooling, in 1 or 2 spatial dimensions.
+"""Max and average pooling over windows, and global pooling, in 1, 2 or 3 spatial dimensions.
 
 Inputs are ``channels_last``: ``(batch, *spatial, channels)``. Windowed pooling reduces the
 window offsets' strided slices one after another (a window of k elements is k - 1 elementwise
@@ -138,6 +138,13 @@ class MaxPooling2D(MaxPooling):
     rank = 2
 
 
+class MaxPooling3D(MaxPooling):
+    """``(batch, depth, rows, cols, C) -> (batch, new_depth, new_rows, new_cols, C)``; Keras
+    defaults pool_size=(2, 2, 2)."""
+
+    rank = 3
+
+
 class AveragePooling1D(AveragePooling):
     """``(batch, steps, C) -> (batch, new_steps, C)``."""
 
@@ -148,6 +155,12 @@ class AveragePooling2D(AveragePooling):
     """``(batch, rows, cols, C) -> (batch, new_rows, new_cols, C)``."""
 
     rank = 2
+
+
+class AveragePooling3D(AveragePooling):
+    """``(batch, depth, rows, cols, C) -> (batch, new_depth, new_rows, new_cols, C)``."""
+
+    rank = 3
 
 
 class GlobalPooling(Layer):
@@ -238,3 +251,11 @@ class GlobalMaxPooling1D(GlobalMaxPooling):
 
 class GlobalMaxPooling2D(GlobalMaxPooling):
     rank = 2
+
+
+class GlobalAveragePooling3D(GlobalAveragePooling):
+    rank = 3
+
+
+class GlobalMaxPooling3D(GlobalMaxPooling):
+    rank = 3
