@@ -94,3 +94,37 @@ def test_float32_table_gives_float32_output_and_gradient(backend):
     y, backprop = layer.forward(ids, True)
     backprop(backend.xp.ones_like(y))
     assert y.dtype == layer.embeddings.grad.dtype == backend.dtype("float32")
+
+
+def _tagger():
+    model = dc.models.Sequential([layers.Embedding(10, 4), layers.GlobalAveragePooling1D(), layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+@pytest.mark.parametrize("bad_id, message", [(10, "from 1 to 10"), (-1, "from -1 to 3")])
+def test_ids_outside_the_table_are_named_before_any_step(backend, bad_id, message):
+    model = _tagger()
+    ids = np.tile([1, 2, 3], (8, 1))
+    good = np.zeros((8, 2))
+    bad = ids.copy()
+    bad[5, 1] = bad_id
+    expected = rf"Embedding layer 'embedding.*' takes token ids in \[0, 10\).*{message}"
+    for run in (lambda: model.fit(bad, good, verbose=0), lambda: model.evaluate(bad, good, verbose=0),
+                lambda: model.predict(bad, verbose=0),
+                lambda: model.fit(ids, good, validation_data=(bad, good), verbose=0)):
+        with pytest.raises(ValueError, match=expected):
+            run()
+    model.fit(ids, good, verbose=0)  # in range: trains
+
+
+def test_ids_are_checked_once_per_call_not_per_batch(backend, monkeypatch):
+    """The range check reads two numbers from the device: once for all the data, never inside
+    the training loop."""
+    calls = []
+    check = layers.Embedding.check_input_values
+    monkeypatch.setattr(layers.Embedding, "check_input_values", lambda self, x: calls.append(x.shape) or check(self, x))
+    model = _tagger()
+    model.fit(np.tile([1, 2, 9], (40, 1)), np.zeros((40, 2)), batch_size=4, epochs=2, validation_split=0.25,
+              verbose=0)
+    assert calls == [(30, 3), (10, 3)]  # the training part, then the validation part

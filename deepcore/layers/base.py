@@ -182,6 +182,11 @@ class Layer:
                 f"{expected}, received input with shape {tuple(shape)}."
             )
 
+    def check_input_values(self, x) -> None:
+        """Raise a clear error when the values of ``x`` cannot be this layer's input. A model
+        asks its first layer once per fit/evaluate/predict call, for all the data at once
+        (never per batch: no host read in the training loop). By default any values do."""
+
     # --- computation ------------------------------------------------------------------------
     def forward(self, x, training: bool = False) -> tuple[Any, Callable]:
         """``x -> (y, backprop)``; ``backprop(dy) -> dx``. Subclasses implement this."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from deepcore.backend import array_namespace
 from deepcore.layers.base import Layer
 from deepcore.registry import get_backend
@@ -44,9 +46,31 @@ class Embedding(Layer):
             return None
         return x != 0
 
+    def check_input_values(self, x) -> None:
+        """Every id must be a row of the table: ``0 <= id < input_dim`` (an id outside would
+        read another row, or fail, depending on the backend)."""
+        if math.prod(x.shape) == 0:
+            return
+        xp = array_namespace(x)
+        ids = self._ids(x)
+        low, high = int(xp.min(ids)), int(xp.max(ids))
+        if low < 0 or high >= self.input_dim:
+            raise ValueError(
+                f"Embedding layer {self.name!r} takes token ids in [0, {self.input_dim}) (input_dim="
+                f"{self.input_dim}); received ids from {low} to {high}. Ids must be non-negative and "
+                "below input_dim: set input_dim to at least the largest id + 1, or map the ids into "
+                "that range."
+            )
+
+    @staticmethod
+    def _ids(x):
+        """Integer ids: float inputs (models cast inputs to floatx) rounded."""
+        xp = array_namespace(x)
+        return x if xp.isdtype(x.dtype, "integral") else xp.astype(xp.round(x), xp.int64)
+
     def forward(self, x, training=False):
         xp = array_namespace(x)
-        ids = x if xp.isdtype(x.dtype, "integral") else xp.astype(xp.round(x), xp.int64)
+        ids = self._ids(x)
         flat = xp.reshape(ids, (-1,))
         table = self.embeddings.value
         y = xp.reshape(xp.take(table, flat, axis=0), (*x.shape, self.output_dim))

@@ -113,14 +113,16 @@ class Model:
             )
 
     # --- placement --------------------------------------------------------------------------
-    def _prepare(self, x_shape: tuple) -> Any:
-        """Build on first data, follow a backend switch, and check the input shape."""
+    def _prepare(self, x) -> Any:
+        """Build on first data, follow a backend switch, and check the input's shape and values
+        (``x``: all the data of this call, checked once rather than per batch)."""
         backend = get_backend()
         if not self.built:
-            self.build((None, *x_shape[1:]))
+            self.build((None, *x.shape[1:]))
         if self.backend is not backend:
             self._move_to(backend)
-        self.check_input_shape(tuple(x_shape))
+        self.check_input_shape(tuple(x.shape))
+        self.check_input_values(x)
         return backend
 
     def _move_to(self, backend) -> None:
@@ -229,7 +231,9 @@ class Model:
             x_train, y_train, w_train = x_all, y_all, w_all
             x_val = y_val = w_val = None
 
-        self._prepare(tuple(x_train.shape))
+        self._prepare(x_train)
+        if x_val is not None:
+            self.check_input_values(x_val)
         n = int(x_train.shape[0])
         steps = math.ceil(n / batch_size)
         verbose = _resolve_verbose(verbose)
@@ -309,7 +313,7 @@ class Model:
         self._require_compiled("evaluate")
         backend = get_backend()
         x_all, y_all, weights = data.xy_weights(backend, x, y, sample_weight)
-        self._prepare(tuple(x_all.shape))
+        self._prepare(x_all)
         logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32)
         if _resolve_verbose(verbose):
             from deepcore.callbacks.progbar import format_logs
@@ -321,7 +325,7 @@ class Model:
         """``(n, ...) -> (n, ...outputs)`` as a NumPy array, computed in batches."""
         backend = get_backend()
         x_all = data.to_backend(backend, x, "x")
-        self._prepare(tuple(x_all.shape))
+        self._prepare(x_all)
         n = int(x_all.shape[0])
         outputs = [
             self.forward(data.take(backend.xp, x_all, index), training=False)[0]
@@ -331,7 +335,7 @@ class Model:
 
     def __call__(self, x, training: bool = False):
         """Forward pass on a backend array (no batching, no host transfer)."""
-        self._prepare(tuple(x.shape))
+        self._prepare(x)
         return self.forward(x, training)[0]
 
     # --- single batches ---------------------------------------------------------------------
@@ -340,7 +344,7 @@ class Model:
         self._require_compiled("train_on_batch")
         backend = get_backend()
         xb, yb, wb = data.xy_weights(backend, x, y, sample_weight, class_weight)
-        self._prepare(tuple(xb.shape))
+        self._prepare(xb)
         tracker = self._reset_metrics()
         loss, y_pred, mask = self._train_step(xb, yb, wb, self.trainable_variables)
         self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb, mask)

@@ -63,6 +63,10 @@ class Sequential(Model):
         if self.layers:
             self.layers[0].check_input_shape(shape)
 
+    def check_input_values(self, x) -> None:
+        if self.layers:
+            self.layers[0].check_input_values(x)
+
     def forward_with_mask(self, x, training: bool = False) -> tuple:
         """``(batch, ...in) -> ((batch, ...out), output mask or None, backprop)``; ``backprop(dy)``
         runs the layers' closures in reverse and returns ``dx``. ``backprop.parameters_only(dy)``
