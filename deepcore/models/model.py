@@ -334,7 +334,8 @@ class Model:
         return backend.to_numpy(backend.xp.concat(outputs, axis=0))
 
     def __call__(self, x, training: bool = False):
-        """Forward pass on a backend array (no batching, no host transfer)."""
+        """Forward pass on a backend array (no batching; the data stay on the device, only an
+        input value check such as Embedding's reads two numbers)."""
         self._prepare(x)
         return self.forward(x, training)[0]
 
