@@ -111,6 +111,19 @@ def test_nan_and_inf_are_counted(backend, as_native):
         model.fit(X, Y, validation_data=(X, given(with_bad_values((5,), [(0,), (3,)]))), verbose=0)
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("shape, position", [((6, 3, 2, 1), (5, 2, 1, 0)), ((6,), (0,))], ids=["images", "1-D"])
+def test_a_single_bad_value_is_found_in_any_shape(backend, value, shape, position):
+    from deepcore.models import data
+
+    array = np.full(shape, 3.0e38)  # huge but finite values must not look infinite
+    assert data.to_backend(backend, backend.asarray(array, dtype=backend.dtype()), "x") is not None
+    array[position] = value
+    for given in (array, backend.asarray(array, dtype=backend.dtype())):
+        with pytest.raises(ValueError, match=r"^x contains 1 NaN or infinite value\(s\)"):
+            data.to_backend(backend, given, "x")
+
+
 def test_nan_in_a_list_is_counted():
     with pytest.raises(ValueError, match=r"^x contains 1 NaN"):
         compiled().predict([[1.0, 2.0, float("nan"), 4.0]], verbose=0)
