@@ -9,6 +9,7 @@ from __future__ import annotations
 from deepcore.backend import array_namespace
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
+from deepcore.layers.image_preprocessing import resample, resize_matrix
 
 
 def _padding_pairs(padding, rank: int, name: str = "padding") -> conv_utils.Padding:
@@ -88,7 +89,8 @@ class UpSampling(Layer):
     ``interpolation="nearest"`` repeats each element (the backward sums each block);
     ``"bilinear"`` interpolates linearly along each axis with half-pixel centres and clamped
     edges, as Keras 3's ``ops.image.resize`` (TensorFlow's ``resize(..., "bilinear")``): one
-    fixed ``(n * size, n)`` matrix per axis, whose transpose is the backward.
+    fixed ``(n * size, n)`` matrix per axis (`image_preprocessing.resize_matrix`), whose
+    transpose is the backward.
     """
 
     rank = 0
@@ -124,39 +126,12 @@ class UpSampling(Layer):
 
     def _bilinear(self, x):
         xp = array_namespace(x)
-        matrices = [bilinear_matrix(xp, n, s, x.dtype, conv_utils.device_of(x))
+        matrices = [resize_matrix(xp, n, n * s, "bilinear", x.dtype, conv_utils.device_of(x))
                     for n, s in zip(x.shape[1:-1], self.size)]
-        y = x
-        for axis, matrix in enumerate(matrices, start=1):
-            y = _along(xp, matrix, y, axis)
-
-        def backprop(dy):
-            for axis, matrix in enumerate(matrices, start=1):
-                dy = _along(xp, matrix.T, dy, axis)
-            return dy
-
-        return y, backprop
+        return resample(x, matrices)
 
     def get_config(self):
         return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
-
-
-def bilinear_matrix(xp, length: int, scale: int, dtype, device):
-    """``(length * scale, length)`` weights of linear interpolation at the half-pixel centres
-    ``(i + 0.5) / scale - 0.5``, clamped to ``[0, length - 1]``; each row sums to 1."""
-    positions = xp.arange(length * scale, dtype=dtype, device=device)
-    centres = xp.clip((positions + 0.5) / scale - 0.5, 0.0, float(length - 1))
-    lower = xp.floor(centres)
-    upper = xp.minimum(lower + 1.0, float(length - 1))
-    fraction = (centres - lower)[:, None]
-    columns = xp.arange(length, dtype=dtype, device=device)[None, :]
-    return ((1.0 - fraction) * xp.astype(columns == lower[:, None], dtype)
-            + fraction * xp.astype(columns == upper[:, None], dtype))
-
-
-def _along(xp, matrix, x, axis: int):
-    """``matrix (m, n)`` applied along ``axis`` (length n) of ``x``, which becomes length m."""
-    return xp.moveaxis(xp.tensordot(matrix, x, axes=([1], [axis])), 0, axis)
 
 
 class ZeroPadding1D(ZeroPadding):

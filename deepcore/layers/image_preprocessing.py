@@ -1,0 +1,201 @@
+"""Image preprocessing layers, as Keras: `Resizing` and `CenterCrop` change the image size,
+`RandomFlip` flips training images at random (data augmentation).
+
+Images are ``(batch, rows, cols, channels)``. Resizing follows Keras 3 (TensorFlow's
+``resize`` with half-pixel centres, no antialiasing): along each axis the output is a fixed
+``(out, in)`` matrix times the input, so its transpose is the backward.
+"""
+
+from __future__ import annotations
+
+from deepcore import random as host_random
+from deepcore.backend import array_namespace
+from deepcore.layers import conv_utils
+from deepcore.layers.base import Layer
+from deepcore.registry import get_backend
+
+
+def check_images(layer: Layer, shape) -> None:
+    """An error naming ``layer`` unless ``shape`` is ``(batch, rows, cols, channels)``."""
+    if len(shape) != 4:
+        raise ValueError(
+            f"{type(layer).__name__} layer {layer.name!r} expects images of shape (batch, rows, cols, "
+            f"channels); received {tuple(shape)}."
+        )
+
+
+def resize_matrix(xp, in_length: int, out_length: int, interpolation: str, dtype, device):
+    """``(out_length, in_length)`` weights of one axis's resize, TensorFlow's half-pixel rules
+    with ``scale = in / out``: bilinear samples at ``(i + 0.5) * scale - 0.5``, clamped to
+    ``[0, in - 1]``, between its two neighbours (each row sums to 1); nearest takes element
+    ``min(floor((i + 0.5) * scale), in - 1)``."""
+    scale = in_length / out_length
+    positions = xp.arange(out_length, dtype=dtype, device=device)
+    columns = xp.arange(in_length, dtype=dtype, device=device)[None, :]
+    if interpolation == "nearest":
+        source = xp.minimum(xp.floor((positions + 0.5) * scale), float(in_length - 1))
+        return xp.astype(columns == source[:, None], dtype)
+    centres = xp.clip((positions + 0.5) * scale - 0.5, 0.0, float(in_length - 1))
+    lower = xp.floor(centres)
+    upper = xp.minimum(lower + 1.0, float(in_length - 1))
+    fraction = (centres - lower)[:, None]
+    return ((1.0 - fraction) * xp.astype(columns == lower[:, None], dtype)
+            + fraction * xp.astype(columns == upper[:, None], dtype))
+
+
+def resample(x, matrices: list):
+    """One ``(out, in)`` matrix applied along each spatial axis of ``(batch, *spatial, C)``, in
+    order: ``-> (y, backprop)``, the backward applying the transposes."""
+    xp = array_namespace(x)
+
+    def along(matrix, a, axis):
+        return xp.moveaxis(xp.tensordot(matrix, a, axes=([1], [axis])), 0, axis)
+
+    y = x
+    for axis, matrix in enumerate(matrices, start=1):
+        y = along(matrix, y, axis)
+
+    def backprop(dy):
+        for axis, matrix in enumerate(matrices, start=1):
+            dy = along(matrix.T, dy, axis)
+        return dy
+
+    return y, backprop
+
+
+def aspect_crop(rows: int, cols: int, height: int, width: int) -> tuple[slice, slice]:
+    """The centred window of a ``rows x cols`` image with the aspect ratio of ``height x width``,
+    as Keras's ``crop_to_aspect_ratio`` computes it."""
+    crop_rows = max(min(rows, int(cols * height / width)), 1)
+    crop_cols = max(min(cols, int(rows * width / height)), 1)
+    top, left = int((rows - crop_rows) / 2), int((cols - crop_cols) / 2)
+    return slice(top, top + crop_rows), slice(left, left + crop_cols)
+
+
+def resize(x, height: int, width: int, interpolation: str, crop_to_aspect_ratio: bool):
+    """``(batch, rows, cols, C) -> ((batch, height, width, C), backprop)``."""
+    xp = array_namespace(x)
+    batch, rows, cols, channels = x.shape
+    window = (slice(None), slice(None)) if not crop_to_aspect_ratio else aspect_crop(rows, cols, height, width)
+    index = (slice(None), *window, slice(None))
+    cropped = x[index]
+    matrices = [resize_matrix(xp, n, m, interpolation, x.dtype, conv_utils.device_of(x))
+                for n, m in zip(cropped.shape[1:3], (height, width))]
+    y, resample_backprop = resample(cropped, matrices)
+    if not crop_to_aspect_ratio:
+        return y, resample_backprop
+
+    def backprop(dy):
+        dx = xp.zeros(x.shape, dtype=dy.dtype, device=conv_utils.device_of(dy))
+        dx[index] = resample_backprop(dy)
+        return dx
+
+    return y, backprop
+
+
+def _positive_size(layer_name: str, **sizes: int) -> None:
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{layer_name}: {name} must be a positive integer. Received: {name}={value!r}")
+
+
+class Resizing(Layer):
+    """``(batch, rows, cols, C) -> (batch, height, width, C)``, ``interpolation`` ``"bilinear"``
+    (Keras's default) or ``"nearest"``. With ``crop_to_aspect_ratio=True`` the largest centred
+    window of the target's aspect ratio is resized, so the image is not distorted."""
+
+    interpolations = ("bilinear", "nearest")
+
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear", crop_to_aspect_ratio: bool = False,
+                 data_format: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        _positive_size("Resizing", height=height, width=width)
+        conv_utils.check_data_format(data_format)
+        if interpolation not in self.interpolations:
+            raise ValueError(f"Resizing: interpolation must be one of {list(self.interpolations)}. "
+                             f"Received: interpolation={interpolation!r}")
+        self.height, self.width = height, width
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = crop_to_aspect_ratio
+
+    def compute_output_shape(self, input_shape):
+        check_images(self, input_shape)
+        return (input_shape[0], self.height, self.width, input_shape[-1])
+
+    def forward(self, x, training=False):
+        check_images(self, x.shape)
+        return resize(x, self.height, self.width, self.interpolation, self.crop_to_aspect_ratio)
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
+
+
+class CenterCrop(Layer):
+    """``(batch, rows, cols, C) -> (batch, height, width, C)``: the centred ``height x width``
+    window (the extra row or column, when the difference is odd, is cut at the end, as Keras).
+    An image smaller than the target along an axis is instead resized to it, after a centred
+    crop to the target's aspect ratio (Keras's rule)."""
+
+    def __init__(self, height: int, width: int, data_format: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        _positive_size("CenterCrop", height=height, width=width)
+        conv_utils.check_data_format(data_format)
+        self.height, self.width = height, width
+
+    def compute_output_shape(self, input_shape):
+        check_images(self, input_shape)
+        return (input_shape[0], self.height, self.width, input_shape[-1])
+
+    def forward(self, x, training=False):
+        check_images(self, x.shape)
+        rows, cols = x.shape[1], x.shape[2]
+        if rows < self.height or cols < self.width:
+            return resize(x, self.height, self.width, "bilinear", crop_to_aspect_ratio=True)
+        top, left = (rows - self.height) // 2, (cols - self.width) // 2
+        amounts = ((top, rows - self.height - top), (left, cols - self.width - left))
+        return conv_utils.crop(x, amounts), lambda dy: conv_utils.pad(dy, amounts)
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+class RandomFlip(Layer):
+    """In training, each image of ``(batch, rows, cols, channels)`` is flipped left-right
+    (``"horizontal"``), up-down (``"vertical"``) or each of the two
+    (``"horizontal_and_vertical"``, Keras's default), each flip with probability 1/2 and drawn
+    per image; at inference the identity. Draws come from the host generator (or the layer's
+    own with ``seed``), so every backend flips the same images."""
+
+    axes_of_mode = {"horizontal": (2,), "vertical": (1,), "horizontal_and_vertical": (2, 1)}
+
+    def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in self.axes_of_mode:
+            raise ValueError(f"RandomFlip: mode must be one of {list(self.axes_of_mode)}. Received: mode={mode!r}")
+        self.mode = mode
+        self.seed = seed
+        self._generator = host_random.generator(seed) if seed is not None else None
+
+    def forward(self, x, training=False):
+        check_images(self, x.shape)
+        if not training:
+            return x, lambda dy: dy
+        xp = array_namespace(x)
+        flips = []  # (axis, (batch, 1, 1, 1) of 1.0 where that image is flipped)
+        y = x
+        for axis in self.axes_of_mode[self.mode]:
+            flipped = get_backend().random_bernoulli((x.shape[0], 1, 1, 1), 0.5, dtype=x.dtype,
+                                                     generator=self._generator)
+            y = flipped * xp.flip(y, axis=axis) + (1.0 - flipped) * y
+            flips.append((axis, flipped))
+
+        def backprop(dy):
+            for axis, flipped in reversed(flips):  # a flip is its own inverse and transpose
+                dy = xp.flip(flipped * dy, axis=axis) + (1.0 - flipped) * dy
+            return dy
+
+        return y, backprop
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "seed": self.seed}
