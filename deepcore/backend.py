@@ -91,6 +91,10 @@ class Backend:
         """Zero-mean normal noise of standard deviation ``stddev`` (from ``generator`` if given)."""
         return self.asarray(host_random.gaussian(shape, stddev, generator), dtype=dtype or self.dtype())
 
+    def random_uniform(self, shape: tuple, low: float, high: float, dtype: Any = None, generator: Any = None) -> Any:
+        """Uniform draws in ``[low, high)`` (from ``generator`` if given)."""
+        return self.asarray(host_random.uniform_draws(shape, low, high, generator), dtype=dtype or self.dtype())
+
     def random_permutation(self, n: int) -> Any:
         return self.asarray(host_random.permutation(n), dtype=self.xp.int64)
 

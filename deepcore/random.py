@@ -49,6 +49,11 @@ def bernoulli(shape, p: float, rng: np.random.Generator | None = None) -> np.nda
     return (rng or _generator).random(size=shape) < p
 
 
+def uniform_draws(shape, low: float, high: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Uniform draws in ``[low, high)``, from ``rng`` or the global generator."""
+    return (rng or _generator).uniform(low, high, size=shape)
+
+
 def gaussian(shape, stddev: float, rng: np.random.Generator | None = None) -> np.ndarray:
     """Zero-mean normal draws of standard deviation ``stddev``, from ``rng`` or the global generator."""
     return (rng or _generator).normal(0.0, stddev, size=shape)

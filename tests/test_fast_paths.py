@@ -93,6 +93,33 @@ def test_parameters_only_fills_the_same_gradients(backend):
         np.testing.assert_array_equal(backend.to_numpy(v.grad), expected, err_msg=v.name)
 
 
+class NoBackward(dc.layers.Layer):
+    """A weightless layer (like Rescaling or an augmentation) whose backward must not run."""
+
+    def forward(self, x, training=False):
+        def backprop(dy):
+            raise AssertionError("the backward of a leading weightless layer ran")
+
+        return x * 2.0, backprop
+
+
+def test_parameters_only_stops_at_the_first_layer_with_weights(backend):
+    """Weightless layers in front (Rescaling, augmentations) get no backward in training; the
+    weights get the same gradients as through the full backward."""
+    rng = np.random.default_rng(2)
+    x = backend.asarray(rng.standard_normal((6, 3)), dtype=backend.dtype())
+    dy = backend.asarray(rng.standard_normal((6, 2)), dtype=backend.dtype())
+    dense = dc.layers.Dense(2, input_shape=(3,))
+    model = dc.models.Sequential([NoBackward(), dc.layers.Dropout(0.0), dense])
+    model.build((None, 3))
+    model.forward(x, training=True)[1].parameters_only(dy)
+    grads = [backend.to_numpy(v.grad) for v in dense.trainable_weights]
+    doubled = backend.to_numpy(x) * 2.0
+    np.testing.assert_allclose(grads[0], doubled.T @ backend.to_numpy(dy), rtol=1e-5, atol=1e-6)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(backend.to_numpy(x), rng.standard_normal((6, 2)), verbose=0)  # trains without it
+
+
 def test_flat_concat_matches_the_reference(backend):
     rng = np.random.default_rng(1)
     host = [rng.standard_normal(shape).astype(np.float32) for shape in [(3, 4), (5,), (2, 1, 3), (1,)]]

@@ -1,5 +1,5 @@
-"""Image preprocessing layers, as Keras: `Resizing` and `CenterCrop` change the image size,
-`RandomFlip` flips training images at random (data augmentation).
+"""Image preprocessing layers, as Keras: `Resizing` and `CenterCrop` change the image size (the
+random augmentations are in `image_augmentation`).
 
 Images are ``(batch, rows, cols, channels)``. Resizing follows Keras 3 (TensorFlow's
 ``resize`` with half-pixel centres, no antialiasing): along each axis the output is a fixed
@@ -8,11 +8,9 @@ Images are ``(batch, rows, cols, channels)``. Resizing follows Keras 3 (TensorFl
 
 from __future__ import annotations
 
-from deepcore import random as host_random
 from deepcore.backend import array_namespace
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
-from deepcore.registry import get_backend
 
 
 def check_images(layer: Layer, shape) -> None:
@@ -158,44 +156,3 @@ class CenterCrop(Layer):
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
-
-
-class RandomFlip(Layer):
-    """In training, each image of ``(batch, rows, cols, channels)`` is flipped left-right
-    (``"horizontal"``), up-down (``"vertical"``) or each of the two
-    (``"horizontal_and_vertical"``, Keras's default), each flip with probability 1/2 and drawn
-    per image; at inference the identity. Draws come from the host generator (or the layer's
-    own with ``seed``), so every backend flips the same images."""
-
-    axes_of_mode = {"horizontal": (2,), "vertical": (1,), "horizontal_and_vertical": (2, 1)}
-
-    def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if mode not in self.axes_of_mode:
-            raise ValueError(f"RandomFlip: mode must be one of {list(self.axes_of_mode)}. Received: mode={mode!r}")
-        self.mode = mode
-        self.seed = seed
-        self._generator = host_random.generator(seed) if seed is not None else None
-
-    def forward(self, x, training=False):
-        check_images(self, x.shape)
-        if not training:
-            return x, lambda dy: dy
-        xp = array_namespace(x)
-        flips = []  # (axis, (batch, 1, 1, 1) of 1.0 where that image is flipped)
-        y = x
-        for axis in self.axes_of_mode[self.mode]:
-            flipped = get_backend().random_bernoulli((x.shape[0], 1, 1, 1), 0.5, dtype=x.dtype,
-                                                     generator=self._generator)
-            y = flipped * xp.flip(y, axis=axis) + (1.0 - flipped) * y
-            flips.append((axis, flipped))
-
-        def backprop(dy):
-            for axis, flipped in reversed(flips):  # a flip is its own inverse and transpose
-                dy = xp.flip(flipped * dy, axis=axis) + (1.0 - flipped) * dy
-            return dy
-
-        return y, backprop
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode, "seed": self.seed}

@@ -70,9 +70,9 @@ class Sequential(Model):
     def forward_with_mask(self, x, training: bool = False) -> tuple:
         """``(batch, ...in) -> ((batch, ...out), output mask or None, backprop)``; ``backprop(dy)``
         runs the layers' closures in reverse and returns ``dx``. ``backprop.parameters_only(dy)``
-        fills the same parameter gradients without dx, using the first layer's
-        ``parameters_only`` when its closure offers one (training never reads the gradient of
-        the data). The output mask is what the last layer passes on (see `Layer.compute_mask`),
+        fills the same parameter gradients without dx: it stops at the first layer with
+        trainable weights and uses that layer's ``parameters_only`` when its closure offers one
+        (training never reads the gradient of the data). The output mask is what the last layer passes on (see `Layer.compute_mask`),
         e.g. ``(batch, timesteps)`` after a masked sequence; the loss weights by it."""
         backprops = []
         mask = None  # Keras's masks: see Layer
@@ -91,10 +91,13 @@ class Sequential(Model):
             return dy
 
         def parameters_only(dy):
-            for layer_backprop in reversed(backprops[1:]):
+            # The backward stops at the first layer with trainable weights: the layers before
+            # it (Rescaling, augmentations...) would only compute the data's gradient.
+            first = next((k for k, layer in enumerate(self.layers) if layer.trainable_weights), len(backprops))
+            for layer_backprop in reversed(backprops[first + 1:]):
                 dy = layer_backprop(dy)
-            if backprops:
-                getattr(backprops[0], "parameters_only", backprops[0])(dy)
+            if first < len(backprops):
+                getattr(backprops[first], "parameters_only", backprops[first])(dy)
 
         backprop.parameters_only = parameters_only
         return x, mask, backprop
