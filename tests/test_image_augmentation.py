@@ -1,6 +1,7 @@
-"""The random image augmentations (RandomFlip, RandomRotation, RandomTranslation, RandomZoom)
-on every backend: the affine sampler against direct loops for every fill mode and
-interpolation, exact rotations and shifts, finite differences, seeds, configs."""
+"""The random image augmentations on every backend: the affine sampler (RandomRotation,
+RandomTranslation, RandomZoom) against direct loops for every fill mode and interpolation,
+exact rotations and shifts; RandomFlip, RandomCrop, RandomContrast, RandomBrightness against
+their formulas; finite differences, seeds, configs."""
 
 import itertools
 import json
@@ -160,6 +161,9 @@ def test_augmentations_name_bad_arguments(backend):
     layers.RandomRotation((-0.1, 0.2), fill_mode="constant", fill_value=1.0, seed=1),
     layers.RandomTranslation(0.1, (0.0, 0.2), interpolation="nearest"),
     layers.RandomZoom(0.2, fill_mode="wrap"),
+    layers.RandomCrop(3, 4, seed=2),
+    layers.RandomContrast((0.1, 0.3), value_range=(0, 1)),
+    layers.RandomBrightness(0.2, seed=4),
 ], ids=lambda layer: type(layer).__name__)
 def test_configs_round_trip_through_json(layer):
     spec = json.loads(json.dumps(saving.serialize_layer(layer)))
@@ -203,3 +207,69 @@ def test_random_flip_names_a_wrong_rank_and_mode(backend):
         layers.RandomFlip().forward(on(backend, np.zeros((2, 3, 4))), training=True)
     with pytest.raises(ValueError, match="mode must be one of"):
         layers.RandomFlip("diagonal")
+
+
+def test_random_crop_takes_one_window_per_batch_and_resizes_at_inference(backend):
+    dc.set_floatx("float64")
+    x = np.random.default_rng(6).standard_normal((3, 7, 9, 2))
+    layer = layers.RandomCrop(4, 5, seed=1)
+    seen = set()
+    for _ in range(40):
+        y, backprop = layer.forward(on(backend, x), training=True)
+        y = backend.to_numpy(y)
+        windows = [(top, left) for top in range(4) for left in range(5)
+                   if np.array_equal(y, x[:, top:top + 4, left:left + 5])]
+        assert len(windows) == 1  # the same window for every image of the batch
+        top, left = windows[0]
+        seen.add(windows[0])
+        dx = backend.to_numpy(backprop(on(backend, np.ones_like(y))))
+        expected = np.zeros_like(x)
+        expected[:, top:top + 4, left:left + 5] = 1.0
+        np.testing.assert_array_equal(dx, expected)
+    assert len(seen) > 8  # 20 windows possible
+    inference = backend.to_numpy(layer(on(backend, x)))
+    resized = backend.to_numpy(layers.Resizing(4, 5, crop_to_aspect_ratio=True)(on(backend, x)))
+    np.testing.assert_array_equal(inference, resized)
+
+
+def seeded(make):
+    """A function of the input whose random draws are the same at every call (a fresh layer
+    with a fixed seed), so that finite differences apply."""
+    return lambda v: make().forward(v, training=True)
+
+
+def test_random_contrast_scales_deviations_from_the_channel_mean(backend):
+    dc.set_floatx("float64")
+    x = np.random.default_rng(7).uniform(100, 150, (6, 4, 5, 3))
+    y = backend.to_numpy(layers.RandomContrast(0.4, seed=3).forward(on(backend, x), training=True)[0])
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    scale = (y - mean) / (x - mean)  # one factor per image, shared by its channels and pixels
+    np.testing.assert_allclose(scale, np.broadcast_to(scale[:, :1, :1, :1], scale.shape), rtol=1e-9)
+    assert np.all((scale >= 0.6) & (scale <= 1.4)) and np.ptp(scale[:, 0, 0, 0]) > 0
+    make = lambda: layers.RandomContrast(0.9, value_range=(0, 1), seed=5)  # noqa: E731
+    check_backward(seeded(make), np.random.default_rng(8).uniform(0.3, 0.7, (2, 3, 3, 2)), label="RandomContrast")
+    clipped = backend.to_numpy(make().forward(on(backend, x / 150), training=True)[0])
+    assert clipped.min() >= 0.0 and clipped.max() <= 1.0
+
+
+def test_random_brightness_adds_a_delta_per_image_and_clips(backend):
+    dc.set_floatx("float64")
+    x = np.random.default_rng(9).uniform(50, 200, (6, 4, 5, 3))
+    y = backend.to_numpy(layers.RandomBrightness(0.1, seed=3).forward(on(backend, x), training=True)[0])
+    delta = y - x  # one delta per image, at most 0.1 * 255
+    np.testing.assert_allclose(delta, np.broadcast_to(delta[:, :1, :1, :1], delta.shape), rtol=1e-9, atol=1e-9)
+    assert np.all(np.abs(delta) <= 25.5) and np.ptp(delta[:, 0, 0, 0]) > 0
+    make = lambda: layers.RandomBrightness((0.4, 0.6), value_range=(0, 1), seed=2)  # noqa: E731
+    bright = backend.to_numpy(make().forward(on(backend, x / 255), training=True)[0])
+    assert bright.max() == 1.0  # pushed past the top: clipped
+    check_backward(seeded(make), np.random.default_rng(10).uniform(0, 1, (2, 3, 3, 2)), label="RandomBrightness")
+
+
+def test_photometric_factors_are_checked():
+    with pytest.raises(ValueError, match=r"factor must lie in \[0, 1\]"):
+        layers.RandomContrast(1.5)
+    with pytest.raises(ValueError, match=r"factor must lie in \[-1.0, 1.0\]"):
+        layers.RandomBrightness((-2.0, 0.1))
+    with pytest.raises(ValueError, match="height must be a positive integer"):
+        layers.RandomCrop(0, 3)
+

@@ -19,7 +19,9 @@ from deepcore.layers.pooling import (
     GlobalAveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D,
     MaxPooling2D, MaxPooling3D,
 )
-from deepcore.layers.image_augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+from deepcore.layers.image_augmentation import (
+    RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+)
 from deepcore.layers.image_preprocessing import CenterCrop, Resizing
 from deepcore.layers.preprocessing import Normalization, Rescaling
 from deepcore.layers.recurrent import GRU, LSTM, SimpleRNN
@@ -38,4 +40,5 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "SeparableConv1D", "SeparableConv2D", "Conv3D", "Conv3DTranspose", "MaxPooling3D",
            "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D", "UpSampling3D", "ZeroPadding3D",
            "Cropping3D", "SpatialDropout3D", "Rescaling", "RandomFlip", "Resizing",
-           "CenterCrop", "RandomRotation", "RandomTranslation", "RandomZoom"]
+           "CenterCrop", "RandomRotation", "RandomTranslation", "RandomZoom",
+           "RandomCrop", "RandomContrast", "RandomBrightness"]

@@ -1,5 +1,6 @@
 """Random image augmentations for training, as Keras: `RandomFlip`, `RandomRotation`,
-`RandomTranslation` and `RandomZoom`; each is the identity at inference.
+`RandomTranslation`, `RandomZoom`, `RandomCrop`, `RandomContrast` and `RandomBrightness`; each
+is the identity at inference (`RandomCrop`: a centred crop and resize).
 
 Images are ``(batch, rows, cols, channels)``. Draws come from the host generator (or the
 layer's own with ``seed``), so every backend transforms the same images the same way. The
@@ -21,7 +22,7 @@ from deepcore import random as host_random
 from deepcore.backend import array_namespace
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
-from deepcore.layers.image_preprocessing import check_images
+from deepcore.layers.image_preprocessing import check_images, resize
 from deepcore.registry import get_backend
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -104,40 +105,62 @@ def _factor_range(layer: str, name: str, factor, bound: float | None = 1.0) -> t
     return float(low), float(high)
 
 
-class AffineAugmentation(Layer):
-    """What RandomRotation, RandomTranslation and RandomZoom share: the sampling options, the
-    draws, the identity at inference. Subclasses give each image's transform."""
+class ImageAugmentation(Layer):
+    """What the random augmentations share: ``(batch, rows, cols, channels)`` images, their own
+    generator with ``seed`` (else the host's), `augment` in training and `infer` (the identity
+    unless a subclass says otherwise) at inference."""
+
+    def __init__(self, seed: int | None = None, data_format: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        conv_utils.check_data_format(data_format)
+        self.seed = seed
+        self._generator = host_random.generator(seed) if seed is not None else None
+
+    def uniform(self, shape: tuple, low: float, high: float, like):
+        """Draws in ``[low, high)`` of ``shape``, in ``like``'s dtype, on the active backend."""
+        return get_backend().random_uniform(shape, low, high, dtype=like.dtype, generator=self._generator)
+
+    def augment(self, x) -> tuple:
+        """``x -> (y, backprop)`` in training."""
+        raise NotImplementedError
+
+    def infer(self, x) -> tuple:
+        """``x -> (y, backprop)`` at inference."""
+        return x, lambda dy: dy
+
+    def forward(self, x, training=False):
+        check_images(self, x.shape)
+        return self.augment(x) if training else self.infer(x)
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+class AffineAugmentation(ImageAugmentation):
+    """What RandomRotation, RandomTranslation and RandomZoom share: the sampling options.
+    Subclasses give each image's transform."""
 
     def __init__(self, fill_mode: str = "reflect", interpolation: str = "bilinear", seed: int | None = None,
                  fill_value: float = 0.0, data_format: str | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, data_format, **kwargs)
         name = type(self).__name__
         if fill_mode not in FILL_MODES:
             raise ValueError(f"{name}: fill_mode must be one of {list(FILL_MODES)}. Received: fill_mode={fill_mode!r}")
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"{name}: interpolation must be one of {list(INTERPOLATIONS)}. "
                              f"Received: interpolation={interpolation!r}")
-        conv_utils.check_data_format(data_format)
-        self.fill_mode, self.interpolation, self.fill_value, self.seed = fill_mode, interpolation, fill_value, seed
-        self._generator = host_random.generator(seed) if seed is not None else None
-
-    def uniform(self, batch: int, low: float, high: float, like):
-        """``(batch,)`` draws in ``[low, high)``, in ``like``'s dtype, on the active backend."""
-        return get_backend().random_uniform((batch,), low, high, dtype=like.dtype, generator=self._generator)
+        self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, fill_value
 
     def transforms(self, x):
         """``(batch, 6)``: each image's ``[a0, a1, a2, b0, b1, b2]``."""
         raise NotImplementedError
 
-    def forward(self, x, training=False):
-        check_images(self, x.shape)
-        if not training:
-            return x, lambda dy: dy
+    def augment(self, x):
         return affine_transform(x, self.transforms(x), self.interpolation, self.fill_mode, self.fill_value)
 
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
-                "seed": self.seed, "fill_value": self.fill_value}
+                "fill_value": self.fill_value}
 
 
 class RandomRotation(AffineAugmentation):
@@ -153,7 +176,7 @@ class RandomRotation(AffineAugmentation):
     def transforms(self, x):
         xp = array_namespace(x)
         batch, rows, cols = x.shape[0], x.shape[1], x.shape[2]
-        angle = self.uniform(batch, self.low * 2.0 * math.pi, self.high * 2.0 * math.pi, x)
+        angle = self.uniform((batch,), self.low * 2.0 * math.pi, self.high * 2.0 * math.pi, x)
         cos, sin = xp.cos(angle), xp.sin(angle)
         # The centre ((cols - 1) / 2, (rows - 1) / 2) maps to itself (Keras's offsets).
         x_offset = ((cols - 1) - (cos * (cols - 1) - sin * (rows - 1))) / 2.0
@@ -178,8 +201,8 @@ class RandomTranslation(AffineAugmentation):
     def transforms(self, x):
         xp = array_namespace(x)
         batch, rows, cols = x.shape[0], x.shape[1], x.shape[2]
-        down = self.uniform(batch, *self.height_range, x) * rows
-        right = self.uniform(batch, *self.width_range, x) * cols
+        down = self.uniform((batch,), *self.height_range, x) * rows
+        right = self.uniform((batch,), *self.width_range, x) * cols
         ones, zeros = xp.ones_like(down), xp.zeros_like(down)
         return xp.stack([ones, zeros, -right, zeros, ones, -down], axis=1)
 
@@ -204,8 +227,8 @@ class RandomZoom(AffineAugmentation):
     def transforms(self, x):
         xp = array_namespace(x)
         batch, rows, cols = x.shape[0], x.shape[1], x.shape[2]
-        zoom_rows = 1.0 + self.uniform(batch, *self.height_range, x)
-        zoom_cols = zoom_rows if self.width_range is None else 1.0 + self.uniform(batch, *self.width_range, x)
+        zoom_rows = 1.0 + self.uniform((batch,), *self.height_range, x)
+        zoom_cols = zoom_rows if self.width_range is None else 1.0 + self.uniform((batch,), *self.width_range, x)
         zeros = xp.zeros_like(zoom_rows)
         return xp.stack([zoom_cols, zeros, (cols - 1) / 2.0 * (1.0 - zoom_cols),
                          zeros, zoom_rows, (rows - 1) / 2.0 * (1.0 - zoom_rows)], axis=1)
@@ -214,27 +237,20 @@ class RandomZoom(AffineAugmentation):
         return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
 
 
-class RandomFlip(Layer):
-    """In training, each image of ``(batch, rows, cols, channels)`` is flipped left-right
-    (``"horizontal"``), up-down (``"vertical"``) or each of the two
-    (``"horizontal_and_vertical"``, Keras's default), each flip with probability 1/2 and drawn
-    per image; at inference the identity. Draws come from the host generator (or the layer's
-    own with ``seed``), so every backend flips the same images."""
+class RandomFlip(ImageAugmentation):
+    """Flips each training image left-right (``"horizontal"``), up-down (``"vertical"``) or
+    each of the two (``"horizontal_and_vertical"``, Keras's default), each flip with
+    probability 1/2 and drawn per image."""
 
     axes_of_mode = {"horizontal": (2,), "vertical": (1,), "horizontal_and_vertical": (2, 1)}
 
     def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         if mode not in self.axes_of_mode:
             raise ValueError(f"RandomFlip: mode must be one of {list(self.axes_of_mode)}. Received: mode={mode!r}")
         self.mode = mode
-        self.seed = seed
-        self._generator = host_random.generator(seed) if seed is not None else None
 
-    def forward(self, x, training=False):
-        check_images(self, x.shape)
-        if not training:
-            return x, lambda dy: dy
+    def augment(self, x):
         xp = array_namespace(x)
         flips = []  # (axis, (batch, 1, 1, 1) of 1.0 where that image is flipped)
         y = x
@@ -252,4 +268,104 @@ class RandomFlip(Layer):
         return y, backprop
 
     def get_config(self):
-        return {**super().get_config(), "mode": self.mode, "seed": self.seed}
+        return {**super().get_config(), "mode": self.mode}
+
+
+class RandomCrop(ImageAugmentation):
+    """``(batch, rows, cols, C) -> (batch, height, width, C)``. In training, when the images are
+    larger along both axes, one ``height x width`` window at a random position (one per batch,
+    as Keras); otherwise, and at inference, the largest centred window of the target's aspect
+    ratio resized to it (bilinear, Keras's rule)."""
+
+    def __init__(self, height: int, width: int, seed: int | None = None, data_format: str | None = None, **kwargs):
+        super().__init__(seed, data_format, **kwargs)
+        for name, value in (("height", height), ("width", width)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"RandomCrop: {name} must be a positive integer. Received: {name}={value!r}")
+        self.height, self.width = height, width
+
+    def compute_output_shape(self, input_shape):
+        check_images(self, input_shape)
+        return (input_shape[0], self.height, self.width, input_shape[-1])
+
+    def augment(self, x):
+        rows, cols = x.shape[1], x.shape[2]
+        if rows <= self.height or cols <= self.width:
+            return self.infer(x)
+        generator = self._generator or host_random.generator()
+        top = int(generator.uniform(0, rows - self.height + 1))
+        left = int(generator.uniform(0, cols - self.width + 1))
+        amounts = ((top, rows - self.height - top), (left, cols - self.width - left))
+        return conv_utils.crop(x, amounts), lambda dy: conv_utils.pad(dy, amounts)
+
+    def infer(self, x):
+        return resize(x, self.height, self.width, "bilinear", crop_to_aspect_ratio=True)
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+def _clip_to_range(xp, z, value_range):
+    """``z`` clipped to ``value_range`` and the 0/1 mask of the entries it left alone (their
+    gradient)."""
+    low, high = (float(v) for v in value_range)
+    kept = xp.astype((z >= low) & (z <= high), z.dtype)
+    return xp.clip(z, low, high), kept
+
+
+class RandomContrast(ImageAugmentation):
+    """Scales each training image's deviation from its per-channel mean by a factor drawn per
+    image from ``[1 - lower, 1 + upper]`` (``factor``: a number f for both, or ``(lower,
+    upper)``, within [0, 1]), then clips to ``value_range`` (Keras's default (0, 255))."""
+
+    def __init__(self, factor, value_range=(0, 255), seed: int | None = None, **kwargs):
+        super().__init__(seed, **kwargs)
+        lower, upper = (factor, factor) if isinstance(factor, (int, float)) else tuple(factor)
+        if not 0.0 <= lower <= 1.0 or not 0.0 <= upper <= 1.0:
+            raise ValueError(f"RandomContrast: factor must lie in [0, 1]. Received: factor={factor!r}")
+        self.factor, self.lower, self.upper = factor, float(lower), float(upper)
+        self.value_range = tuple(value_range)
+
+    def augment(self, x):
+        xp = array_namespace(x)
+        scale = self.uniform((x.shape[0], 1, 1, 1), 1.0 - self.lower, 1.0 + self.upper, x)
+        positions = x.shape[1] * x.shape[2]
+        mean = xp.mean(x, axis=(1, 2), keepdims=True)
+        y, kept = _clip_to_range(xp, (x - mean) * scale + mean, self.value_range)
+
+        def backprop(dy):
+            dz = dy * kept
+            # d/dx of (x - mean) * s + mean: s, plus (1 - s) / positions through the mean
+            return dz * scale + xp.sum(dz, axis=(1, 2), keepdims=True) * ((1.0 - scale) / positions)
+
+        return y, backprop
+
+    def get_config(self):
+        return {**super().get_config(), "factor": _plain_factor(self.factor), "value_range": list(self.value_range)}
+
+
+class RandomBrightness(ImageAugmentation):
+    """Adds to each training image a delta drawn per image from ``factor`` (a number f: [-f,
+    f]; a pair: that range; within [-1, 1]) times the width of ``value_range`` (Keras's
+    default (0, 255)), then clips to that range."""
+
+    def __init__(self, factor, value_range=(0, 255), seed: int | None = None, **kwargs):
+        super().__init__(seed, **kwargs)
+        self.factor = factor
+        self.factor_range = _factor_range("RandomBrightness", "factor", factor)
+        self.value_range = tuple(value_range)
+
+    def augment(self, x):
+        xp = array_namespace(x)
+        width = float(self.value_range[1]) - float(self.value_range[0])
+        delta = self.uniform((x.shape[0], 1, 1, 1), *self.factor_range, x) * width
+        y, kept = _clip_to_range(xp, x + delta, self.value_range)
+        return y, lambda dy: dy * kept
+
+    def get_config(self):
+        return {**super().get_config(), "factor": _plain_factor(self.factor), "value_range": list(self.value_range)}
+
+
+def _plain_factor(factor):
+    """A factor as JSON takes it: a number, or a pair as a list."""
+    return factor if isinstance(factor, (int, float)) else list(factor)
