@@ -434,3 +434,47 @@ def test_model_built_on_numpy_moves_to_torch():
         assert all(isinstance(a, torch.Tensor) for a in model.optimizer.state(model.trainable_variables))
         assert model.optimizer.iterations == 3
     assert not np.array_equal(model.get_weights()[0], weights[0])
+
+
+def test_a_nested_sequential_joins_with_its_shared_layers(backend, tmp_path):
+    """Keras's pattern: an augmentation block (or any Sequential) inside a Sequential. Its
+    layers are shared: the outer model trains them and the block still runs on its own."""
+    from deepcore import layers
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 6, 6, 1)).astype(np.float32), rng.integers(0, 2, 64)
+    augmentation = Sequential([Input((6, 6, 1)), layers.RandomFlip("horizontal", seed=1)])
+    features = Sequential([layers.Conv2D(3, 3, activation="relu"), layers.Flatten()])
+    model = Sequential([augmentation, features, Dense(1, activation="sigmoid")])
+    assert model.input_shape == (None, 6, 6, 1) and model.output_shape == (None, 1)
+    assert model.layers[:1] == augmentation.layers and model.layers[1:3] == features.layers
+    kernel = features.layers[0].kernel
+    before = backend.to_numpy(kernel.value).copy()
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.allclose(backend.to_numpy(kernel.value), before)  # the shared layer trained
+    np.testing.assert_array_equal(backend.to_numpy(augmentation(backend.asarray(x))), x)  # inference: identity
+    model.save(tmp_path / "nested.deepcore")
+    np.testing.assert_allclose(dc.models.load_model(tmp_path / "nested.deepcore").predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_trainable_false_on_a_model_freezes_its_layers(backend):
+    """Keras's transfer-learning idiom: ``base.trainable = False`` before training the head."""
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((32, 4)), rng.standard_normal((32, 1))
+    base = Sequential([Input((4,)), Dense(5, activation="relu"), Dense(5)])
+    base.trainable = False
+    model = Sequential([base, Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    frozen = [w.copy() for w in base.get_weights()]
+    head = model.layers[-1].get_weights()[0].copy()
+    model.fit(x, y, epochs=2, verbose=0)
+    for now, then in zip(base.get_weights(), frozen):
+        np.testing.assert_array_equal(now, then)
+    assert not np.allclose(model.layers[-1].get_weights()[0], head)
+    assert not base.trainable and model.trainable is False
+    base.trainable = True  # fine-tuning: the base trains again
+    assert model.trainable
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.allclose(base.get_weights()[0], frozen[0])

@@ -51,6 +51,17 @@ class Model:
 
     # --- weights ----------------------------------------------------------------------------
     @property
+    def trainable(self) -> bool:
+        """Whether fit trains the model's weights; setting it sets every layer's ``trainable``
+        (Keras's ``base_model.trainable = False`` freezes a feature extractor)."""
+        return all(layer.trainable for layer in self.layers)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        for layer in self.layers:
+            layer.trainable = value
+
+    @property
     def weights(self) -> list:
         return [v for layer in self.layers for v in layer.weights]
 

@@ -26,7 +26,17 @@ class Sequential(Model):
             self.add(layer)
 
     def add(self, layer: Layer) -> None:
-        """Append a layer; builds the model right away when its input shape is known."""
+        """Append a layer; builds the model right away when its input shape is known.
+
+        A `Sequential` (e.g. a data-augmentation block or a feature extractor) joins with its
+        layers, which stay shared with it: training either model trains both, as in Keras
+        (here `layers` and `summary` list them one by one)."""
+        if isinstance(layer, Sequential):
+            if not self.layers and self.input_shape is None and layer.input_shape is not None:
+                self.input_shape = layer.input_shape
+            for inner in layer.layers:
+                self.add(inner)
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add() takes a deepcore layer; received {layer!r}.")
         if isinstance(layer, Input):
