@@ -17,6 +17,7 @@ from deepcore import metrics as metrics_module
 from deepcore import optimizers as optimizers_module
 from deepcore import distribution
 from deepcore.callbacks import Callback, CallbackList, History, ProgbarLogger
+from deepcore.layers.wrappers import Wrapper
 from deepcore.models import data
 from deepcore.registry import get_backend
 
@@ -154,7 +155,7 @@ class Model:
     # activity penalties of the latest forward plus the trainable weights' penalties.
     def _activity_penalty(self) -> Any:
         penalty = 0.0
-        for layer in self.layers:
+        for layer in _with_inner_layers(self.layers):
             if layer.activity_regularizer is not None:
                 penalty = penalty + layer.activity_loss
         return penalty
@@ -368,6 +369,17 @@ class Model:
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=len(x), verbose=0)
+
+
+def _with_inner_layers(layers: list) -> list:
+    """``layers`` and, after each wrapper (TimeDistributed, Bidirectional...), the layers it
+    runs, recursively."""
+    found = []
+    for layer in layers:
+        found.append(layer)
+        if isinstance(layer, Wrapper):
+            found.extend(_with_inner_layers(layer.inner_layers()))
+    return found
 
 
 def _resolve_verbose(verbose) -> int:
