@@ -154,11 +154,7 @@ class Model:
     # Keras adds the regularization penalties to the loss in training and in evaluation: the
     # activity penalties of the latest forward plus the trainable weights' penalties.
     def _activity_penalty(self) -> Any:
-        penalty = 0.0
-        for layer in _with_inner_layers(self.layers):
-            if layer.activity_regularizer is not None:
-                penalty = penalty + layer.activity_loss
-        return penalty
+        return _activity_penalty(self.layers)
 
     def _weight_penalty(self, variables: list) -> Any:
         penalty = 0.0
@@ -371,15 +367,17 @@ class Model:
         return self.predict(x, batch_size=len(x), verbose=0)
 
 
-def _with_inner_layers(layers: list) -> list:
-    """``layers`` and, after each wrapper (TimeDistributed, Bidirectional...), the layers it
-    runs, recursively."""
-    found = []
+def _activity_penalty(layers: list) -> Any:
+    """The activity penalties of the latest forward of ``layers`` and of the layers that
+    wrappers (TimeDistributed, Bidirectional...) run. Every training step sums them: a plain
+    loop, no list built."""
+    penalty = 0.0
     for layer in layers:
-        found.append(layer)
+        if layer.activity_regularizer is not None:
+            penalty = penalty + layer.activity_loss
         if isinstance(layer, Wrapper):
-            found.extend(_with_inner_layers(layer.inner_layers()))
-    return found
+            penalty = penalty + _activity_penalty(layer.inner_layers())
+    return penalty
 
 
 def _resolve_verbose(verbose) -> int:

@@ -103,7 +103,11 @@ class Sequential(Model):
         def parameters_only(dy):
             # The backward stops at the first layer with trainable weights: the layers before
             # it (Rescaling, augmentations...) would only compute the data's gradient.
-            first = next((k for k, layer in enumerate(self.layers) if layer.trainable_weights), len(backprops))
+            first = 0
+            for layer in self.layers:  # a plain loop: this runs every training step
+                if layer.trainable_weights:
+                    break
+                first += 1
             for layer_backprop in reversed(backprops[first + 1:]):
                 dy = layer_backprop(dy)
             if first < len(backprops):
