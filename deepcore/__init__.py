@@ -2,13 +2,15 @@
 
 ``import deepcore as dc`` gives the backend registry (`set_backend`, `use_backend`, ...) and
 the Keras-style modules `dc.layers`, `dc.models`, `dc.optimizers`, `dc.losses`, `dc.metrics`,
-`dc.callbacks`, `dc.activations`, `dc.initializers`, `dc.regularizers`, `dc.utils`. Neither
+`dc.callbacks`, `dc.activations`, `dc.initializers`, `dc.regularizers`, `dc.constraints`,
+`dc.utils`. Neither
 cupy nor torch is imported until a backend that needs it is used.
 """
 
 from deepcore import (
     activations,
     callbacks,
+    constraints,
     initializers,
     layers,
     losses,
@@ -35,6 +37,6 @@ __all__ = [
     "Backend", "BackendUnavailableError", "Probe",
     "available_backends", "get_backend", "list_backends", "register_backend", "set_backend", "use_backend",
     "floatx", "set_floatx", "epsilon",
-    "activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
+    "activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
     "optimizers", "regularizers", "utils",
 ]

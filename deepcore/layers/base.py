@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import array_api_compat
 
-from deepcore import activations, initializers, regularizers
+from deepcore import activations, constraints, initializers, regularizers
 from deepcore.backend import array_namespace
 from deepcore.registry import get_backend
 
@@ -38,15 +38,17 @@ def snake_case(name: str) -> str:
 class Variable:
     """A weight array on the device, its latest gradient, and how it is trained."""
 
-    __slots__ = ("name", "value", "grad", "trainable", "regularizer")
+    __slots__ = ("name", "value", "grad", "trainable", "regularizer", "constraint")
 
     def __init__(self, name: str, value: Any, trainable: bool = True,
-                 regularizer: regularizers.Regularizer | None = None):
+                 regularizer: regularizers.Regularizer | None = None,
+                 constraint: constraints.Constraint | None = None):
         self.name = name
         self.value = value
         self.grad: Any = None
         self.trainable = trainable
         self.regularizer = regularizer
+        self.constraint = constraint  # applied by the optimizer after each update
 
     @property
     def shape(self) -> tuple:
@@ -70,10 +72,18 @@ class Layer:
 
     supports_masking = False
     uses_mask = False
+    # The weights that take Keras's ``<name>_constraint`` arguments (a weight named
+    # ``<name>_kernel`` or ``<name>``, e.g. recurrent -> recurrent_kernel).
+    constraint_names: tuple[str, ...] = ()
 
     def __init__(self, name: str | None = None, trainable: bool = True,
                  input_shape: tuple | None = None, dtype: Any = None,
                  activity_regularizer=None, **kwargs):
+        self._constraints: dict[str, constraints.Constraint] = {}
+        for weight in self.constraint_names:
+            constraint = constraints.get(kwargs.pop(f"{weight}_constraint", None))
+            if constraint is not None:
+                self._constraints[weight] = constraint
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s): {sorted(kwargs)}.")
         self.name = name or unique_name(snake_case(type(self).__name__))
@@ -98,7 +108,8 @@ class Layer:
                    trainable: bool = True, regularizer=None) -> Variable:
         self.backend = get_backend()
         value = initializers.get(initializer)(shape)
-        variable = Variable(f"{self.name}/{name}", value, trainable, regularizers.get(regularizer))
+        constraint = self._constraints.get(name[:-len("_kernel")] if name.endswith("_kernel") else name)
+        variable = Variable(f"{self.name}/{name}", value, trainable, regularizers.get(regularizer), constraint)
         self._variables.append(variable)
         return variable
 
@@ -240,6 +251,8 @@ class Layer:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         for name in self._option_names:
             config[name] = _option_module(name).serialize(getattr(self, name))
+        for weight, constraint in self._constraints.items():
+            config[f"{weight}_constraint"] = constraints.serialize(constraint)
         return config
 
     @classmethod

@@ -21,6 +21,7 @@ class BaseConv(Layer):
 
     rank = 0
     paddings = ("valid", "same")
+    constraint_names = ("kernel", "bias")
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
                  data_format: str | None = None, dilation_rate=1, activation=None, use_bias: bool = True,
@@ -168,6 +169,8 @@ class DepthwiseConv(Conv):
     It is the grouped convolution with one group per input channel: Keras's depthwise kernel
     has that convolution's kernel layout ``(*kernel_size, 1, in * depth_multiplier)`` in memory,
     so `Conv`'s forward and backward serve as they are."""
+
+    constraint_names = ("depthwise", "bias")
 
     def __init__(self, kernel_size, strides=1, padding: str = "valid", depth_multiplier: int = 1,
                  data_format: str | None = None, dilation_rate=1, activation=None, use_bias: bool = True,

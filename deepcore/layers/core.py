@@ -48,6 +48,7 @@ class Dense(Layer):
     """
 
     supports_masking = True  # an incoming mask passes on (Keras)
+    constraint_names = ("kernel", "bias")
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",

@@ -19,6 +19,8 @@ class Embedding(Layer):
     `Sequential` model hands to the recurrent layers after it (they skip the padded steps).
     """
 
+    constraint_names = ("embeddings",)
+
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
                  embeddings_regularizer=None, mask_zero: bool = False, **kwargs):
         super().__init__(**kwargs)

@@ -24,6 +24,7 @@ class _AffineNormalization(Layer):
     """What both layers share: ``gamma`` and ``beta`` over ``param_axes`` and their backprop."""
 
     supports_masking = True  # an incoming mask passes on (Keras)
+    constraint_names = ("beta", "gamma")
 
     def __init__(self, axis, epsilon: float, center: bool, scale: bool,
                  beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer, **kwargs):

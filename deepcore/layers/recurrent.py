@@ -37,14 +37,19 @@ class Recurrent(Layer):
     gates = 1
     state_count = 1
     uses_mask = True
+    constraint_names = ("kernel", "recurrent", "bias")
 
     def __init__(self, units: int, activation="tanh", use_bias: bool = True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
                  bias_regularizer=None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
-                 stateful: bool = False, seed: int | None = None, **kwargs):
+                 stateful: bool = False, seed: int | None = None, unroll: bool = False, use_cudnn="auto",
+                 **kwargs):
+        # Keras's unroll and use_cudnn choose how its backends run the same recurrence; here
+        # the time loop is always a Python loop, so they are accepted and change nothing.
         super().__init__(**kwargs)
+        self.unroll = unroll
         name = type(self).__name__
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"{name}: units must be a positive integer. Received: units={units!r}")
@@ -266,6 +271,7 @@ class Recurrent(Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            "unroll": self.unroll,
         }
 
 

@@ -219,7 +219,8 @@ class SeparableConv(Wrapper):
                  dilation_rate=1, depth_multiplier: int = 1, activation=None, use_bias: bool = True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
-                 bias_regularizer=None, **kwargs):
+                 bias_regularizer=None, depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
+                 **kwargs):
         from deepcore.layers.convolutional import Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D
 
         super().__init__(**kwargs)
@@ -228,12 +229,13 @@ class SeparableConv(Wrapper):
             kernel_size, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
             data_format=data_format, dilation_rate=dilation_rate, use_bias=False,
             depthwise_initializer=depthwise_initializer, depthwise_regularizer=depthwise_regularizer,
-            name=f"{self.name}_depthwise",
+            depthwise_constraint=depthwise_constraint, name=f"{self.name}_depthwise",
         )
         self.pointwise = pointwise_class(
             filters, 1, activation=activation, use_bias=use_bias, kernel_initializer=pointwise_initializer,
             bias_initializer=bias_initializer, kernel_regularizer=pointwise_regularizer,
-            bias_regularizer=bias_regularizer, name=f"{self.name}_pointwise",
+            bias_regularizer=bias_regularizer, kernel_constraint=pointwise_constraint,
+            bias_constraint=bias_constraint, name=f"{self.name}_pointwise",
         )
 
     def inner_layers(self):
@@ -270,6 +272,9 @@ class SeparableConv(Wrapper):
                                                "bias_regularizer")},
             "pointwise_initializer": pointwise["kernel_initializer"],
             "pointwise_regularizer": pointwise["kernel_regularizer"],
+            "depthwise_constraint": depthwise.get("depthwise_constraint"),
+            "pointwise_constraint": pointwise.get("kernel_constraint"),
+            "bias_constraint": pointwise.get("bias_constraint"),
         }
 
 

@@ -89,6 +89,9 @@ class Optimizer:
             if self.weight_decay:
                 target.value -= target.value * (self.weight_decay * lr)
             self.update_step(target, gradient, lr, self.slots_for(target))
+        for variable in variables:  # Keras: constraints act on the updated values
+            if variable.constraint is not None:
+                variable.value[...] = variable.constraint(variable.value)  # in place: it may be a view
         if self.iterations % DENORMAL_FLUSH_INTERVAL == 0:
             get_backend().flush_denormals([a for v in variables for a in self.slots_for(v).values()])
         self.iterations += 1
