@@ -78,7 +78,7 @@ class Layer:
 
     def __init__(self, name: str | None = None, trainable: bool = True,
                  input_shape: tuple | None = None, dtype: Any = None,
-                 activity_regularizer=None, **kwargs):
+                 activity_regularizer=None, input_dim: int | None = None, **kwargs):
         self._constraints: dict[str, constraints.Constraint] = {}
         for weight in self.constraint_names:
             constraint = constraints.get(kwargs.pop(f"{weight}_constraint", None))
@@ -89,6 +89,8 @@ class Layer:
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = trainable
         self.built = False
+        if input_dim is not None and input_shape is None:  # Keras 2's Dense(12, input_dim=8)
+            input_shape = (input_dim,)
         self.input_shape: Shape | None = (None, *input_shape) if input_shape is not None else None
         self._variables: list[Variable] = []
         self.backend = None  # the backend holding this layer's weights, set when they are made

@@ -15,7 +15,8 @@ class Input(Layer):
     takes its batch size from its first batch)."""
 
     def __init__(self, shape: tuple | None = None, batch_size: int | None = None, name: str | None = None,
-                 batch_shape: tuple | None = None, **kwargs):
+                 batch_shape: tuple | None = None, input_shape: tuple | None = None, **kwargs):
+        shape = input_shape if shape is None else shape  # Keras 2's InputLayer(input_shape=...)
         if batch_shape is not None:
             if shape is not None:
                 raise ValueError(f"Input: pass shape or batch_shape, not both. Received: shape={shape}, "

@@ -22,7 +22,13 @@ class Embedding(Layer):
     constraint_names = ("embeddings",)
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
-                 embeddings_regularizer=None, mask_zero: bool = False, **kwargs):
+                 embeddings_regularizer=None, mask_zero: bool = False, weights=None,
+                 input_length: int | None = None, **kwargs):
+        """``weights``: an initial table ``(input_dim, output_dim)`` (or a list holding it, as
+        Keras 2), e.g. pretrained word vectors; ``input_length`` (Keras 2) gives the input
+        shape ``(batch, input_length)``."""
+        if input_length is not None and kwargs.get("input_shape") is None:
+            kwargs["input_shape"] = (input_length,)
         super().__init__(**kwargs)
         for name, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -32,12 +38,16 @@ class Embedding(Layer):
         self.set_options(embeddings_initializer=embeddings_initializer,
                          embeddings_regularizer=embeddings_regularizer)
         self.mask_zero = mask_zero
+        self._initial_table = weights[0] if isinstance(weights, (list, tuple)) else weights
 
     def build(self, input_shape):
         super().build(input_shape)
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
                                           self.embeddings_initializer,
                                           regularizer=self.embeddings_regularizer)
+        if self._initial_table is not None:
+            self.set_weights([self._initial_table])  # checks the shape, names both
+            self._initial_table = None
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)

@@ -106,7 +106,12 @@ class BatchNormalization(_AffineNormalization):
                  center: bool = True, scale: bool = True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
-                 **kwargs):
+                 synchronized: bool = False, **kwargs):
+        if synchronized:
+            raise ValueError(
+                "BatchNormalization: synchronized=True (statistics over all replicas) is not supported; "
+                "under deepcore.distribution each process normalizes with its own batch statistics."
+            )
         if not isinstance(axis, int):
             raise TypeError(f"BatchNormalization: axis must be an integer. Received: axis={axis!r}")
         super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer,
@@ -168,7 +173,10 @@ class LayerNormalization(_AffineNormalization):
 
     def __init__(self, axis: int | list = -1, epsilon: float = 1e-3, center: bool = True,
                  scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, **kwargs):
+                 beta_regularizer=None, gamma_regularizer=None, rms_scaling: bool = False, **kwargs):
+        if rms_scaling:
+            raise ValueError("LayerNormalization: rms_scaling=True is not supported; use the default "
+                             "mean-and-variance normalization.")
         axis = list(axis) if isinstance(axis, (list, tuple)) else axis
         super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer,
                          beta_regularizer, gamma_regularizer, **kwargs)

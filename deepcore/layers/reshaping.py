@@ -5,11 +5,16 @@ from __future__ import annotations
 import math
 
 from deepcore.backend import array_namespace
+from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
 
 
 class Flatten(Layer):
     """``(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)``."""
+
+    def __init__(self, data_format: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        conv_utils.check_data_format(data_format)
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
