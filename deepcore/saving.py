@@ -149,6 +149,7 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
             "optimizer": serialize_object(optimizer, "optimizer"),
             "loss": serialize_object(model.loss, "loss"),
             "metrics": [serialize_object(metric, "metric") for metric in model.compiled_metrics],
+            "weighted_metrics": [serialize_object(metric, "metric") for metric in model.compiled_weighted_metrics],
         }
         document["optimizer"] = {"iterations": int(optimizer.iterations), "slots": []}
         if optimizer.iterations:  # before the first step every slot holds its initial value
@@ -265,12 +266,13 @@ def load_model(filepath, compile: bool = True):
     model.backend = get_backend()
     compile_config = document.get("compile")
     if compile and compile_config:
-        optimizer, loss, metrics = _rebuild(path, "compile config", lambda: (
+        optimizer, loss, metrics, weighted = _rebuild(path, "compile config", lambda: (
             deserialize_object(compile_config["optimizer"], "optimizer"),
             deserialize_object(compile_config["loss"], "loss"),
             [deserialize_object(metric, "metric") for metric in compile_config["metrics"]],
+            [deserialize_object(metric, "metric") for metric in compile_config.get("weighted_metrics", [])],
         ))
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted)
         _restore_optimizer(model, _field(document, "optimizer", path), tensors, path)
     return model
 

@@ -17,6 +17,18 @@ def set_random_seed(seed: int) -> None:
     host_random.set_seed(seed)
 
 
+def clear_session(free_memory: bool = True) -> None:
+    """Keras's fresh start: layer names count from the beginning again (``dense``,
+    ``dense_1``...); with ``free_memory`` Python's garbage collector runs."""
+    import gc
+
+    from deepcore.layers.base import reset_names
+
+    reset_names()
+    if free_memory:
+        gc.collect()
+
+
 def to_categorical(y, num_classes: int | None = None, dtype: str = "float32") -> np.ndarray:
     """Integer class ids ``(n,)`` -> one-hot rows ``(n, num_classes)`` (a NumPy array)."""
     labels = np.asarray(y, dtype=int).reshape(-1)

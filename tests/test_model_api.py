@@ -478,3 +478,114 @@ def test_trainable_false_on_a_model_freezes_its_layers(backend):
     assert model.trainable
     model.fit(x, y, epochs=1, verbose=0)
     assert not np.allclose(base.get_weights()[0], frozen[0])
+
+
+def test_metrics_ignore_sample_weights_and_weighted_metrics_use_them(backend):
+    """Keras 3: ``metrics`` get no sample (or class) weights; ``weighted_metrics`` do, and are
+    logged as weighted_<name> when the names clash."""
+    x = np.array([[1.0], [2.0], [3.0], [4.0]])
+    y = np.array([1, 0, 1, 1])
+    weights = np.array([3.0, 1.0, 1.0, 1.0])
+    model = Sequential([Input((1,)), Dense(1, activation="sigmoid", kernel_initializer="ones",
+                                           bias_initializer="zeros")])  # predicts class 1 everywhere
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy"])
+    logs = model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True)
+    assert logs["accuracy"] == pytest.approx(3 / 4)  # hits 1, 0, 1, 1
+    assert logs["weighted_accuracy"] == pytest.approx((3 + 1 + 1) / 6)
+    assert model.metrics_names == ["loss", "accuracy", "weighted_accuracy"]
+    history = model.fit(x, y, class_weight={0: 5.0, 1: 1.0}, epochs=1, shuffle=False, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "weighted_accuracy"}
+
+
+def test_weighted_metrics_survive_save_and_load(backend, tmp_path):
+    model = Sequential([Input((2,)), Dense(1)])
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"], weighted_metrics=["mae", "mse"])
+    model.save(tmp_path / "weighted.deepcore")
+    loaded = dc.models.load_model(tmp_path / "weighted.deepcore")
+    assert loaded.metrics_names == model.metrics_names == ["loss", "mae", "weighted_mae", "mse"]
+
+
+def test_compile_takes_kerass_execution_options_and_refuses_loss_weights():
+    model = Sequential([Input((2,)), Dense(1)])
+    model.compile(optimizer="adam", loss="mse", run_eagerly=True, jit_compile=False, steps_per_execution=4,
+                  auto_scale_loss=False)
+    with pytest.raises(ValueError, match="loss_weights=.* one output"):
+        model.compile(optimizer="adam", loss="mse", loss_weights=[0.5])
+
+
+class CountingCallback(dc.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.calls = {}
+
+    def _count(self, name):
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._count("train_batch")
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._count("test_batch")
+
+    def on_test_end(self, logs=None):
+        self._count("test_end")
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._count("predict_batch")
+
+
+def test_fit_caps_steps_and_chooses_when_and_how_to_validate(backend):
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 1))
+    model = Sequential([Input((2,)), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    counter = CountingCallback()
+    history = model.fit(x, y, batch_size=4, epochs=6, steps_per_epoch=3, validation_data=(x[:10], y[:10]),
+                        validation_batch_size=5, validation_freq=[2, 5], validation_steps=1,
+                        callbacks=[counter], verbose=0)
+    assert counter.calls == {"train_batch": 6 * 3, "test_batch": 2 * 1, "test_end": 2}
+    assert len(history.history["loss"]) == 6 and len(history.history["val_loss"]) == 2
+    counter = CountingCallback()
+    model.fit(x, y, batch_size=4, epochs=4, validation_split=0.5, validation_freq=2, callbacks=[counter], verbose=0)
+    assert counter.calls["test_batch"] == 2 * 5 and counter.calls["train_batch"] == 4 * 5
+
+
+def test_evaluate_and_predict_take_steps_and_callbacks(backend):
+    x, y = np.ones((10, 2)), np.ones((10, 1))
+    model = Sequential([Input((2,)), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    counter = CountingCallback()
+    model.evaluate(x, y, batch_size=3, steps=2, callbacks=[counter], verbose=0)
+    assert model.predict(x, batch_size=3, steps=2, callbacks=[counter], verbose=0).shape == (6, 1)
+    assert counter.calls == {"test_batch": 2, "test_end": 1, "predict_batch": 2}
+
+
+def test_get_layer_by_name_or_index():
+    model = Sequential([Input((2,)), Dense(3, name="hidden"), Dense(1, name="out")])
+    assert model.get_layer("hidden") is model.layers[0]
+    assert model.get_layer(index=-1) is model.get_layer("out")
+    with pytest.raises(ValueError, match=r"No such layer: 'missing'. Existing layers are: \['hidden', 'out'\]"):
+        model.get_layer("missing")
+
+
+def test_to_json_and_model_from_json_rebuild_the_architecture(backend):
+    model = Sequential([Input((3,)), Dense(4, activation="relu", name="a"), Dense(2, name="b")])
+    rebuilt = dc.models.model_from_json(model.to_json(indent=2))
+    assert [(type(layer), layer.name) for layer in rebuilt.layers] == [(type(layer), layer.name) for layer in model.layers]
+    assert rebuilt.input_shape == (None, 3) and rebuilt.output_shape == (None, 2)
+    assert rebuilt.to_json() == model.to_json()
+
+
+def test_clear_session_restarts_layer_names():
+    Dense(1)
+    dc.utils.clear_session()
+    assert Dense(1).name == "dense" and Dense(1).name == "dense_1"
+
+
+def test_summary_can_be_wider_and_show_what_trains():
+    model = Sequential([Input((2,)), Dense(3, name="frozen", trainable=False), Dense(1, name="head")])
+    lines = []
+    model.summary(line_length=90, show_trainable=True, print_fn=lines.append)
+    assert len(lines[1]) == 90 and lines[2].rstrip().endswith("Trainable")
+    assert lines[4].rstrip().endswith("N") and lines[5].rstrip().endswith("Y")

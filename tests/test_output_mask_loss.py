@@ -32,7 +32,7 @@ def tagger(loss="sparse_categorical_crossentropy", seed: int = 3) -> Sequential:
     dc.utils.set_random_seed(seed)
     model = Sequential([Embedding(VOCAB, 4, mask_zero=True, input_shape=(None,)),
                         LSTM(5, return_sequences=True), Dense(CLASSES, activation="softmax")])
-    model.compile(optimizer=dc.optimizers.SGD(0.5), loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=dc.optimizers.SGD(0.5), loss=loss, metrics=["accuracy"], weighted_metrics=["accuracy"])
     return model
 
 
@@ -72,8 +72,9 @@ def test_an_all_padding_batch_costs_nothing(backend):
 
 
 def test_sample_weights_and_the_mask_multiply(backend):
-    """Loss: sum(value * weight) over real entries / their count. Accuracy (with sample
-    weights, Keras 3): sum(hit * weight) / sum(weight) over real entries."""
+    """Loss: sum(value * weight) over real entries / their count. Weighted accuracy (Keras 3's
+    weighted_metrics): sum(hit * weight) / sum(weight) over real entries; the plain accuracy
+    ignores weights and mask (Keras 3's metrics get no sample weight)."""
     model = tagger()
     ids, labels = padded_batch()
     real = ids != 0
@@ -85,7 +86,9 @@ def test_sample_weights_and_the_mask_multiply(backend):
     expected_accuracy = (hits * weighted).sum() / weighted.sum()
     logs = model.evaluate(ids, labels, sample_weight=weights, verbose=0, return_dict=True)
     assert logs["loss"] == pytest.approx(expected_loss, rel=1e-12)
-    assert logs["accuracy"] == pytest.approx(expected_accuracy, rel=1e-12)
+    assert logs["weighted_accuracy"] == pytest.approx(expected_accuracy, rel=1e-12)
+    assert logs["accuracy"] == pytest.approx(hits.mean(), rel=1e-12)
+    assert model.metrics_names == ["loss", "accuracy", "weighted_accuracy"]
 
 
 def test_without_sample_weights_metrics_count_every_position(backend):

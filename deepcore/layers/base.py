@@ -30,6 +30,11 @@ def unique_name(prefix: str) -> str:
     return prefix if count == 0 else f"{prefix}_{count}"
 
 
+def reset_names() -> None:
+    """Let `unique_name` count from zero again (`deepcore.utils.clear_session`)."""
+    _name_counts.clear()
+
+
 def snake_case(name: str) -> str:
     """``MaxPooling2D`` -> ``max_pooling2d``, ``SimpleRNN`` -> ``simple_rnn`` (Keras's names)."""
     return re.sub(r"(?<=[a-z])([A-Z])|(?<=[A-Z])([A-Z][a-z])", r"_\1\2", name).lower()

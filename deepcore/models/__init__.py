@@ -12,4 +12,15 @@ def load_model(path, compile: bool = True):
     return _load_model(path, compile=compile)
 
 
-__all__ = ["Model", "Sequential", "load_model"]
+def model_from_json(json_string: str):
+    """The model (with new weights) whose architecture ``model.to_json()`` wrote. Custom
+    classes are found as `load_model` finds them: registered with
+    `deepcore.saving.register_serializable` and imported first."""
+    import json
+
+    from deepcore.saving import deserialize_object
+
+    return deserialize_object(json.loads(json_string), "model")
+
+
+__all__ = ["Model", "Sequential", "load_model", "model_from_json"]

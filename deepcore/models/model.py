@@ -7,6 +7,7 @@ metrics accumulate on the device and are read once per epoch (or per progress re
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import warnings
@@ -35,6 +36,7 @@ class Model:
         self.optimizer: optimizers_module.Optimizer | None = None
         self.loss: losses_module.Loss | None = None
         self.compiled_metrics: list[metrics_module.Metric] = []
+        self.compiled_weighted_metrics: list[metrics_module.Metric] = []
         self.stop_training = False
         self.history: History | None = None
         self.backend = None
@@ -95,6 +97,15 @@ class Model:
 
         saving.save_model(self, filepath, overwrite)
 
+    def to_json(self, **kwargs) -> str:
+        """The architecture as JSON (no weights); `deepcore.models.model_from_json` rebuilds it.
+        ``kwargs`` go to `json.dumps` (e.g. ``indent=2``)."""
+        import json
+
+        from deepcore.saving import serialize_object
+
+        return json.dumps(serialize_object(self, "model"), **kwargs)
+
     def save_weights(self, filepath, overwrite: bool = True) -> None:
         """Write only the weights to ``filepath`` (read back with `load_weights`)."""
         from deepcore import saving
@@ -109,13 +120,31 @@ class Model:
         saving.load_weights(self, filepath)
 
     # --- compile ----------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics: list | None = None) -> None:
-        """Choose the optimizer, the loss and the metrics (names or objects)."""
+    def compile(self, optimizer="rmsprop", loss=None, metrics: list | None = None, loss_weights=None,
+                weighted_metrics: list | None = None, run_eagerly: bool = False, steps_per_execution: int = 1,
+                jit_compile="auto", auto_scale_loss: bool = True) -> None:
+        """Choose the optimizer, the loss and the metrics (names or objects).
+
+        As Keras 3, ``metrics`` ignore sample and class weights (and so the output mask);
+        ``weighted_metrics`` use them, logged as ``weighted_<name>`` when a plain metric has
+        that name. ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
+        ``auto_scale_loss`` choose how Keras compiles its steps; deepcore's steps are always
+        eager array calls, so they change nothing. ``loss_weights`` weigh the losses of several
+        outputs; a deepcore model has one."""
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='mse' or loss='binary_crossentropy'.")
+        if loss_weights is not None:
+            raise ValueError(f"compile(): loss_weights={loss_weights!r} weigh the losses of several outputs; "
+                             "a deepcore model has one output (scale the loss itself instead).")
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = losses_module.get(loss)
         self.compiled_metrics = [metrics_module.get(m, self.loss.name) for m in metrics or []]
+        self.compiled_weighted_metrics = [metrics_module.get(m, self.loss.name) for m in weighted_metrics or []]
+        taken = {"loss"} | {metric.name for metric in self.compiled_metrics}
+        for metric in self.compiled_weighted_metrics:
+            if metric.name in taken:
+                metric.name = f"weighted_{metric.name}"
+            taken.add(metric.name)
 
     def _require_compiled(self, what: str) -> None:
         if self.loss is None or self.optimizer is None:
@@ -186,22 +215,33 @@ class Model:
         self.optimizer.apply(variables)
         return loss, y_pred, mask
 
+    @property
+    def metrics_names(self) -> list[str]:
+        """``["loss", *metric names]``: the order of `evaluate`'s list."""
+        return ["loss", *(metric.name for metric in self._all_metrics())]
+
+    def _all_metrics(self) -> list:
+        return [*self.compiled_metrics, *self.compiled_weighted_metrics]
+
     def _update_metrics(self, tracker, loss, n, y, y_pred, weights, mask) -> None:
         tracker.update_state(loss, sample_weight=n)
-        if weights is not None and mask is not None:
-            # Keras 3 masks metrics only together with sample weights (no rescaling).
-            weights = losses_module.mask_weights(mask, y_pred.dtype, weights)
         for metric in self.compiled_metrics:
-            metric.update_state(y, y_pred, weights)
+            metric.update_state(y, y_pred)  # Keras 3: no sample weights, hence no mask
+        if self.compiled_weighted_metrics:
+            if weights is not None and mask is not None:
+                # Keras 3 masks metrics only together with sample weights (no rescaling).
+                weights = losses_module.mask_weights(mask, y_pred.dtype, weights)
+            for metric in self.compiled_weighted_metrics:
+                metric.update_state(y, y_pred, weights)
 
     def _logs(self, tracker, prefix: str = "") -> dict:
         logs = {prefix + "loss": tracker.result()}
-        for metric in self.compiled_metrics:
+        for metric in self._all_metrics():
             logs[prefix + metric.name] = metric.result()
         return logs
 
     def _reset_metrics(self) -> metrics_module.Mean:
-        for metric in self.compiled_metrics:
+        for metric in self._all_metrics():
             metric.reset_state()
         return metrics_module.Mean(name="loss")
 
@@ -209,10 +249,16 @@ class Model:
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1, verbose="auto",
             callbacks: list[Callback] | None = None, validation_split: float = 0.0,
             validation_data: tuple | None = None, shuffle: bool = True,
-            class_weight: dict | None = None, sample_weight=None, initial_epoch: int = 0) -> History:
+            class_weight: dict | None = None, sample_weight=None, initial_epoch: int = 0,
+            steps_per_epoch: int | None = None, validation_steps: int | None = None,
+            validation_batch_size: int | None = None, validation_freq=1) -> History:
         """Train for ``epochs`` epochs on ``x`` ``(n, ...)`` and ``y`` ``(n, ...)``; returns `History`.
 
         ``validation_split`` takes the *last* fraction of the data (before shuffling), as Keras.
+        ``steps_per_epoch`` / ``validation_steps`` cap the batches of an epoch / a validation
+        (each epoch starts from the beginning of the data); ``validation_batch_size`` defaults
+        to ``batch_size``; ``validation_freq`` validates every that many epochs, or after the
+        (1-based) epochs it lists.
         """
         self._require_compiled("fit")
         batch_size = batch_size or 32
@@ -243,7 +289,7 @@ class Model:
         if x_val is not None:
             self.check_input_values(x_val)
         n = int(x_train.shape[0])
-        steps = math.ceil(n / batch_size)
+        steps = math.ceil(n / batch_size) if steps_per_epoch is None else min(math.ceil(n / batch_size), steps_per_epoch)
         verbose = _resolve_verbose(verbose)
         parallel = distribution.active()
         if parallel is not None:
@@ -264,7 +310,7 @@ class Model:
             tracker = self._reset_metrics()
             hooks.on_epoch_begin(epoch)
             variables = self.trainable_variables
-            for step, index in enumerate(data.batches(backend, n, batch_size, shuffle)):
+            for step, index in enumerate(itertools.islice(data.batches(backend, n, batch_size, shuffle), steps)):
                 hooks.on_train_batch_begin(step)
                 share = 1.0
                 if parallel is not None:
@@ -276,11 +322,12 @@ class Model:
                 if self.stop_training:  # set by a batch hook, e.g. TerminateOnNaN
                     break
             if parallel is not None:
-                parallel.reduce_metrics([tracker, *self.compiled_metrics])
+                parallel.reduce_metrics([tracker, *self._all_metrics()])
                 parallel.average_state(self)
             logs = self._logs(tracker)
-            if x_val is not None:
-                logs.update(self._evaluate_arrays(backend, x_val, y_val, w_val, batch_size, prefix="val_"))
+            if x_val is not None and _validates(epoch, validation_freq):
+                logs.update(self._evaluate_arrays(backend, x_val, y_val, w_val, validation_batch_size or batch_size,
+                                                  prefix="val_", steps=validation_steps, hooks=hooks))
             if not math.isfinite(logs["loss"]):
                 warnings.warn(
                     f"Epoch {epoch + 1}: the loss is {logs['loss']}; training stopped. Lower the "
@@ -303,42 +350,59 @@ class Model:
         return data.xy_weights(backend, validation_data[0], validation_data[1], weights, validation=True)
 
     # --- evaluate and predict ---------------------------------------------------------------
-    def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, prefix: str = "") -> dict:
+    def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, prefix: str = "", steps: int | None = None,
+                         hooks: CallbackList | None = None) -> dict:
+        """The logs over (at most ``steps``) batches; ``hooks`` get Keras's ``on_test_*`` calls."""
+        hooks = hooks or CallbackList([], self, {})
         tracker = self._reset_metrics()
         n = int(x.shape[0])
         weight_penalty = self._weight_penalty(self.trainable_variables)  # the weights do not change here
-        for index in data.batches(backend, n, batch_size, shuffle=False):
+        hooks.on_test_begin()
+        for step, index in enumerate(itertools.islice(data.batches(backend, n, batch_size, shuffle=False), steps)):
+            hooks.on_test_batch_begin(step)
             xb, yb, wb = (data.take(backend.xp, a, index) for a in (x, y, weights))
             y_pred, mask, _ = self.forward_with_mask(xb, training=False)
             loss, _ = self.loss.forward(yb, y_pred, wb, mask)
             loss = loss + self._activity_penalty() + weight_penalty
             self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb, mask)
-        return self._logs(tracker, prefix)
+            hooks.on_test_batch_end(step, {"loss": loss})
+        logs = self._logs(tracker, prefix)
+        hooks.on_test_end(logs)
+        return logs
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
-                 sample_weight=None, return_dict: bool = False):
-        """The loss (a float) without metrics, else ``[loss, *metrics]``; a dict with ``return_dict``."""
+                 sample_weight=None, steps: int | None = None, callbacks: list[Callback] | None = None,
+                 return_dict: bool = False):
+        """The loss (a float) without metrics, else ``[loss, *metrics]``; a dict with ``return_dict``.
+        ``steps`` caps the batches; ``callbacks`` get the ``on_test_*`` hooks."""
         self._require_compiled("evaluate")
         backend = get_backend()
         x_all, y_all, weights = data.xy_weights(backend, x, y, sample_weight)
         self._prepare(x_all)
-        logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32)
+        hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
+        logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32, steps=steps, hooks=hooks)
         if _resolve_verbose(verbose):
             from deepcore.callbacks.progbar import format_logs
 
             print(format_logs(logs), flush=True)
         return _as_keras_result(logs, return_dict)
 
-    def predict(self, x, batch_size: int | None = None, verbose="auto"):
-        """``(n, ...) -> (n, ...outputs)`` as a NumPy array, computed in batches."""
+    def predict(self, x, batch_size: int | None = None, verbose="auto", steps: int | None = None,
+                callbacks: list[Callback] | None = None):
+        """``(n, ...) -> (n, ...outputs)`` as a NumPy array, computed in batches (at most
+        ``steps`` of them); ``callbacks`` get the ``on_predict_*`` hooks."""
         backend = get_backend()
         x_all = data.to_backend(backend, x, "x")
         self._prepare(x_all)
         n = int(x_all.shape[0])
-        outputs = [
-            self.forward(data.take(backend.xp, x_all, index), training=False)[0]
-            for index in data.batches(backend, n, batch_size or 32, shuffle=False)
-        ]
+        hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
+        hooks.on_predict_begin()
+        outputs = []
+        for step, index in enumerate(itertools.islice(data.batches(backend, n, batch_size or 32, shuffle=False), steps)):
+            hooks.on_predict_batch_begin(step)
+            outputs.append(self.forward(data.take(backend.xp, x_all, index), training=False)[0])
+            hooks.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        hooks.on_predict_end()
         return backend.to_numpy(backend.xp.concat(outputs, axis=0))
 
     def __call__(self, x, training: bool = False):
@@ -378,6 +442,14 @@ def _activity_penalty(layers: list) -> Any:
         if isinstance(layer, Wrapper):
             penalty = penalty + _activity_penalty(layer.inner_layers())
     return penalty
+
+
+def _validates(epoch: int, validation_freq) -> bool:
+    """Keras's ``validation_freq``: every n-th epoch for an int, the listed (1-based) epochs
+    for a collection."""
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    return epoch + 1 in validation_freq
 
 
 def _resolve_verbose(verbose) -> int:

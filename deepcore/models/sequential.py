@@ -69,6 +69,18 @@ class Sequential(Model):
         self.output_shape = shape
         self.built = True
 
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer at ``index`` (which takes precedence, as Keras) or named ``name``."""
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"get_layer: index {index} is out of range for the {len(self.layers)} layers of "
+                                 f"model {self.name!r}.")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}. Existing layers are: {[layer.name for layer in self.layers]}.")
+
     def check_input_shape(self, shape: tuple) -> None:
         if self.layers:
             self.layers[0].check_input_shape(shape)
@@ -116,16 +128,22 @@ class Sequential(Model):
         backprop.parameters_only = parameters_only
         return x, mask, backprop
 
-    def summary(self, print_fn: Callable[[str], None] = print) -> None:
-        """Print a table of layers with output shapes and parameter counts."""
+    def summary(self, line_length: int | None = None, print_fn: Callable[[str], None] | None = None,
+                expand_nested: bool = False, show_trainable: bool = False) -> None:
+        """Print a table of layers with output shapes and parameter counts (and, with
+        ``show_trainable``, whether each layer trains), at least ``line_length`` wide. Nested
+        models are already expanded (see `add`), so ``expand_nested`` changes nothing."""
+        print_fn = print_fn or print
         rows = []
         shape = self.input_shape
         for layer in self.layers:
             shape = layer.compute_output_shape(shape) if shape is not None else None
             out = str(shape) if shape is not None else "?"
-            rows.append((f"{layer.name} ({type(layer).__name__})", out, f"{layer.count_params():,}"))
-        header = ("Layer (type)", "Output Shape", "Param #")
-        widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(3)]
+            row = (f"{layer.name} ({type(layer).__name__})", out, f"{layer.count_params():,}")
+            rows.append(row + ("Y" if layer.trainable else "N",) if show_trainable else row)
+        header = ("Layer (type)", "Output Shape", "Param #") + (("Trainable",) if show_trainable else ())
+        widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(len(header))]
+        widths[1] += max((line_length or 0) - sum(widths), 0)
         line = "-" * sum(widths)
         lines = [f'Model: "{self.name}"', line, _row(header, widths), "=" * sum(widths)]
         lines += [_row(r, widths) for r in rows]
@@ -161,4 +179,6 @@ class Sequential(Model):
 
 
 def _row(cells, widths) -> str:
-    return cells[0].ljust(widths[0]) + cells[1].ljust(widths[1]) + cells[2].rjust(widths[2])
+    """The name and shape left-aligned, the numbers (and the trainable flag) right-aligned."""
+    return cells[0].ljust(widths[0]) + cells[1].ljust(widths[1]) + "".join(
+        cell.rjust(width) for cell, width in zip(cells[2:], widths[2:]))
