@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import array_api_compat
+
 from deepcore.backend import array_namespace
 from deepcore.losses import align_targets, weights_like
 
@@ -44,6 +46,13 @@ class Metric:
         """The mean so far, as a Python float (this reads the device once)."""
         count = float(self.count)
         return float(self.total) / count if count else 0.0
+
+    def host_state(self) -> list[float]:
+        """The running sums as host numbers (summed over processes by data-parallel training)."""
+        return [float(self.total), float(self.count)]
+
+    def set_host_state(self, values: list[float]) -> None:
+        self.total, self.count = values
 
     def get_config(self) -> dict:
         return {"name": self.name}
@@ -109,18 +118,161 @@ class MeanAbsoluteError(Metric):
         return xp.mean(xp.abs(y_pred - y_true), axis=-1)
 
 
+class RootMeanSquaredError(MeanSquaredError):
+    """The square root of the (weighted) mean squared error over everything seen."""
+
+    def result(self) -> float:
+        return math.sqrt(super().result())
+
+
+class ConfusionMetric(Metric):
+    """Metrics from weighted confusion counts over every output entry at decision
+    ``thresholds`` (a prediction above a threshold counts as positive); with ``class_id``
+    only that column of ``(batch, classes)`` outputs. The counts stay on the device."""
+
+    def __init__(self, thresholds=None, class_id: int | None = None, name=None):
+        self.thresholds = self.default_thresholds() if thresholds is None else thresholds
+        self.class_id = class_id
+        super().__init__(name)
+
+    def default_thresholds(self):
+        return 0.5
+
+    def threshold_values(self) -> list[float]:
+        return [float(t) for t in (self.thresholds if isinstance(self.thresholds, (list, tuple)) else [self.thresholds])]
+
+    def reset_state(self) -> None:
+        self.counts: dict[str, Any] = {name: 0.0 for name in ("tp", "fp", "tn", "fn")}
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        xp = array_namespace(y_pred)
+        y_true = align_targets(y_true, y_pred)
+        if self.class_id is not None:
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        weights = (xp.ones_like(y_pred) if sample_weight is None
+                   else xp.broadcast_to(weights_like(xp, sample_weight, y_pred), y_pred.shape))
+        labels, weights = xp.reshape(y_true, (-1,)), xp.reshape(weights, (-1,))
+        thresholds = xp.asarray(self.threshold_values(), dtype=y_pred.dtype, device=array_api_compat.device(y_pred))
+        above = xp.astype(xp.reshape(y_pred, (1, -1)) > thresholds[:, None], y_pred.dtype)  # (thresholds, entries)
+        positive, negative = labels * weights, (1.0 - labels) * weights
+        increments = {"tp": above @ positive, "fp": above @ negative}
+        increments["fn"] = xp.sum(positive) - increments["tp"]
+        increments["tn"] = xp.sum(negative) - increments["fp"]
+        for name, increment in increments.items():
+            self.counts[name] = self.counts[name] + increment
+
+    def result(self):
+        values = self.from_counts(*(self.host_counts(name) for name in ("tp", "fp", "tn", "fn")))
+        return values[0] if not isinstance(self.thresholds, (list, tuple)) else values
+
+    def host_counts(self, name: str) -> list[float]:
+        """One count per threshold, read from the device."""
+        count = self.counts[name]
+        if isinstance(count, list):  # set by set_host_state
+            return count
+        if isinstance(count, float):  # nothing seen yet
+            return [0.0] * len(self.threshold_values())
+        return [float(c) for c in array_namespace(count).reshape(count, (-1,))]
+
+    def host_state(self) -> list[float]:
+        return [c for name in ("tp", "fp", "tn", "fn") for c in self.host_counts(name)]
+
+    def set_host_state(self, values: list[float]) -> None:
+        size = len(self.threshold_values())
+        for k, name in enumerate(("tp", "fp", "tn", "fn")):
+            self.counts[name] = [float(v) for v in values[k * size:(k + 1) * size]]
+
+    def from_counts(self, tp, fp, tn, fn) -> list[float]:
+        raise NotImplementedError
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.thresholds, "class_id": self.class_id}
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else 0.0
+
+
+class Precision(ConfusionMetric):
+    """``tp / (tp + fp)`` at ``thresholds`` (default 0.5; a list gives a list of results)."""
+
+    def from_counts(self, tp, fp, tn, fn):
+        return [_ratio(t, t + f) for t, f in zip(tp, fp)]
+
+
+class Recall(ConfusionMetric):
+    """``tp / (tp + fn)`` at ``thresholds`` (default 0.5; a list gives a list of results)."""
+
+    def from_counts(self, tp, fp, tn, fn):
+        return [_ratio(t, t + f) for t, f in zip(tp, fn)]
+
+
+class AUC(ConfusionMetric):
+    """The area under the ROC (or, with ``curve="PR"``, the precision-recall) curve, from
+    confusion counts at ``num_thresholds`` thresholds, Keras's rules: thresholds ``i /
+    (num_thresholds - 1)`` plus ``-1e-7`` and ``1 + 1e-7`` at the ends; the ROC area by the
+    trapezoidal rule, the PR area by Davis & Goadrich's interpolation (Keras's
+    ``summation_method="interpolation"``)."""
+
+    def __init__(self, num_thresholds: int = 200, curve: str = "ROC", name=None, thresholds=None,
+                 class_id: int | None = None):
+        if curve.upper() not in ("ROC", "PR"):
+            raise ValueError(f"AUC: curve must be 'ROC' or 'PR'. Received: curve={curve!r}")
+        if num_thresholds < 2:
+            raise ValueError(f"AUC: num_thresholds must be at least 2. Received: num_thresholds={num_thresholds}")
+        self.num_thresholds, self.curve = num_thresholds, curve.upper()
+        super().__init__(thresholds, class_id, name)
+
+    def default_thresholds(self):
+        inner = [(i + 1) / (self.num_thresholds - 1) for i in range(self.num_thresholds - 2)]
+        return [0.0 - 1e-7, *inner, 1.0 + 1e-7]
+
+    def result(self) -> float:
+        tp, fp, tn, fn = (self.host_counts(name) for name in ("tp", "fp", "tn", "fn"))
+        if self.curve == "PR":
+            return _pr_auc(tp, fp, fn)
+        recall = [_ratio(t, t + f) for t, f in zip(tp, fn)]
+        fall_out = [_ratio(f, f + t) for f, t in zip(fp, tn)]
+        return sum((fall_out[i] - fall_out[i + 1]) * (recall[i] + recall[i + 1]) / 2.0
+                   for i in range(len(recall) - 1))
+
+    def get_config(self):
+        config = super().get_config()
+        del config["thresholds"]  # follow from num_thresholds
+        return {**config, "num_thresholds": self.num_thresholds, "curve": self.curve}
+
+
+def _pr_auc(tp: list, fp: list, fn: list) -> float:
+    """Davis & Goadrich's precision-recall area between neighbouring thresholds: precision
+    interpolated linearly in the true positives (Keras's ``interpolate_pr_auc``)."""
+    area = 0.0
+    for i in range(len(tp) - 1):
+        dtp = tp[i] - tp[i + 1]
+        predicted, next_predicted = tp[i] + fp[i], tp[i + 1] + fp[i + 1]
+        dp = max(predicted - next_predicted, 0.0)
+        slope = _ratio(dtp, dp)
+        intercept = tp[i + 1] - slope * next_predicted
+        ratio = _ratio(predicted, max(next_predicted, 0.0)) if predicted > 0 and next_predicted > 0 else 1.0
+        area += _ratio(slope * (dtp + intercept * math.log(ratio)), max(tp[i + 1] + fn[i + 1], 0.0))
+    return area
+
+
 _BY_NAME = {
     "binary_accuracy": BinaryAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "root_mean_squared_error": RootMeanSquaredError, "precision": Precision, "recall": Recall, "auc": AUC,
 }
 _NAME_OF = {
     BinaryAccuracy: "binary_accuracy", CategoricalAccuracy: "categorical_accuracy",
     SparseCategoricalAccuracy: "sparse_categorical_accuracy",
     MeanSquaredError: "mean_squared_error", MeanAbsoluteError: "mean_absolute_error", Mean: "mean",
+    RootMeanSquaredError: "root_mean_squared_error", Precision: "precision", Recall: "recall", AUC: "auc",
 }
+# Keras also takes class names: metrics=["AUC", "Precision"], logged as "auc", "precision".
+_BY_CLASS_NAME = {cls.__name__: cls for cls in _NAME_OF}
 _ACCURACY_FOR_LOSS = {
     "binary_crossentropy": BinaryAccuracy,
     "categorical_crossentropy": CategoricalAccuracy,
@@ -136,9 +288,11 @@ def get(identifier: str | Metric, loss_name: str | None = None) -> Metric:
         cls = _ACCURACY_FOR_LOSS.get(loss_name or "", CategoricalAccuracy)
         return cls(name=identifier)
     if isinstance(identifier, str):
+        if identifier in _BY_CLASS_NAME:
+            return _BY_CLASS_NAME[identifier]()
         cls = _BY_NAME.get(identifier)
         if cls is None:
-            valid = ", ".join(sorted(_BY_NAME) + ["accuracy"])
+            valid = ", ".join(sorted(_BY_NAME) + ["accuracy"] + sorted(_BY_CLASS_NAME))
             raise ValueError(f"Unknown metric {identifier!r}. Valid metrics: {valid}.")
         return cls(name=identifier)
     raise TypeError(f"Cannot interpret {identifier!r} as a metric.")

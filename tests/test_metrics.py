@@ -79,3 +79,81 @@ def test_accuracy_string_follows_the_loss(loss, expected):
 def test_unknown_metric_lists_valid_names():
     with pytest.raises(ValueError, match="Valid metrics:.*binary_accuracy"):
         dc.metrics.get("precision_at_42")
+
+
+def keras_auc_reference(y, p, w, num_thresholds, curve):
+    """Keras's AUC written out on the host: weighted confusion counts at its thresholds, then the
+    trapezoidal ROC area or Davis & Goadrich's PR interpolation (keras/src/metrics/confusion_metrics.py)."""
+    thresholds = np.array([-1e-7, *[(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)], 1 + 1e-7])
+    above = p[None, :] > thresholds[:, None]
+    tp, fp = above @ (y * w), above @ ((1 - y) * w)
+    fn, tn = np.sum(y * w) - tp, np.sum((1 - y) * w) - fp
+    divide = lambda a, b: np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b != 0)  # noqa: E731
+    if curve == "ROC":
+        recall, fall_out = divide(tp, tp + fn), divide(fp, fp + tn)
+        return np.sum((fall_out[:-1] - fall_out[1:]) * (recall[:-1] + recall[1:]) / 2)
+    dtp = tp[:-1] - tp[1:]
+    predicted = tp + fp
+    slope = divide(dtp, np.maximum(predicted[:-1] - predicted[1:], 0))
+    intercept = tp[1:] - slope * predicted[1:]
+    both = (predicted[:-1] > 0) & (predicted[1:] > 0)
+    ratio = np.where(both, divide(predicted[:-1], np.maximum(predicted[1:], 0)), 1.0)
+    return np.sum(divide(slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0)))
+
+
+@pytest.mark.parametrize("curve", ["ROC", "PR"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_auc_follows_kerass_formulas_and_approaches_sklearn(backend, curve, weighted):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 400).astype(float)
+    p = np.clip(0.35 * y + 0.65 * rng.random(400), 0, 1)
+    w = rng.uniform(0.5, 2.0, 400) if weighted else np.ones(400)
+    metric = dc.metrics.AUC(num_thresholds=50, curve=curve)
+    for part in (slice(0, 150), slice(150, 400)):  # counts accumulate over batches
+        update(backend, metric, y[part, None], p[part, None], w[part] if weighted else None)
+    expected = keras_auc_reference(y, p, w, 50, curve)
+    assert metric.result() == pytest.approx(expected, rel=1e-5)
+    exact = (roc_auc_score if curve == "ROC" else average_precision_score)(y, p, sample_weight=w)
+    assert metric.result() == pytest.approx(exact, abs=0.02)  # 50 thresholds: a coarse curve
+
+
+def test_precision_and_recall_count_every_entry_and_select_a_class(backend):
+    y = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0]], dtype=float)
+    p = np.array([[0.9, 0.2, 0.4], [0.7, 0.8, 0.6], [0.3, 0.1, 0.55]])
+    predicted = p > 0.5
+    tp, fp, fn = np.sum(predicted & (y == 1)), np.sum(predicted & (y == 0)), np.sum(~predicted & (y == 1))
+    assert update(backend, dc.metrics.Precision(), y, p) == pytest.approx(tp / (tp + fp))
+    assert update(backend, dc.metrics.Recall(), y, p) == pytest.approx(tp / (tp + fn))
+    assert update(backend, dc.metrics.Precision(thresholds=[0.35, 0.85]), y, p) == pytest.approx([4 / 6, 1.0])
+    assert update(backend, dc.metrics.Recall(class_id=2), y, p) == pytest.approx(1 / 2)  # 0.4 misses, 0.6 hits
+    weighted = dc.metrics.Precision()
+    assert update(backend, weighted, y, p, np.array([1.0, 2.0, 3.0])) == pytest.approx(
+        (1 + 2 + 2) / (1 + 2 + 2 + 2 + 3))  # tp: one in row 1, two in row 2; fp: one in row 2, one in row 3
+
+
+def test_root_mean_squared_error_is_the_root_of_the_running_mean(backend):
+    metric = dc.metrics.RootMeanSquaredError()
+    update(backend, metric, Y_TRUE[:2], Y_PROB[:2])
+    assert update(backend, metric, Y_TRUE[2:], Y_PROB[2:]) == pytest.approx(
+        np.sqrt(np.mean((Y_PROB - Y_TRUE) ** 2)), rel=RTOL)
+
+
+def test_keras_class_names_resolve_with_kerass_log_names():
+    names = [dc.metrics.get(n).name for n in ("AUC", "Precision", "Recall", "RootMeanSquaredError")]
+    assert names == ["auc", "precision", "recall", "root_mean_squared_error"]
+    assert dc.metrics.get("auc").name == "auc"
+
+
+def test_confusion_metrics_train_and_save(backend, tmp_path):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(64, 3))
+    y = (x[:, 0] > 0).astype(float)
+    model = dc.models.Sequential([dc.layers.Input((3,)), dc.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=dc.optimizers.Adam(0.1), loss="binary_crossentropy",
+                  metrics=["AUC", dc.metrics.AUC(curve="PR", name="pr_auc"), "precision", "recall"])
+    history = model.fit(x, y, epochs=5, validation_split=0.25, verbose=0)
+    assert history.history["auc"][-1] > 0.9 and "val_pr_auc" in history.history
+    model.save(tmp_path / "auc.deepcore")
+    assert dc.models.load_model(tmp_path / "auc.deepcore").metrics_names == model.metrics_names

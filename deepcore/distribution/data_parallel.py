@@ -95,11 +95,13 @@ class DataParallel:
                 variable.value = value
 
     def reduce_metrics(self, metrics: list) -> None:
-        """Sum every metric's running total and count over ranks (once per epoch)."""
-        local = np.array([[float(m.total), float(m.count)] for m in metrics], dtype=np.float64)
-        summed = self.collectives.allreduce_host_sum(local)
-        for metric, (total, count) in zip(metrics, summed):
-            metric.total, metric.count = float(total), float(count)
+        """Sum every metric's running sums (`Metric.host_state`) over ranks (once per epoch)."""
+        states = [metric.host_state() for metric in metrics]
+        summed = self.collectives.allreduce_host_sum(np.array([v for state in states for v in state], dtype=np.float64))
+        start = 0
+        for metric, state in zip(metrics, states):
+            metric.set_host_state([float(v) for v in summed[start:start + len(state)]])
+            start += len(state)
 
 
 _distribution: DataParallel | None = None

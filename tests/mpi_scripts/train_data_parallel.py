@@ -40,7 +40,7 @@ def main() -> None:
     if args.batchnorm:
         layers.insert(1, dc.layers.BatchNormalization())
     model = Sequential(layers)
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy", "AUC", "precision"])
     if distribution.rank() == args.fail_on_rank:
         raise RuntimeError(f"deliberate failure on rank {args.fail_on_rank}")
     callbacks = []
