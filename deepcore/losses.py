@@ -185,20 +185,107 @@ class Huber(Loss):
         return _mean_last(xp, values), lambda d: (scale * clipped) * _per_value(d, xp)
 
 
+def _hinge_labels(xp, y_true):
+    """Keras's rule: when every label is 0 or 1 they become -1/1 (labels such as -1/0/1 are
+    used as given)."""
+    binary = xp.all((y_true == 0) | (y_true == 1))  # a 0-d array: no wait for the device
+    return xp.where(binary, 2.0 * y_true - 1.0, y_true)
+
+
 class Hinge(Loss):
-    """mean(max(1 - y_true * y_pred, 0), axis=-1); when every label is 0 or 1 they are mapped
-    to -1/1 first (as Keras: labels such as -1/0/1 are used as given)."""
+    """mean(max(1 - y_true * y_pred, 0), axis=-1), labels as `_hinge_labels`."""
 
     def per_sample(self, y_true, y_pred):
         xp = array_namespace(y_pred)
-        binary = xp.all((y_true == 0) | (y_true == 1))  # a 0-d array: no wait for the device
-        signed = xp.where(binary, 2.0 * y_true - 1.0, y_true)
+        signed = _hinge_labels(xp, y_true)
         margin = 1.0 - signed * y_pred
         scale = 1.0 / y_pred.shape[-1]
         return (
             _mean_last(xp, xp.maximum(margin, 0.0)),
             lambda d: xp.where(margin > 0, -scale * signed, 0.0) * _per_value(d, xp),
         )
+
+
+class SquaredHinge(Loss):
+    """mean(max(1 - y_true * y_pred, 0)^2, axis=-1), labels as `_hinge_labels`."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        signed = _hinge_labels(xp, y_true)
+        positive = xp.maximum(1.0 - signed * y_pred, 0.0)
+        scale = 2.0 / y_pred.shape[-1]
+        return _mean_last(xp, positive * positive), lambda d: (-scale * signed * positive) * _per_value(d, xp)
+
+
+class MeanAbsolutePercentageError(Loss):
+    """100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        scale = (100.0 / y_pred.shape[-1]) / xp.maximum(xp.abs(y_true), config.epsilon())
+        error = y_pred - y_true
+        return _mean_last(xp, 100.0 * xp.abs(error) / xp.maximum(xp.abs(y_true), config.epsilon())), \
+            lambda d: (scale * xp.sign(error)) * _per_value(d, xp)
+
+
+class MeanSquaredLogarithmicError(Loss):
+    """mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2, axis=-1)."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        eps = config.epsilon()
+        shifted = xp.maximum(y_pred, eps) + 1.0
+        difference = xp.log(shifted) - xp.log(xp.maximum(y_true, eps) + 1.0)
+        scale = 2.0 / y_pred.shape[-1]
+        # Below the floor the prediction does not move the loss.
+        slope = xp.astype(y_pred > eps, y_pred.dtype) / shifted
+        return _mean_last(xp, difference * difference), lambda d: (scale * difference * slope) * _per_value(d, xp)
+
+
+class Poisson(Loss):
+    """mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        shifted = y_pred + config.epsilon()
+        scale = 1.0 / y_pred.shape[-1]
+        return _mean_last(xp, y_pred - y_true * xp.log(shifted)), \
+            lambda d: (scale * (1.0 - y_true / shifted)) * _per_value(d, xp)
+
+
+class LogCosh(Loss):
+    """mean(log(cosh(y_pred - y_true)), axis=-1), as x + softplus(-2x) - log 2 (no overflow)."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        error = y_pred - y_true
+        values = error + activations.softplus.forward(-2.0 * error)[0] - math.log(2.0)
+        scale = 1.0 / y_pred.shape[-1]
+        return _mean_last(xp, values), lambda d: (scale * xp.tanh(error)) * _per_value(d, xp)
+
+
+class CosineSimilarity(Loss):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis) (-1 when they point the same
+    way); l2_normalize(x) = x / sqrt(max(sum(x^2), 1e-12)), Keras's."""
+
+    def __init__(self, axis: int = -1, name=None, reduction="sum_over_batch_size"):
+        super().__init__(name, reduction)
+        self.axis = axis
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        t = y_true / xp.sqrt(xp.maximum(xp.sum(y_true * y_true, axis=self.axis, keepdims=True), 1e-12))
+        squared = xp.sum(y_pred * y_pred, axis=self.axis, keepdims=True)
+        norm = xp.sqrt(xp.maximum(squared, 1e-12))
+        p = y_pred / norm
+        cosine = xp.sum(t * p, axis=self.axis, keepdims=True)
+        # d(-t.p/|p|)/dp = -(t - (t.p^) p^) / |p| where |p|^2 > 1e-12; below, p / 1e-6 is linear.
+        grad = xp.where(squared > 1e-12, -(t - cosine * p) / norm, -t / norm)
+
+        def backprop(d):
+            return grad * (d if isinstance(d, float) else xp.expand_dims(d, axis=self.axis))
+
+        return -xp.squeeze(cosine, axis=self.axis), backprop
 
 
 class KLDivergence(Loss):
@@ -308,7 +395,10 @@ _BY_NAME = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
     "huber": Huber, "huber_loss": Huber,
-    "hinge": Hinge,
+    "hinge": Hinge, "squared_hinge": SquaredHinge,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
+    "poisson": Poisson, "log_cosh": LogCosh, "logcosh": LogCosh, "cosine_similarity": CosineSimilarity,
     "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
@@ -316,12 +406,17 @@ _BY_NAME = {
 }
 _NAME_OF = {
     MeanSquaredError: "mean_squared_error", MeanAbsoluteError: "mean_absolute_error",
-    Huber: "huber", Hinge: "hinge", KLDivergence: "kl_divergence",
+    Huber: "huber", Hinge: "hinge", KLDivergence: "kl_divergence", SquaredHinge: "squared_hinge",
+    MeanAbsolutePercentageError: "mean_absolute_percentage_error",
+    MeanSquaredLogarithmicError: "mean_squared_logarithmic_error", Poisson: "poisson", LogCosh: "log_cosh",
+    CosineSimilarity: "cosine_similarity",
     BinaryCrossentropy: "binary_crossentropy", CategoricalCrossentropy: "categorical_crossentropy",
     SparseCategoricalCrossentropy: "sparse_categorical_crossentropy",
 }
 MSE = MeanSquaredError
 MAE = MeanAbsoluteError
+MAPE = MeanAbsolutePercentageError
+MSLE = MeanSquaredLogarithmicError
 
 
 def _function_form(cls: type[Loss]) -> Callable:
@@ -336,6 +431,12 @@ mean_squared_error = mse = _function_form(MeanSquaredError)
 mean_absolute_error = mae = _function_form(MeanAbsoluteError)
 huber = _function_form(Huber)
 hinge = _function_form(Hinge)
+squared_hinge = _function_form(SquaredHinge)
+mean_absolute_percentage_error = mape = _function_form(MeanAbsolutePercentageError)
+mean_squared_logarithmic_error = msle = _function_form(MeanSquaredLogarithmicError)
+poisson = _function_form(Poisson)
+log_cosh = _function_form(LogCosh)
+cosine_similarity = _function_form(CosineSimilarity)
 kl_divergence = _function_form(KLDivergence)
 binary_crossentropy = _function_form(BinaryCrossentropy)
 categorical_crossentropy = _function_form(CategoricalCrossentropy)

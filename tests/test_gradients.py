@@ -161,8 +161,10 @@ def loss_inputs(name: str, rng):
         return y_true.reshape(N, 1), rng.uniform(0.1, 1.0, size=(N, C))
     if name in ("binary_crossentropy", "categorical_crossentropy", "kl_divergence"):
         y_pred = rng.uniform(0.05, 0.95, size=(N, C))  # inside [1e-7, 1 - 1e-7]: no clipping
-    elif name == "hinge":  # at least 0.1 from +-1, so |1 - t * y_pred| >= 0.1 for t in {-1, 1}
+    elif name in ("hinge", "squared_hinge"):  # at least 0.1 from +-1: |1 - t * y_pred| >= 0.1
         y_pred = away_from_integers(rng, (N, C), low=-3, high=3)
+    elif name in ("poisson", "mean_squared_logarithmic_error"):  # positive, above MSLE's 1e-7 floor
+        y_pred = rng.uniform(0.2, 3.0, size=(N, C))
     else:  # |error| avoids 0 (MAE's kink) and 0.5, 1 (Huber's switch for delta 0.5, 1)
         y_pred = y_true + 0.5 * away_from_integers(rng, (N, C), low=-4, high=4)
     return y_true, y_pred
@@ -174,7 +176,13 @@ LOSS_CASES = [
     ("huber", {}),
     ("huber", {"delta": 0.5}),
     ("hinge", {}),
+    ("squared_hinge", {}),
     ("kl_divergence", {}),
+    ("mean_absolute_percentage_error", {}),
+    ("mean_squared_logarithmic_error", {}),
+    ("poisson", {}),
+    ("log_cosh", {}),
+    ("cosine_similarity", {}),
     ("binary_crossentropy", {}),
     ("binary_crossentropy", {"from_logits": True}),
     ("binary_crossentropy", {"label_smoothing": 0.2}),

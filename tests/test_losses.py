@@ -33,9 +33,21 @@ def reference_per_sample(name: str, kwargs: dict, t: np.ndarray, p: np.ndarray) 
         delta, error = kwargs.get("delta", 1.0), p - t
         quadratic = np.minimum(np.abs(error), delta)  # 0.5 q^2 + delta (|e| - q): Keras's test form
         return np.mean(0.5 * quadratic**2 + delta * (np.abs(error) - quadratic), axis=-1)
-    if name == "hinge":
+    if name in ("hinge", "squared_hinge"):
         signed = 2.0 * t - 1.0 if np.all((t == 0) | (t == 1)) else t
-        return np.mean(np.maximum(1.0 - signed * p, 0.0), axis=-1)
+        margin = np.maximum(1.0 - signed * p, 0.0)
+        return np.mean(margin if name == "hinge" else margin**2, axis=-1)
+    if name == "mean_absolute_percentage_error":
+        return 100.0 * np.mean(np.abs((t - p) / np.maximum(np.abs(t), EPSILON)), axis=-1)
+    if name == "mean_squared_logarithmic_error":
+        return np.mean((np.log1p(np.maximum(p, EPSILON)) - np.log1p(np.maximum(t, EPSILON))) ** 2, axis=-1)
+    if name == "poisson":
+        return np.mean(p - t * np.log(p + EPSILON), axis=-1)
+    if name == "log_cosh":
+        return np.mean(np.log(np.cosh(p - t)), axis=-1)
+    if name == "cosine_similarity":
+        unit = lambda a: a / np.sqrt(np.maximum(np.sum(a * a, axis=-1, keepdims=True), 1e-12))  # noqa: E731
+        return -np.sum(unit(t) * unit(p), axis=-1)
     if name == "kl_divergence":
         tc, pc = np.clip(t, EPSILON, 1.0), np.clip(p, EPSILON, 1.0)
         return np.sum(tc * np.log(tc / pc), axis=-1)
@@ -65,7 +77,8 @@ def reference_loss(name, kwargs, t, p, sample_weight=None, reduction="sum_over_b
 N, C = 5, 4
 CASES = [
     ("mean_squared_error", {}), ("mean_absolute_error", {}), ("huber", {}), ("huber", {"delta": 0.4}),
-    ("hinge", {}), ("kl_divergence", {}),
+    ("hinge", {}), ("kl_divergence", {}), ("squared_hinge", {}), ("mean_absolute_percentage_error", {}),
+    ("mean_squared_logarithmic_error", {}), ("poisson", {}), ("log_cosh", {}), ("cosine_similarity", {}),
     ("binary_crossentropy", {}), ("binary_crossentropy", {"from_logits": True}),
     ("binary_crossentropy", {"label_smoothing": 0.2}),
     ("binary_crossentropy", {"from_logits": True, "label_smoothing": 0.2}),
@@ -85,7 +98,7 @@ def data_for(name: str, kwargs: dict, rng) -> tuple[np.ndarray, np.ndarray]:
     t = random_targets(name, rng, N, C)
     if kwargs.get("from_logits"):
         p = rng.uniform(-6.0, 6.0, size=(N, C))
-    elif "crossentropy" in name or name == "kl_divergence":
+    elif "crossentropy" in name or name in ("kl_divergence", "poisson"):
         p = rng.uniform(0.01, 0.99, size=(N, C))
     else:
         p = rng.standard_normal((N, C)) * 2.0
@@ -228,6 +241,15 @@ KERAS_CASES = [
     ("hinge", {}, [[0.0, 1.0], [0.0, 0.0]], [[0.6, 0.4], [0.4, 0.6]], None, 1.3),
     ("hinge", {"reduction": "sum"}, [[0.0, 1.0], [0.0, 0.0]], [[0.6, 0.4], [0.4, 0.6]], None, 2.6),
     ("hinge", {}, [[0.0, 1.0], [0.0, 0.0]], [[0.6, 0.4], [0.4, 0.6]], [1.0, 0.0], 0.55),
+    # Worked by hand from Keras 3's formulas (its tests use random or larger inputs):
+    # squared hinge: labels 0/1 -> -1/1; margins [1.6, 0.6], [1.4, 1.6] squared, means 1.46, 2.26
+    ("squared_hinge", {}, [[0.0, 1.0], [0.0, 0.0]], [[0.6, 0.4], [0.4, 0.6]], None, (1.46 + 2.26) / 2),
+    # mape: |1 - 2| / 1, |4 - 2| / 4 -> 100 * mean([1, 0.5])
+    ("mape", {}, [[1.0, 4.0]], [[2.0, 2.0]], None, 75.0),
+    # poisson: mean(p - t log p) with p = e: (e - 1 + e - 2) / 2
+    ("poisson", {}, [[1.0, 2.0]], [[math.e, math.e]], None, math.e - 1.5),
+    # cosine similarity of parallel and of orthogonal rows: -1 and 0, mean -0.5
+    ("cosine_similarity", {}, [[1.0, 1.0], [1.0, 0.0]], [[2.0, 2.0], [0.0, 3.0]], None, -0.5),
     # BinaryCrossentropyTest.test_unweighted
     ("binary_crossentropy", {}, [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
      [[0.9, 0.1, 0.2], [0.3, 0.8, 0.1], [0.1, 0.2, 0.7]], None, 0.20046903),
