@@ -10,6 +10,12 @@ and decaying the weights (w -= w * weight_decay * lr):
             else den = v + eps;  inc = lr g / sqrt(den);  momentum: m = momentum m + inc, w -= m
             else w -= inc
   Adagrad   acc += g^2 (acc starts at initial_accumulator_value);  w -= lr g / sqrt(acc + eps)
+  Adamax    m += (g - m)(1 - b1);  u = max(b2 u, |g|);  w -= lr m / ((1 - b1^t)(u + eps))
+  Nadam     mu_t = b1 (1 - 0.5 * 0.96^t);  P = P * mu_t (a running product, 1 at first)
+            m, v as Adam;  m_hat = mu_{t+1} m / (1 - P mu_{t+1}) + (1 - mu_t) g / (1 - P)
+            w -= lr m_hat / (sqrt(v / (1 - b2^t)) + eps)
+  Adadelta  a = rho a + (1 - rho) g^2;  d_w = -sqrt(d + eps) g / sqrt(a + eps)
+            d = rho d + (1 - rho) d_w^2;  w += lr d_w
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import pytest
 
 import deepcore as dc
 from deepcore.layers import Variable
-from deepcore.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from deepcore.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Nadam, RMSprop
 
 STEPS = 6
 SHAPES = [(3, 4), (4,)]
@@ -92,11 +98,37 @@ class Reference:
         acc = s["acc"] = s.get("acc", h["initial_accumulator_value"]) + g * g
         w -= lr * g / np.sqrt(acc + h["epsilon"])
 
+    def adamax(self, w, g, lr, t, s):
+        h = self.hyper
+        m = s["m"] = s.get("m", 0.0) + (g - s.get("m", 0.0)) * (1 - h["beta_1"])
+        u = s["u"] = np.maximum(h["beta_2"] * s.get("u", 0.0), np.abs(g))
+        w -= lr * m / ((1 - h["beta_1"] ** t) * (u + h["epsilon"]))
+
+    def nadam(self, w, g, lr, t, s):
+        h = self.hyper
+        mu_t = h["beta_1"] * (1 - 0.5 * 0.96 ** t)
+        mu_next = h["beta_1"] * (1 - 0.5 * 0.96 ** (t + 1))
+        product = s["P"] = s.get("P", 1.0) * mu_t  # Keras's u_product, kept as state
+        m = s["m"] = s.get("m", 0.0) + (g - s.get("m", 0.0)) * (1 - h["beta_1"])
+        v = s["v"] = s.get("v", 0.0) + (g * g - s.get("v", 0.0)) * (1 - h["beta_2"])
+        m_hat = mu_next * m / (1 - product * mu_next) + (1 - mu_t) * g / (1 - product)
+        w -= lr * m_hat / (np.sqrt(v / (1 - h["beta_2"] ** t)) + h["epsilon"])
+
+    def adadelta(self, w, g, lr, t, s):
+        h = self.hyper
+        a = s["a"] = h["rho"] * s.get("a", 0.0) + (1 - h["rho"]) * g * g
+        delta = -np.sqrt(s.get("d", 0.0) + h["epsilon"]) * g / np.sqrt(a + h["epsilon"])
+        s["d"] = h["rho"] * s.get("d", 0.0) + (1 - h["rho"]) * delta * delta
+        w += lr * delta
+
 
 SGD_DEFAULTS = dict(learning_rate=0.01, momentum=0.0, nesterov=False)
 ADAM_DEFAULTS = dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False)
 RMSPROP_DEFAULTS = dict(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False)
 ADAGRAD_DEFAULTS = dict(learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7)
+ADAMAX_DEFAULTS = dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+NADAM_DEFAULTS = dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+ADADELTA_DEFAULTS = dict(learning_rate=0.001, rho=0.95, epsilon=1e-7)
 
 
 def halving(step: int) -> float:
@@ -143,6 +175,14 @@ CASES = [
     ("sgd-callable_lr", lambda: SGD(halving, momentum=0.9), "sgd",
      {**SGD_DEFAULTS, "learning_rate": halving, "momentum": 0.9}),
     ("adam-callable_lr", lambda: Adam(halving), "adam", {**ADAM_DEFAULTS, "learning_rate": halving}),
+    ("adamax", lambda: Adamax(), "adamax", ADAMAX_DEFAULTS),
+    ("adamax-lr", lambda: Adamax(0.05, beta_1=0.8, beta_2=0.9), "adamax",
+     {**ADAMAX_DEFAULTS, "learning_rate": 0.05, "beta_1": 0.8, "beta_2": 0.9}),
+    ("nadam", lambda: Nadam(), "nadam", NADAM_DEFAULTS),
+    ("nadam-lr", lambda: Nadam(0.05, beta_1=0.85, epsilon=1e-4), "nadam",
+     {**NADAM_DEFAULTS, "learning_rate": 0.05, "beta_1": 0.85, "epsilon": 1e-4}),
+    ("adadelta", lambda: Adadelta(), "adadelta", ADADELTA_DEFAULTS),
+    ("adadelta-lr", lambda: Adadelta(1.0, rho=0.9), "adadelta", {**ADADELTA_DEFAULTS, "learning_rate": 1.0, "rho": 0.9}),
 ]
 
 
@@ -228,6 +268,10 @@ def test_keras_default_hyperparameters():
         assert optimizer.weight_decay is None
         assert optimizer.clipnorm is optimizer.clipvalue is optimizer.global_clipnorm is None
     assert dc.optimizers.get("adam").epsilon == 1e-7
+    adamax, nadam, adadelta = Adamax(), Nadam(), Adadelta()
+    assert (adamax.learning_rate, adamax.beta_1, adamax.beta_2, adamax.epsilon) == (0.001, 0.9, 0.999, 1e-7)
+    assert (nadam.learning_rate, nadam.beta_1, nadam.beta_2, nadam.epsilon) == (0.001, 0.9, 0.999, 1e-7)
+    assert (adadelta.learning_rate, adadelta.rho, adadelta.epsilon) == (0.001, 0.95, 1e-7)
 
 
 def test_callable_learning_rate_is_read_at_each_step(backend):

@@ -79,11 +79,16 @@ def test_saved_on_one_backend_loads_on_every_other(backend, tmp_path):
     {"class_name": "SGD", "config": {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}},
     {"class_name": "RMSprop", "config": {"learning_rate": 0.01, "momentum": 0.5, "centered": True}},
     {"class_name": "Adagrad", "config": {"learning_rate": 0.05}},
+    {"class_name": "Adamax", "config": {"learning_rate": 0.05}},
+    # Nadam's momentum product is not saved: it is recomputed from the step count.
+    {"class_name": "Nadam", "config": {"learning_rate": 0.05}},
+    {"class_name": "Adadelta", "config": {"learning_rate": 1.0}},
     # No state arrays at all: only the step counter drives the schedule.
     {"class_name": "SGD", "config": {"learning_rate": {
         "class_name": "ExponentialDecay",
         "config": {"initial_learning_rate": 0.1, "decay_steps": 2, "decay_rate": 0.5}}}},
-], ids=["adam", "adam-amsgrad", "sgd-nesterov", "rmsprop-centered", "adagrad", "sgd-schedule"])
+], ids=["adam", "adam-amsgrad", "sgd-nesterov", "rmsprop-centered", "adagrad", "adamax", "nadam", "adadelta",
+        "sgd-schedule"])
 def test_resume_after_save_equals_training_straight_through(backend, tmp_path, optimizer):
     x, y = data()
 

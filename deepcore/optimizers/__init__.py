@@ -2,14 +2,17 @@
 
 from deepcore.identifiers import resolve
 from deepcore.optimizers import schedules
+from deepcore.optimizers.adadelta import Adadelta
 from deepcore.optimizers.adagrad import Adagrad
 from deepcore.optimizers.adam import Adam, AdamW
+from deepcore.optimizers.adamax import Adamax
 from deepcore.optimizers.base import Optimizer
+from deepcore.optimizers.nadam import Nadam
 from deepcore.optimizers.rmsprop import RMSprop
 from deepcore.optimizers.sgd import SGD
 
 # Keras accepts both the snake-case name ("adam") and the class name ("Adam").
-_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad)
+_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam, Adadelta)
 _BY_NAME = {name: cls for cls in _CLASSES for name in (cls.__name__, cls.__name__.lower())}
 
 
@@ -22,4 +25,5 @@ def serialize(optimizer: Optimizer) -> dict:
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
-__all__ = ["schedules", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "serialize"]
+__all__ = ["schedules", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Nadam", "Adadelta",
+           "get", "serialize"]
