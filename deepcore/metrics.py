@@ -12,6 +12,7 @@ from typing import Any
 import array_api_compat
 
 from deepcore.backend import array_namespace
+from deepcore.registry import get_backend
 from deepcore.losses import align_targets, weights_like
 
 
@@ -159,7 +160,10 @@ class ConfusionMetric(Metric):
         increments["fn"] = xp.sum(positive) - increments["tp"]
         increments["tn"] = xp.sum(negative) - increments["fp"]
         for name, increment in increments.items():
-            self.counts[name] = self.counts[name] + increment
+            count = self.counts[name]
+            if isinstance(count, list):  # summed host counts (set_host_state): back to the device
+                count = xp.asarray(count, dtype=increment.dtype, device=array_api_compat.device(increment))
+            self.counts[name] = count + increment
 
     def result(self):
         values = self.from_counts(*(self.host_counts(name) for name in ("tp", "fp", "tn", "fn")))
@@ -172,7 +176,7 @@ class ConfusionMetric(Metric):
             return count
         if isinstance(count, float):  # nothing seen yet
             return [0.0] * len(self.threshold_values())
-        return [float(c) for c in array_namespace(count).reshape(count, (-1,))]
+        return [float(c) for c in get_backend().to_numpy(count).reshape(-1)]  # one device read
 
     def host_state(self) -> list[float]:
         return [c for name in ("tp", "fp", "tn", "fn") for c in self.host_counts(name)]
@@ -216,15 +220,20 @@ class AUC(ConfusionMetric):
 
     def __init__(self, num_thresholds: int = 200, curve: str = "ROC", name=None, thresholds=None,
                  class_id: int | None = None):
+        """``thresholds`` (a list in (0, 1)) replaces the evenly spaced ones; as Keras, the end
+        points ``-1e-7`` and ``1 + 1e-7`` are added and ``num_thresholds`` follows."""
         if curve.upper() not in ("ROC", "PR"):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR'. Received: curve={curve!r}")
+        if thresholds is not None:
+            num_thresholds = len(thresholds) + 2
         if num_thresholds < 2:
             raise ValueError(f"AUC: num_thresholds must be at least 2. Received: num_thresholds={num_thresholds}")
         self.num_thresholds, self.curve = num_thresholds, curve.upper()
-        super().__init__(thresholds, class_id, name)
+        self.given_thresholds = None if thresholds is None else [float(t) for t in thresholds]
+        super().__init__(None, class_id, name)
 
     def default_thresholds(self):
-        inner = [(i + 1) / (self.num_thresholds - 1) for i in range(self.num_thresholds - 2)]
+        inner = self.given_thresholds or [(i + 1) / (self.num_thresholds - 1) for i in range(self.num_thresholds - 2)]
         return [0.0 - 1e-7, *inner, 1.0 + 1e-7]
 
     def result(self) -> float:
@@ -238,7 +247,7 @@ class AUC(ConfusionMetric):
 
     def get_config(self):
         config = super().get_config()
-        del config["thresholds"]  # follow from num_thresholds
+        config["thresholds"] = self.given_thresholds  # the end points follow, as num_thresholds
         return {**config, "num_thresholds": self.num_thresholds, "curve": self.curve}
 
 

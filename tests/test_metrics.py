@@ -157,3 +157,30 @@ def test_confusion_metrics_train_and_save(backend, tmp_path):
     assert history.history["auc"][-1] > 0.9 and "val_pr_auc" in history.history
     model.save(tmp_path / "auc.deepcore")
     assert dc.models.load_model(tmp_path / "auc.deepcore").metrics_names == model.metrics_names
+
+
+def test_auc_with_given_thresholds_adds_kerass_end_points_and_keeps_them_when_saved(backend):
+    y = np.array([[0, 1], [1, 0], [1, 1], [0, 0]], dtype=float)
+    p = np.array([[0.2, 0.7], [0.6, 0.4], [0.9, 0.3], [0.1, 0.8]])
+    metric = dc.metrics.AUC(thresholds=[0.3, 0.6])
+    assert metric.num_thresholds == 4
+    # Keras's curve through the thresholds -1e-7, 0.3, 0.6, 1 + 1e-7: (1, 1), (0.5, 0.75), (0.25, 0.5), (0, 0)
+    assert update(backend, metric, y, p) == pytest.approx(0.5 * 0.875 + 0.25 * 0.625 + 0.25 * 0.25)
+    rebuilt = dc.metrics.AUC(**metric.get_config())
+    assert rebuilt.thresholds == metric.thresholds and update(backend, rebuilt, y, p) == metric.result()
+
+
+def test_confusion_counts_summed_on_the_host_keep_accumulating(backend):
+    """Data-parallel training replaces the counts by their sums over ranks (host numbers);
+    later batches add to them on the device."""
+    y, p = Y_TRUE, Y_PROB
+    metric = dc.metrics.Precision()
+    update(backend, metric, y, p)
+    metric.set_host_state([2 * v for v in metric.host_state()])  # as if a second rank saw the same
+    assert update(backend, metric, y, p) == pytest.approx(0.5)  # tp 3 x 1, fp 3 x 1
+
+
+def test_the_progress_line_prints_a_metric_at_several_thresholds():
+    from deepcore.callbacks.progbar import format_logs
+
+    assert format_logs({"loss": 0.25, "precision": [0.5, 1e-5]}) == "loss: 0.2500 - precision: [0.5000, 1.0000e-05]"

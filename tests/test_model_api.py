@@ -1,5 +1,7 @@
 """The Keras-compatible model API: building, weights, fit/evaluate/predict, History, weighting."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -545,6 +547,9 @@ def test_fit_caps_steps_and_chooses_when_and_how_to_validate(backend):
                         validation_batch_size=5, validation_freq=[2, 5], validation_steps=1,
                         callbacks=[counter], verbose=0)
     assert counter.calls == {"train_batch": 6 * 3, "test_batch": 2 * 1, "test_end": 2}
+    # Epochs of 3 batches go on through the 10 batches of the data, as Keras.
+    stream = itertools.islice(dc.models.data.batch_stream(backend, 10, 4, shuffle=False), 5)
+    assert list(stream) == [slice(0, 4), slice(4, 8), slice(8, 10), slice(0, 4), slice(4, 8)]
     assert len(history.history["loss"]) == 6 and len(history.history["val_loss"]) == 2
     counter = CountingCallback()
     model.fit(x, y, batch_size=4, epochs=4, validation_split=0.5, validation_freq=2, callbacks=[counter], verbose=0)

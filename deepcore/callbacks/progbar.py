@@ -10,9 +10,12 @@ from deepcore.callbacks.base import Callback
 REFRESH_SECONDS = 0.5  # reading the loss waits for the device: do it at most this often
 
 
-def format_value(value: float) -> str:
+def format_value(value) -> str:
     """Keras's rule: 4 decimals, or scientific notation for magnitudes up to 1e-3 (so a
-    learning rate of 1e-5 does not show as 0.0000)."""
+    learning rate of 1e-5 does not show as 0.0000); a list (e.g. a metric at several
+    thresholds) element by element."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
     return f"{value:.4f}" if abs(value) > 1e-3 else f"{value:.4e}"
 
 

@@ -238,9 +238,10 @@ class RandomZoom(AffineAugmentation):
 
 
 class RandomFlip(ImageAugmentation):
-    """Flips each training image left-right (``"horizontal"``), up-down (``"vertical"``) or
-    each of the two (``"horizontal_and_vertical"``, Keras's default), each flip with
-    probability 1/2 and drawn per image."""
+    """Flips each training image, with probability 1/2 drawn per image, left-right
+    (``"horizontal"``), up-down (``"vertical"``) or both (``"horizontal_and_vertical"``,
+    Keras's default; as Keras 3, one draw decides both flips, so an image comes out as it is
+    or turned by 180 degrees)."""
 
     axes_of_mode = {"horizontal": (2,), "vertical": (1,), "horizontal_and_vertical": (2, 1)}
 
@@ -252,18 +253,13 @@ class RandomFlip(ImageAugmentation):
 
     def augment(self, x):
         xp = array_namespace(x)
-        flips = []  # (axis, (batch, 1, 1, 1) of 1.0 where that image is flipped)
-        y = x
-        for axis in self.axes_of_mode[self.mode]:
-            flipped = get_backend().random_bernoulli((x.shape[0], 1, 1, 1), 0.5, dtype=x.dtype,
-                                                     generator=self._generator)
-            y = flipped * xp.flip(y, axis=axis) + (1.0 - flipped) * y
-            flips.append((axis, flipped))
+        axes = self.axes_of_mode[self.mode]
+        # (batch, 1, 1, 1): 1.0 where the image is flipped
+        flipped = get_backend().random_bernoulli((x.shape[0], 1, 1, 1), 0.5, dtype=x.dtype, generator=self._generator)
+        y = flipped * xp.flip(x, axis=axes) + (1.0 - flipped) * x
 
-        def backprop(dy):
-            for axis, flipped in reversed(flips):  # a flip is its own inverse and transpose
-                dy = xp.flip(flipped * dy, axis=axis) + (1.0 - flipped) * dy
-            return dy
+        def backprop(dy):  # a flip is its own inverse and transpose
+            return xp.flip(flipped * dy, axis=axes) + (1.0 - flipped) * dy
 
         return y, backprop
 
@@ -321,8 +317,9 @@ class RandomContrast(ImageAugmentation):
     def __init__(self, factor, value_range=(0, 255), seed: int | None = None, **kwargs):
         super().__init__(seed, **kwargs)
         lower, upper = (factor, factor) if isinstance(factor, (int, float)) else tuple(factor)
-        if not 0.0 <= lower <= 1.0 or not 0.0 <= upper <= 1.0:
-            raise ValueError(f"RandomContrast: factor must lie in [0, 1]. Received: factor={factor!r}")
+        if not 0.0 <= lower <= 1.0 or upper < 0.0:  # Keras's check: 1 - lower must stay >= 0
+            raise ValueError("RandomContrast: factor must be non-negative, and its lower part at most 1. "
+                             f"Received: factor={factor!r}")
         self.factor, self.lower, self.upper = factor, float(lower), float(upper)
         self.value_range = tuple(value_range)
 

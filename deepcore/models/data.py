@@ -47,11 +47,12 @@ def _check_finite(xp, array: Any, what: str) -> None:
         # Each row's product with a vector of zeros is 0 when the row is finite and NaN when it
         # holds a NaN or an infinity (0 * inf = NaN): one BLAS pass over the data, ~3.5x faster
         # than isfinite + count (8192 x 784 float32: 1.65 -> 0.47 ms; predict pays it per call).
-        rows = xp.reshape(array, (array.shape[0], -1))
+        compat = array_api_compat.array_namespace(array)  # NumPy 1.x's own zeros takes no device
+        rows = compat.reshape(array, (array.shape[0], -1))
         with warnings.catch_warnings():  # NumPy warns of the NaN that 0 * inf is meant to give
             warnings.simplefilter("ignore", RuntimeWarning)
-            probe = rows @ xp.zeros(rows.shape[1], dtype=array.dtype, device=array_api_compat.device(array))
-        if bool(xp.all(probe == 0.0)):
+            probe = rows @ compat.zeros(rows.shape[1], dtype=array.dtype, device=array_api_compat.device(array))
+        if bool(compat.all(probe == 0.0)):
             return
     bad = int(xp.count_nonzero(~xp.isfinite(array)))
     if bad:
@@ -126,3 +127,10 @@ def batches(backend: Backend, n: int, batch_size: int, shuffle: bool) -> Iterato
     else:
         for start in range(0, n, batch_size):
             yield slice(start, min(start + batch_size, n))
+
+
+def batch_stream(backend: Backend, n: int, batch_size: int, shuffle: bool) -> Iterator[Any]:
+    """`batches` pass after pass (a new permutation each pass), for ``steps_per_epoch``: each
+    epoch continues where the previous one stopped, as Keras."""
+    while n:
+        yield from batches(backend, n, batch_size, shuffle)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import sys
 import warnings
 from typing import Any
@@ -255,10 +256,11 @@ class Model:
         """Train for ``epochs`` epochs on ``x`` ``(n, ...)`` and ``y`` ``(n, ...)``; returns `History`.
 
         ``validation_split`` takes the *last* fraction of the data (before shuffling), as Keras.
-        ``steps_per_epoch`` / ``validation_steps`` cap the batches of an epoch / a validation
-        (each epoch starts from the beginning of the data); ``validation_batch_size`` defaults
-        to ``batch_size``; ``validation_freq`` validates every that many epochs, or after the
-        (1-based) epochs it lists.
+        ``steps_per_epoch`` sets the batches of an epoch, taken on from where the previous
+        epoch stopped (a new shuffle on each pass over the data), as Keras; ``validation_steps``
+        caps the batches of a validation; ``validation_batch_size`` defaults to ``batch_size``;
+        ``validation_freq`` validates every that many epochs, or after the (1-based) epochs it
+        lists.
         """
         self._require_compiled("fit")
         batch_size = batch_size or 32
@@ -289,7 +291,8 @@ class Model:
         if x_val is not None:
             self.check_input_values(x_val)
         n = int(x_train.shape[0])
-        steps = math.ceil(n / batch_size) if steps_per_epoch is None else min(math.ceil(n / batch_size), steps_per_epoch)
+        steps = math.ceil(n / batch_size) if steps_per_epoch is None else steps_per_epoch
+        stream = None if steps_per_epoch is None else data.batch_stream(backend, n, batch_size, shuffle)
         verbose = _resolve_verbose(verbose)
         parallel = distribution.active()
         if parallel is not None:
@@ -310,7 +313,8 @@ class Model:
             tracker = self._reset_metrics()
             hooks.on_epoch_begin(epoch)
             variables = self.trainable_variables
-            for step, index in enumerate(itertools.islice(data.batches(backend, n, batch_size, shuffle), steps)):
+            epoch_batches = data.batches(backend, n, batch_size, shuffle) if stream is None else stream
+            for step, index in enumerate(itertools.islice(epoch_batches, steps)):
                 hooks.on_train_batch_begin(step)
                 share = 1.0
                 if parallel is not None:
@@ -447,7 +451,7 @@ def _activity_penalty(layers: list) -> Any:
 def _validates(epoch: int, validation_freq) -> bool:
     """Keras's ``validation_freq``: every n-th epoch for an int, the listed (1-based) epochs
     for a collection."""
-    if isinstance(validation_freq, int):
+    if isinstance(validation_freq, numbers.Integral):
         return (epoch + 1) % validation_freq == 0
     return epoch + 1 in validation_freq
 
