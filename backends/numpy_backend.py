@@ -46,6 +46,10 @@ class NumpyBackend(Backend):
         np.add.at(result, indices, values)
         return result
 
+    def take_rows(self, array, index):
+        # The ndarray method: a third of the array-API wrapper's cost, twice per training step.
+        return array.take(index, axis=0)
+
     def flat_concat(self, arrays):
         # One call (the portable path's reshape per array costs as much as the concatenation).
         return np.concatenate(arrays, axis=None)

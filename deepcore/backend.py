@@ -134,6 +134,10 @@ class Backend:
 
         return scatter_windows(patches, padded_shape, windows, strides, dilations)
 
+    def take_rows(self, array: Any, index: Any) -> Any:
+        """``array[index]`` along axis 0 for a 1-D integer ``index`` (a shuffled batch)."""
+        return self.xp.take(array, index, axis=0)
+
     def flat_concat(self, arrays: list) -> Any:
         """Arrays of one dtype -> one 1-D array of all their elements, array after array
         (row-major within each)."""

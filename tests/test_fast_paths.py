@@ -120,6 +120,15 @@ def test_parameters_only_stops_at_the_first_layer_with_weights(backend):
     model.fit(backend.to_numpy(x), rng.standard_normal((6, 2)), verbose=0)  # trains without it
 
 
+def test_take_rows_matches_the_reference(backend):
+    host = np.random.default_rng(3).standard_normal((7, 2, 3)).astype(np.float32)
+    array = backend.asarray(host, dtype=backend.dtype("float32"))
+    index = backend.asarray(np.array([6, 0, 3, 3]), dtype=backend.xp.int64)
+    fast, reference = backend.take_rows(array, index), Backend.take_rows(backend, array, index)
+    np.testing.assert_array_equal(backend.to_numpy(fast), host[[6, 0, 3, 3]])
+    np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(reference))
+
+
 def test_flat_concat_matches_the_reference(backend):
     rng = np.random.default_rng(1)
     host = [rng.standard_normal(shape).astype(np.float32) for shape in [(3, 4), (5,), (2, 1, 3), (1,)]]

@@ -104,13 +104,13 @@ def check_lengths(**arrays: Any) -> int:
     return next(iter(lengths.values()))
 
 
-def take(xp, array: Any, index: Any) -> Any:
+def take(backend: Backend, array: Any, index: Any) -> Any:
     """Rows of ``array`` at ``index`` (a slice or a device array of indices); None stays None."""
     if array is None:
         return None
     if isinstance(index, slice):
         return array[index, ...]
-    return xp.take(array, index, axis=0)
+    return backend.take_rows(array, index)
 
 
 def batch_length(index: Any) -> int:

@@ -281,8 +281,8 @@ class Model:
                     f"with {n_all} samples."
                 )
             head, tail = slice(0, split), slice(split, n_all)
-            x_train, y_train, w_train = (data.take(backend.xp, a, head) for a in (x_all, y_all, w_all))
-            x_val, y_val, w_val = (data.take(backend.xp, a, tail) for a in (x_all, y_all, w_all))
+            x_train, y_train, w_train = (data.take(backend, a, head) for a in (x_all, y_all, w_all))
+            x_val, y_val, w_val = (data.take(backend, a, tail) for a in (x_all, y_all, w_all))
         else:
             x_train, y_train, w_train = x_all, y_all, w_all
             x_val = y_val = w_val = None
@@ -305,7 +305,6 @@ class Model:
         if parallel is not None and parallel.rank != 0:
             callback_list = [c for c in callback_list if not c.main_rank_only]
         hooks = CallbackList(callback_list, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
-        xp = backend.xp
 
         self.stop_training = False
         hooks.on_train_begin()
@@ -319,7 +318,9 @@ class Model:
                 share = 1.0
                 if parallel is not None:
                     index, share = parallel.shard(index, data.batch_length(index))
-                xb, yb, wb = (data.take(xp, a, index) for a in (x_train, y_train, w_train))
+                # Three calls, no generator: this loop is the seed network's per-step overhead.
+                xb, yb, wb = (data.take(backend, x_train, index), data.take(backend, y_train, index),
+                              data.take(backend, w_train, index))
                 loss, y_pred, mask = self._train_step(xb, yb, wb, variables, parallel, share)
                 self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb, mask)
                 hooks.on_train_batch_end(step, {"loss": loss})
@@ -364,7 +365,7 @@ class Model:
         hooks.on_test_begin()
         for step, index in enumerate(itertools.islice(data.batches(backend, n, batch_size, shuffle=False), steps)):
             hooks.on_test_batch_begin(step)
-            xb, yb, wb = (data.take(backend.xp, a, index) for a in (x, y, weights))
+            xb, yb, wb = (data.take(backend, a, index) for a in (x, y, weights))
             y_pred, mask, _ = self.forward_with_mask(xb, training=False)
             loss, _ = self.loss.forward(yb, y_pred, wb, mask)
             loss = loss + self._activity_penalty() + weight_penalty
@@ -404,7 +405,7 @@ class Model:
         outputs = []
         for step, index in enumerate(itertools.islice(data.batches(backend, n, batch_size or 32, shuffle=False), steps)):
             hooks.on_predict_batch_begin(step)
-            outputs.append(self.forward(data.take(backend.xp, x_all, index), training=False)[0])
+            outputs.append(self.forward(data.take(backend, x_all, index), training=False)[0])
             hooks.on_predict_batch_end(step, {"outputs": outputs[-1]})
         hooks.on_predict_end()
         return backend.to_numpy(backend.xp.concat(outputs, axis=0))
