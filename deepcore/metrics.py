@@ -12,8 +12,8 @@ from typing import Any
 import array_api_compat
 
 from deepcore.backend import array_namespace
-from deepcore.registry import get_backend
 from deepcore.losses import align_targets, weights_like
+from deepcore.registry import get_backend
 
 
 class Metric:

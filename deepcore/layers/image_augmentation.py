@@ -22,7 +22,7 @@ from deepcore import random as host_random
 from deepcore.backend import array_namespace
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
-from deepcore.layers.image_preprocessing import check_images, resize
+from deepcore.layers.image_preprocessing import check_images, check_size, resize, sized_output_shape
 from deepcore.registry import get_backend
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -275,14 +275,11 @@ class RandomCrop(ImageAugmentation):
 
     def __init__(self, height: int, width: int, seed: int | None = None, data_format: str | None = None, **kwargs):
         super().__init__(seed, data_format, **kwargs)
-        for name, value in (("height", height), ("width", width)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"RandomCrop: {name} must be a positive integer. Received: {name}={value!r}")
+        check_size("RandomCrop", height, width)
         self.height, self.width = height, width
 
     def compute_output_shape(self, input_shape):
-        check_images(self, input_shape)
-        return (input_shape[0], self.height, self.width, input_shape[-1])
+        return sized_output_shape(self, input_shape)
 
     def augment(self, x):
         rows, cols = x.shape[1], x.shape[2]

@@ -91,10 +91,18 @@ def resize(x, height: int, width: int, interpolation: str, crop_to_aspect_ratio:
     return y, backprop
 
 
-def _positive_size(layer_name: str, **sizes: int) -> None:
-    for name, value in sizes.items():
+def check_size(layer_name: str, height: int, width: int) -> None:
+    """An error naming the layer unless the target ``height`` and ``width`` are positive ints."""
+    for name, value in (("height", height), ("width", width)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"{layer_name}: {name} must be a positive integer. Received: {name}={value!r}")
+
+
+def sized_output_shape(layer: Layer, input_shape) -> tuple:
+    """``(batch, rows, cols, C) -> (batch, layer.height, layer.width, C)`` for the layers that
+    produce a fixed image size."""
+    check_images(layer, input_shape)
+    return (input_shape[0], layer.height, layer.width, input_shape[-1])
 
 
 class Resizing(Layer):
@@ -107,7 +115,7 @@ class Resizing(Layer):
     def __init__(self, height: int, width: int, interpolation: str = "bilinear", crop_to_aspect_ratio: bool = False,
                  data_format: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        _positive_size("Resizing", height=height, width=width)
+        check_size("Resizing", height, width)
         conv_utils.check_data_format(data_format)
         if interpolation not in self.interpolations:
             raise ValueError(f"Resizing: interpolation must be one of {list(self.interpolations)}. "
@@ -117,8 +125,7 @@ class Resizing(Layer):
         self.crop_to_aspect_ratio = crop_to_aspect_ratio
 
     def compute_output_shape(self, input_shape):
-        check_images(self, input_shape)
-        return (input_shape[0], self.height, self.width, input_shape[-1])
+        return sized_output_shape(self, input_shape)
 
     def forward(self, x, training=False):
         check_images(self, x.shape)
@@ -137,13 +144,12 @@ class CenterCrop(Layer):
 
     def __init__(self, height: int, width: int, data_format: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        _positive_size("CenterCrop", height=height, width=width)
+        check_size("CenterCrop", height, width)
         conv_utils.check_data_format(data_format)
         self.height, self.width = height, width
 
     def compute_output_shape(self, input_shape):
-        check_images(self, input_shape)
-        return (input_shape[0], self.height, self.width, input_shape[-1])
+        return sized_output_shape(self, input_shape)
 
     def forward(self, x, training=False):
         check_images(self, x.shape)

@@ -332,7 +332,7 @@ class Model:
             logs = self._logs(tracker)
             if x_val is not None and _validates(epoch, validation_freq):
                 logs.update(self._evaluate_arrays(backend, x_val, y_val, w_val, validation_batch_size or batch_size,
-                                                  prefix="val_", steps=validation_steps, hooks=hooks))
+                                                  hooks, prefix="val_", steps=validation_steps))
             if not math.isfinite(logs["loss"]):
                 warnings.warn(
                     f"Epoch {epoch + 1}: the loss is {logs['loss']}; training stopped. Lower the "
@@ -355,10 +355,9 @@ class Model:
         return data.xy_weights(backend, validation_data[0], validation_data[1], weights, validation=True)
 
     # --- evaluate and predict ---------------------------------------------------------------
-    def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, prefix: str = "", steps: int | None = None,
-                         hooks: CallbackList | None = None) -> dict:
+    def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, hooks: CallbackList, prefix: str = "",
+                         steps: int | None = None) -> dict:
         """The logs over (at most ``steps``) batches; ``hooks`` get Keras's ``on_test_*`` calls."""
-        hooks = hooks or CallbackList([], self, {})
         tracker = self._reset_metrics()
         n = int(x.shape[0])
         weight_penalty = self._weight_penalty(self.trainable_variables)  # the weights do not change here
@@ -385,7 +384,7 @@ class Model:
         x_all, y_all, weights = data.xy_weights(backend, x, y, sample_weight)
         self._prepare(x_all)
         hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
-        logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32, steps=steps, hooks=hooks)
+        logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32, hooks, steps=steps)
         if _resolve_verbose(verbose):
             from deepcore.callbacks.progbar import format_logs
 

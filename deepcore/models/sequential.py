@@ -94,8 +94,9 @@ class Sequential(Model):
         runs the layers' closures in reverse and returns ``dx``. ``backprop.parameters_only(dy)``
         fills the same parameter gradients without dx: it stops at the first layer with
         trainable weights and uses that layer's ``parameters_only`` when its closure offers one
-        (training never reads the gradient of the data). The output mask is what the last layer passes on (see `Layer.compute_mask`),
-        e.g. ``(batch, timesteps)`` after a masked sequence; the loss weights by it."""
+        (training never reads the gradient of the data). The output mask is what the last layer
+        passes on (see `Layer.compute_mask`), e.g. ``(batch, timesteps)`` after a masked
+        sequence; the loss weights by it."""
         backprops = []
         mask = None  # Keras's masks: see Layer
         for layer in self.layers:
