@@ -39,6 +39,13 @@ class TorchBackend(Backend):
             host_memory.tune()
         return xp, resolved
 
+    def asarray(self, host_array, dtype=None):
+        # torch cannot wrap a NumPy view with negative strides (e.g. x[::-1]): copy those.
+        strides = getattr(host_array, "strides", None)
+        if strides is not None and any(stride < 0 for stride in strides):
+            host_array = host_array.copy()
+        return super().asarray(host_array, dtype)
+
     def to_numpy(self, array):
         return array.detach().cpu().numpy()
 
