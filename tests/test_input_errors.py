@@ -176,5 +176,5 @@ def test_unknown_layer_keyword():
 
 
 def test_sequential_add_rejects_non_layers():
-    with pytest.raises(TypeError, match="takes a deepcore layer; received 'dense'"):
+    with pytest.raises(TypeError, match=r"takes a deepcore layer or an Input\(\); received 'dense'"):
         Sequential().add("dense")

@@ -8,6 +8,10 @@ from deepcore.layers.core import Activation, Dense, Input, InputLayer
 from deepcore.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from deepcore.layers.embedding import Embedding
 from deepcore.layers.masking import Masking
+from deepcore.layers.merging import (
+    Add, Average, Concatenate, Dot, Maximum, Merge, Minimum, Multiply, Subtract, add, average, concatenate, dot,
+    maximum, minimum, multiply, subtract,
+)
 from deepcore.layers.noise import ActivityRegularization, GaussianDropout, GaussianNoise
 from deepcore.layers.normalization import BatchNormalization, LayerNormalization
 from deepcore.layers.padding import (
@@ -41,4 +45,6 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D", "UpSampling3D", "ZeroPadding3D",
            "Cropping3D", "SpatialDropout3D", "Rescaling", "RandomFlip", "Resizing",
            "CenterCrop", "RandomRotation", "RandomTranslation", "RandomZoom",
-           "RandomCrop", "RandomContrast", "RandomBrightness"]
+           "RandomCrop", "RandomContrast", "RandomBrightness",
+           "Merge", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot"]

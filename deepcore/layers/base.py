@@ -16,6 +16,7 @@ import array_api_compat
 
 from deepcore import activations, constraints, initializers, regularizers
 from deepcore.backend import array_namespace
+from deepcore.layers import symbolic
 from deepcore.registry import get_backend
 
 Shape = tuple  # with the batch axis first, None when unknown: (None, 10)
@@ -77,6 +78,7 @@ class Layer:
 
     supports_masking = False
     uses_mask = False
+    multiple_inputs = False  # True: forward takes a list of inputs (merge layers)
     # The weights that take Keras's ``<name>_constraint`` arguments (a weight named
     # ``<name>_kernel`` or ``<name>``, e.g. recurrent -> recurrent_kernel).
     constraint_names: tuple[str, ...] = ()
@@ -242,8 +244,14 @@ class Layer:
 
         return y, backprop_with_penalty
 
-    def __call__(self, x, training: bool = False):
-        """Run the layer on a backend array (building it on first use) and return ``y``."""
+    def __call__(self, x, training: bool = False, **kwargs):
+        """Run the layer on a backend array (building it on first use) and return ``y``; on
+        symbolic tensors (``Input()`` and what layers return for it), add the call to a
+        functional model's definition and return the symbolic output."""
+        if symbolic.is_symbolic(x):
+            return symbolic.call(self, x, **kwargs)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}() on arrays takes x and training; received {sorted(kwargs)}.")
         if not self.built:
             self.build((None, *x.shape[1:]))
         self.check_input_shape(tuple(x.shape))

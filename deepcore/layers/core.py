@@ -1,14 +1,17 @@
-"""Input, Dense and Activation layers."""
+"""Input, InputLayer, Dense and Activation layers."""
 
 from __future__ import annotations
 
 from deepcore import regularizers
 from deepcore.backend import array_namespace
-from deepcore.layers.base import Layer, column_sums
+from deepcore.layers import symbolic
+from deepcore.layers.base import Layer, column_sums, unique_name
 
 
-class Input(Layer):
-    """Declares the input shape (without the batch axis) of a `Sequential` model: ``x -> x``.
+class InputLayer(Layer):
+    """A model's input of shape ``shape`` (without the batch axis): ``x -> x``. `Input` makes
+    one and returns its symbolic output, the start of a functional model; in a `Sequential`
+    either declares the input shape.
 
     As Keras, ``batch_shape=(batch, ...)`` may replace ``shape`` and ``batch_size``. The batch
     size is recorded, not enforced: every batch size is accepted (a stateful recurrent layer
@@ -24,9 +27,11 @@ class Input(Layer):
             batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
         if shape is None:
             raise ValueError("Input needs shape=(...) (without the batch axis) or batch_shape=(batch, ...).")
-        super().__init__(name=name, input_shape=tuple(shape), **kwargs)
+        super().__init__(name=name or unique_name("input_layer"), input_shape=tuple(shape), **kwargs)
         self.shape = tuple(shape)
         self.batch_size = batch_size
+        self.built = True
+        self.output = symbolic.Node(self, [], False, [(batch_size, *self.shape)], False).outputs[0]
 
     def forward(self, x, training=False):
         return x, lambda dy: dy
@@ -38,7 +43,13 @@ class Input(Layer):
         return config
 
 
-InputLayer = Input
+def Input(shape: tuple | None = None, batch_size: int | None = None, name: str | None = None,
+          batch_shape: tuple | None = None, **kwargs) -> symbolic.SymbolicTensor:
+    """The symbolic input ``(batch_size, *shape)`` of a functional model, as Keras's
+    ``keras.Input``: ``inputs = Input((784,)); outputs = Dense(10)(inputs);
+    model = Model(inputs, outputs)``. As the first entry of a `Sequential` it sets the input
+    shape."""
+    return InputLayer(shape, batch_size, name=name, batch_shape=batch_shape, **kwargs).output
 
 
 class Dense(Layer):

@@ -6,7 +6,8 @@ import math
 from typing import Callable
 
 from deepcore.layers.base import Layer, unique_name
-from deepcore.layers.core import Input
+from deepcore.layers.core import InputLayer
+from deepcore.layers.symbolic import SymbolicTensor
 from deepcore.models.model import Model
 
 
@@ -37,9 +38,11 @@ class Sequential(Model):
             for inner in layer.layers:
                 self.add(inner)
             return
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.node.layer, InputLayer):
+            layer = layer.node.layer  # Input(shape) as the first entry, as Keras
         if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add() takes a deepcore layer; received {layer!r}.")
-        if isinstance(layer, Input):
+            raise TypeError(f"Sequential.add() takes a deepcore layer or an Input(); received {layer!r}.")
+        if isinstance(layer, InputLayer):
             if self.layers:
                 raise ValueError("An Input can only be the first entry of a Sequential model.")
             self.input_shape = layer.input_shape
@@ -50,6 +53,12 @@ class Sequential(Model):
         self.built = False
         if self.input_shape is not None:
             self.build(self.input_shape)
+
+    def call_symbolic(self, x):
+        """The layers applied one after another to the symbolic tensor ``x``, shared."""
+        for layer in self.layers:
+            x = layer(x)
+        return x
 
     def pop(self) -> Layer:
         layer = self.layers.pop()
@@ -179,7 +188,8 @@ class Sequential(Model):
         return model
 
 
-def _row(cells, widths) -> str:
-    """The name and shape left-aligned, the numbers (and the trainable flag) right-aligned."""
-    return cells[0].ljust(widths[0]) + cells[1].ljust(widths[1]) + "".join(
-        cell.rjust(width) for cell, width in zip(cells[2:], widths[2:]))
+def _row(cells, widths, left: tuple[int, ...] = (0, 1)) -> str:
+    """The cells at the ``left`` positions (name, shape...) left-aligned, the others (numbers,
+    the trainable flag) right-aligned."""
+    return "".join(cell.ljust(width) if position in left else cell.rjust(width)
+                   for position, (cell, width) in enumerate(zip(cells, widths)))
