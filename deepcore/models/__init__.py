@@ -1,5 +1,7 @@
-"""Models: `Sequential`, and `load_model` for files written by ``model.save``."""
+"""Models: `Sequential`, `Model(inputs, outputs)` (a `Functional` model), and `load_model` for
+files written by ``model.save``."""
 
+from deepcore.models.functional import Functional
 from deepcore.models.model import Model
 from deepcore.models.sequential import Sequential
 
@@ -23,4 +25,4 @@ def model_from_json(json_string: str):
     return deserialize_object(json.loads(json_string), "model")
 
 
-__all__ = ["Model", "Sequential", "load_model", "model_from_json"]
+__all__ = ["Model", "Functional", "Sequential", "load_model", "model_from_json"]

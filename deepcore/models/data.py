@@ -36,6 +36,37 @@ def to_backend(backend: Backend, data: Any, what: str, dtype: Any = None) -> Any
     return backend.asarray(host, dtype=dtype)
 
 
+def inputs_to_backend(backend: Backend, x: Any, what: str, names: list[str] | None) -> Any:
+    """A model's input data as backend arrays: for one input (``names`` None) as `to_backend`;
+    for several, a list/tuple in the order of ``names`` or a dict keyed by them -> a tuple."""
+    if names is None:
+        return to_backend(backend, x, what)
+    if isinstance(x, dict):
+        unknown = sorted(set(x) - set(names))
+        missing = [name for name in names if name not in x]
+        if unknown or missing:
+            raise ValueError(f"{what}: the model's inputs are {names}; the dict lacks {missing} "
+                             f"and has unknown keys {unknown}.")
+        x = [x[name] for name in names]
+    if not isinstance(x, (list, tuple)) or len(x) != len(names):
+        received = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
+        raise ValueError(f"{what}: the model has {len(names)} inputs {names}; pass a list of {len(names)} arrays "
+                         f"in that order or a dict keyed by those names. Received {received}.")
+    arrays = tuple(to_backend(backend, part, f"{what} ({name})") for part, name in zip(x, names))
+    check_lengths(**{f"{what} ({name})": array for name, array in zip(names, arrays)})
+    return arrays
+
+
+def count(x: Any) -> int:
+    """The number of samples of backend input data (one array or a tuple of them)."""
+    return int((x[0] if isinstance(x, tuple) else x).shape[0])
+
+
+def shapes(x: Any) -> Any:
+    """The shape of backend input data, or a list of shapes for a tuple of arrays."""
+    return [tuple(a.shape) for a in x] if isinstance(x, tuple) else tuple(x.shape)
+
+
 def _check_numeric(numeric: bool, what: str, dtype: Any) -> None:
     if not numeric:
         raise TypeError(f"{what} must be numeric (bool, int or float); received dtype {dtype}.")
@@ -85,13 +116,15 @@ def sample_weights(backend: Backend, y_host: np.ndarray | None, n: int, sample_w
 
 
 def xy_weights(backend: Backend, x: Any, y: Any, sample_weight: Any = None,
-               class_weight: dict | None = None, validation: bool = False) -> tuple[Any, Any, Any]:
-    """``x``, ``y`` and the per-sample weights (or None) as backend arrays, lengths checked.
-    ``validation=True`` names them "validation x" / "x_val" in errors."""
+               class_weight: dict | None = None, validation: bool = False,
+               names: list[str] | None = None) -> tuple[Any, Any, Any]:
+    """``x`` (see `inputs_to_backend` for ``names``), ``y`` and the per-sample weights (or
+    None) as backend arrays, lengths checked. ``validation=True`` names them "validation x" /
+    "x_val" in errors."""
     prefix, suffix = ("validation ", "_val") if validation else ("", "")
-    x_array = to_backend(backend, x, f"{prefix}x")
+    x_array = inputs_to_backend(backend, x, f"{prefix}x", names)
     y_array = to_backend(backend, y, f"{prefix}y")
-    n = check_lengths(**{f"x{suffix}": x_array, f"y{suffix}": y_array})
+    n = check_lengths(**{f"x{suffix}": x_array if names is None else x_array[0], f"y{suffix}": y_array})
     y_host = backend.to_numpy(y_array) if class_weight is not None else None
     return x_array, y_array, sample_weights(backend, y_host, n, sample_weight, class_weight)
 
@@ -109,6 +142,8 @@ def take(backend: Backend, array: Any, index: Any) -> Any:
     """Rows of ``array`` at ``index`` (a slice or a device array of indices); None stays None."""
     if array is None:
         return None
+    if isinstance(array, tuple):  # the inputs of a model with several
+        return tuple(take(backend, part, index) for part in array)
     if isinstance(index, slice):
         return array[index, ...]
     return backend.take_rows(array, index)

@@ -19,18 +19,27 @@ from deepcore import metrics as metrics_module
 from deepcore import optimizers as optimizers_module
 from deepcore import distribution
 from deepcore.callbacks import Callback, CallbackList, History, ProgbarLogger
+from deepcore.layers.symbolic import is_symbolic
 from deepcore.layers.wrappers import Wrapper
 from deepcore.models import data
 from deepcore.registry import get_backend
 
 
 class Model:
-    """What `Sequential` (and future model kinds) share: compile, fit, evaluate, predict.
+    """What `Sequential` and `Functional` share: compile, fit, evaluate, predict.
 
-    Subclasses provide `layers`, `build(input_shape)`, `built`, `input_shape` and
+    ``Model(inputs, outputs)`` makes a `Functional` model, as Keras. Subclasses provide
+    `layers`, `build(input_shape)`, `built`, `input_shape` and
     ``forward_with_mask(x, training) -> (y, output_mask, backprop)`` (``output_mask``: None, or
     True where the output is real, as Keras's masks; it weights the loss).
     """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model:  # Keras's functional API: Model(inputs, outputs)
+            from deepcore.models.functional import Functional
+
+            return super().__new__(Functional)
+        return super().__new__(cls)
 
     def __init__(self, name: str | None = None):
         self.name = name
@@ -46,6 +55,11 @@ class Model:
         """``(batch, ...in) -> ((batch, ...out), backprop)``: `forward_with_mask` without the mask."""
         y, _, backprop = self.forward_with_mask(x, training)
         return y, backprop
+
+    def _input_names(self) -> list[str] | None:
+        """The names of the model's inputs when it has several (its data is then a list or a
+        dict of arrays), else None."""
+        return None
 
     def reset_states(self) -> None:
         """Forget the states that stateful recurrent layers carry between batches."""
@@ -163,7 +177,7 @@ class Model:
             self.build((None, *x.shape[1:]))
         if self.backend is not backend:
             self._move_to(backend)
-        self.check_input_shape(tuple(x.shape))
+        self.check_input_shape(data.shapes(x))
         self.check_input_values(x)
         return backend
 
@@ -267,8 +281,8 @@ class Model:
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1); received {validation_split}.")
         backend = get_backend()
-        x_all, y_all, w_all = data.xy_weights(backend, x, y, sample_weight, class_weight)
-        n_all = int(x_all.shape[0])
+        x_all, y_all, w_all = data.xy_weights(backend, x, y, sample_weight, class_weight, names=self._input_names())
+        n_all = data.count(x_all)
 
         if validation_data is not None:
             x_train, y_train, w_train = x_all, y_all, w_all
@@ -290,7 +304,7 @@ class Model:
         self._prepare(x_train)
         if x_val is not None:
             self.check_input_values(x_val)
-        n = int(x_train.shape[0])
+        n = data.count(x_train)
         steps = math.ceil(n / batch_size) if steps_per_epoch is None else steps_per_epoch
         stream = None if steps_per_epoch is None else data.batch_stream(backend, n, batch_size, shuffle)
         verbose = _resolve_verbose(verbose)
@@ -322,7 +336,7 @@ class Model:
                 xb, yb, wb = (data.take(backend, x_train, index), data.take(backend, y_train, index),
                               data.take(backend, w_train, index))
                 loss, y_pred, mask = self._train_step(xb, yb, wb, variables, parallel, share)
-                self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb, mask)
+                self._update_metrics(tracker, loss, data.count(xb), yb, y_pred, wb, mask)
                 hooks.on_train_batch_end(step, {"loss": loss})
                 if self.stop_training:  # set by a batch hook, e.g. TerminateOnNaN
                     break
@@ -352,14 +366,15 @@ class Model:
         if len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val).")
         weights = validation_data[2] if len(validation_data) == 3 else None
-        return data.xy_weights(backend, validation_data[0], validation_data[1], weights, validation=True)
+        return data.xy_weights(backend, validation_data[0], validation_data[1], weights, validation=True,
+                               names=self._input_names())
 
     # --- evaluate and predict ---------------------------------------------------------------
     def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, hooks: CallbackList, prefix: str = "",
                          steps: int | None = None) -> dict:
         """The logs over (at most ``steps``) batches; ``hooks`` get Keras's ``on_test_*`` calls."""
         tracker = self._reset_metrics()
-        n = int(x.shape[0])
+        n = data.count(x)
         weight_penalty = self._weight_penalty(self.trainable_variables)  # the weights do not change here
         hooks.on_test_begin()
         for step, index in enumerate(itertools.islice(data.batches(backend, n, batch_size, shuffle=False), steps)):
@@ -368,7 +383,7 @@ class Model:
             y_pred, mask, _ = self.forward_with_mask(xb, training=False)
             loss, _ = self.loss.forward(yb, y_pred, wb, mask)
             loss = loss + self._activity_penalty() + weight_penalty
-            self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb, mask)
+            self._update_metrics(tracker, loss, data.count(xb), yb, y_pred, wb, mask)
             hooks.on_test_batch_end(step, {"loss": loss})
         logs = self._logs(tracker, prefix)
         hooks.on_test_end(logs)
@@ -381,7 +396,7 @@ class Model:
         ``steps`` caps the batches; ``callbacks`` get the ``on_test_*`` hooks."""
         self._require_compiled("evaluate")
         backend = get_backend()
-        x_all, y_all, weights = data.xy_weights(backend, x, y, sample_weight)
+        x_all, y_all, weights = data.xy_weights(backend, x, y, sample_weight, names=self._input_names())
         self._prepare(x_all)
         hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
         logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32, hooks, steps=steps)
@@ -396,9 +411,9 @@ class Model:
         """``(n, ...) -> (n, ...outputs)`` as a NumPy array, computed in batches (at most
         ``steps`` of them); ``callbacks`` get the ``on_predict_*`` hooks."""
         backend = get_backend()
-        x_all = data.to_backend(backend, x, "x")
+        x_all = data.inputs_to_backend(backend, x, "x", self._input_names())
         self._prepare(x_all)
-        n = int(x_all.shape[0])
+        n = data.count(x_all)
         hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
         hooks.on_predict_begin()
         outputs = []
@@ -410,29 +425,44 @@ class Model:
         return backend.to_numpy(backend.xp.concat(outputs, axis=0))
 
     def __call__(self, x, training: bool = False):
-        """Forward pass on a backend array (no batching; the data stay on the device, only an
-        input value check such as Embedding's reads two numbers)."""
+        """Forward pass on a backend array, or a list of them for a model with several inputs
+        (no batching; the data stay on the device, only an input value check such as
+        Embedding's reads two numbers). On symbolic tensors: the model used as a layer of a
+        functional model (`call_symbolic`), its layers shared."""
+        if is_symbolic(x):
+            return self.call_symbolic(x)
+        x = tuple(x) if isinstance(x, list) else x
         self._prepare(x)
         return self.forward(x, training)[0]
+
+    def call_symbolic(self, x):
+        """This model's layers applied to symbolic tensors ``x``: the symbolic output."""
+        raise NotImplementedError
 
     # --- single batches ---------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False):
         """One optimizer step on one batch; returns the loss and metrics of that batch."""
         self._require_compiled("train_on_batch")
         backend = get_backend()
-        xb, yb, wb = data.xy_weights(backend, x, y, sample_weight, class_weight)
+        xb, yb, wb = data.xy_weights(backend, x, y, sample_weight, class_weight, names=self._input_names())
         self._prepare(xb)
         tracker = self._reset_metrics()
         loss, y_pred, mask = self._train_step(xb, yb, wb, self.trainable_variables)
-        self._update_metrics(tracker, loss, int(xb.shape[0]), yb, y_pred, wb, mask)
+        self._update_metrics(tracker, loss, data.count(xb), yb, y_pred, wb, mask)
         return _as_keras_result(self._logs(tracker), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
-        return self.evaluate(x, y, batch_size=len(x), verbose=0, sample_weight=sample_weight,
+        return self.evaluate(x, y, batch_size=self._host_count(x), verbose=0, sample_weight=sample_weight,
                              return_dict=return_dict)
 
     def predict_on_batch(self, x):
-        return self.predict(x, batch_size=len(x), verbose=0)
+        return self.predict(x, batch_size=self._host_count(x), verbose=0)
+
+    def _host_count(self, x) -> int:
+        """The number of samples in user data ``x`` (for several inputs: in the first)."""
+        if self._input_names() is None:
+            return len(x)
+        return len(next(iter(x.values())) if isinstance(x, dict) else x[0])
 
 
 def _activity_penalty(layers: list) -> Any:

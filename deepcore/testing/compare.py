@@ -40,6 +40,7 @@ import numpy as np
 from deepcore import config
 from deepcore import random as host_random
 from deepcore.backend import BackendUnavailableError
+from deepcore.models import Sequential
 from deepcore.registry import list_backends, make_backend, use_backend
 from deepcore.testing.report import Comparison, Report, compare_arrays
 
@@ -91,6 +92,11 @@ def compare_backends(model_or_builder: Any, x: Any, y: Any = None,
 
     with _floatx(dtype), use_backend("numpy"):
         model = model_or_builder() if _is_builder(model_or_builder) else model_or_builder
+        if not isinstance(model, Sequential):
+            raise NotImplementedError(
+                f"compare_backends compares a Sequential model layer by layer; received a "
+                f"{type(model).__name__} (the graph of a functional model is not supported yet)."
+            )
         if not model.built:
             model.build((None, *x_host.shape[1:]))
     if y is not None and model.loss is None:

@@ -1,0 +1,314 @@
+"""`Functional`: the model that ``Model(inputs, outputs)`` makes from a graph of layer calls.
+
+The layers' calls on symbolic tensors (see `deepcore.layers.symbolic`) form a directed acyclic
+graph from the `Input` tensors to the output. The forward runs its nodes in a topological order,
+each on the arrays of its input tensors; the backward runs their closures in reverse, summing
+the gradients of a tensor that feeds several layers (a residual branch, a shared embedding).
+A layer called at several nodes (shared weights) gets the sum of its nodes' weight gradients.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from deepcore.layers.core import InputLayer
+from deepcore.layers.symbolic import Node, SymbolicTensor
+from deepcore.models.model import Model
+from deepcore.models.sequential import _row
+
+
+class Functional(Model):
+    """A model from ``inputs`` (one `Input` tensor or a list of them) to ``outputs`` (one
+    symbolic tensor), Keras's functional API: several inputs (fit/evaluate/predict take a list
+    of arrays in the order of ``inputs``, or a dict keyed by the Input names), branches,
+    merges (`deepcore.layers.Add`, `Concatenate`...) and shared layers."""
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None, **kwargs):
+        if inputs is None or outputs is None:
+            raise TypeError(
+                "Model() needs inputs= and outputs=: the functional API, e.g. inputs = Input((4,)); "
+                "outputs = Dense(1)(inputs); Model(inputs, outputs). (Subclassing Model with a call() "
+                "method is not supported: deepcore has no autograd to differentiate it.)"
+            )
+        if kwargs:
+            raise TypeError(f"Model() got unexpected keyword argument(s): {sorted(kwargs)}.")
+        from deepcore.layers.base import unique_name
+
+        super().__init__(name=name or unique_name("functional"))
+        self.inputs = _tensors(inputs, "inputs")
+        self.outputs = _tensors(outputs, "outputs")
+        if len(self.outputs) != 1:
+            raise NotImplementedError(
+                f"Model {self.name!r}: {len(self.outputs)} outputs; deepcore models have one output (one loss) "
+                "so far. Concatenate the outputs into one, or build one model per output."
+            )
+        for tensor in self.inputs:
+            if not isinstance(tensor.node.layer, InputLayer):
+                raise ValueError(f"Model {self.name!r}: every entry of inputs must come from Input(); "
+                                 f"{tensor!r} is made by layer {tensor.node.layer.name!r}.")
+        if len({id(tensor) for tensor in self.inputs}) != len(self.inputs):
+            raise ValueError(f"Model {self.name!r}: the same Input is listed twice in inputs.")
+        self._nodes = _nodes_in_order(self.outputs[0], self.inputs, self.name)
+        self.layers = [tensor.node.layer for tensor in self.inputs]
+        for node in self._nodes:
+            if node.layer not in self.layers:
+                self.layers.append(node.layer)
+        self._calls = {id(layer): sum(node.layer is layer for node in self._nodes) for layer in self.layers}
+        names = [layer.name for layer in self.layers]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"Model {self.name!r}: layer names must be unique; {repeated} are used twice.")
+        shapes = [tensor.shape for tensor in self.inputs]
+        self.input_shape = shapes[0] if len(shapes) == 1 else shapes
+        self.output_shape = self.outputs[0].shape
+        self.built = True
+
+    @property
+    def input_names(self) -> list[str]:
+        """The names of the Input layers, in the order fit/evaluate/predict take the arrays."""
+        return [tensor.node.layer.name for tensor in self.inputs]
+
+    def _input_names(self) -> list[str] | None:
+        return self.input_names if len(self.inputs) > 1 else None
+
+    def build(self, input_shape) -> None:
+        """Built already from its inputs; checks that ``input_shape`` fits them."""
+        self.check_input_shape(input_shape)
+
+    def get_layer(self, name: str | None = None, index: int | None = None):
+        """The layer at ``index`` in `layers` (Input layers first, as Keras) or named ``name``."""
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}. Existing layers are: {[layer.name for layer in self.layers]}.")
+
+    # --- checks (once per fit/evaluate/predict call, for all the data) ----------------------
+    def check_input_shape(self, shape) -> None:
+        shapes = [tuple(shape)] if len(self.inputs) == 1 else list(shape)
+        for tensor, given in zip(self.inputs, shapes):
+            expected = (None, *tensor.shape[1:])
+            fits = len(given) == len(expected) and all(e is None or e == g for e, g in zip(expected, given))
+            if not fits:
+                raise ValueError(f"Input {tensor.node.layer.name!r} of model {self.name!r} expects shape "
+                                 f"{expected}; received input with shape {tuple(given)}.")
+
+    def check_input_values(self, x) -> None:
+        values = self._input_values(x)
+        for node in self._nodes:
+            if not node.multiple_inputs and id(node.inputs[0]) in values:
+                node.layer.check_input_values(values[id(node.inputs[0])])
+
+    def _input_values(self, x) -> dict:
+        return {id(tensor): value for tensor, value in zip(self.inputs, x if len(self.inputs) > 1 else [x])}
+
+    # --- forward and backward ---------------------------------------------------------------
+    def forward_with_mask(self, x, training: bool = False) -> tuple:
+        """``x`` (an array, or a tuple of arrays in the order of ``inputs``) -> ``(y, output
+        mask or None, backprop)``; ``backprop(dy)`` returns the inputs' gradients (a tuple for
+        several inputs) and ``backprop.parameters_only(dy)`` only the weights' gradients."""
+        values = self._input_values(x)
+        masks: dict[int, Any] = {}
+        backprops = []
+        for node in self._nodes:
+            arguments = node.arguments([values[id(tensor)] for tensor in node.inputs])
+            given = [masks.get(id(tensor)) for tensor in node.inputs]
+            mask = node.arguments(given) if any(m is not None for m in given) else None
+            layer = node.layer
+            if mask is not None and layer.uses_mask:
+                y, backprop = layer.forward(arguments, training, mask=mask)
+            else:
+                y, backprop = layer.forward(arguments, training)
+            output_mask = layer.compute_mask(arguments, mask)
+            # A layer with several outputs gives a list of masks, or one for its first output.
+            output_masks = output_mask if isinstance(output_mask, list) else [output_mask]
+            for tensor, value, out_mask in zip(node.outputs, node.results(y), output_masks):
+                if out_mask is not None:
+                    masks[id(tensor)] = out_mask
+            for tensor, value in zip(node.outputs, node.results(y)):
+                values[id(tensor)] = value
+            backprops.append(backprop)
+        output = self.outputs[0]
+
+        def run_backward(dy, inputs_gradient: bool):
+            needed = self._needs_gradient(inputs_gradient)
+            grads = {id(output): dy}
+            accumulated: dict[int, Any] = {}
+            for node, backprop in zip(reversed(self._nodes), reversed(backprops)):
+                douts = [grads.pop(id(tensor), None) for tensor in node.outputs]
+                if all(d is None for d in douts) or not needed.get(id(node), False):
+                    continue
+                wanted = [t for t in node.inputs if needed.get(id(t), False)]
+                layer = node.layer
+                shared = self._calls[id(layer)] > 1
+                earlier = [v.grad for v in layer.trainable_weights] if shared and id(layer) in accumulated else None
+                dy_node = douts if node.multiple_outputs else douts[0]
+                if not wanted:
+                    getattr(backprop, "parameters_only", backprop)(dy_node)
+                else:
+                    for tensor, dx in zip(node.inputs, node.per_input(backprop(dy_node))):
+                        if needed.get(id(tensor), False):
+                            previous = grads.get(id(tensor))
+                            grads[id(tensor)] = dx if previous is None else previous + dx
+                if earlier is not None:
+                    for variable, grad in zip(layer.trainable_weights, earlier):
+                        variable.grad = grad + variable.grad
+                accumulated[id(layer)] = True
+            if not inputs_gradient:
+                return None
+            dxs = [grads.get(id(tensor)) for tensor in self.inputs]
+            return dxs[0] if len(dxs) == 1 else tuple(dxs)
+
+        def backprop(dy):
+            return run_backward(dy, inputs_gradient=True)
+
+        backprop.parameters_only = lambda dy: run_backward(dy, inputs_gradient=False)
+        return values[id(output)], masks.get(id(output)), backprop
+
+    def _needs_gradient(self, inputs_gradient: bool) -> dict[int, bool]:
+        """Which tensors (and nodes) the backward must reach: a tensor needs its gradient when
+        a trainable weight lies upstream of it (or an input, when the inputs' gradient is asked
+        for); a node runs when any of its tensors needs it or its layer has trainable weights."""
+        needed = {id(tensor): inputs_gradient for tensor in self.inputs}
+        for node in self._nodes:
+            upstream = any(needed[id(tensor)] for tensor in node.inputs)
+            runs = upstream or bool(node.layer.trainable_weights)
+            needed[id(node)] = runs
+            for tensor in node.outputs:
+                needed[id(tensor)] = runs
+        return needed
+
+    # --- a model inside a model -------------------------------------------------------------
+    def call_symbolic(self, x):
+        """This model's graph applied to other symbolic tensors, its layers shared."""
+        given = _tensors(x, "inputs")
+        if len(given) != len(self.inputs):
+            raise ValueError(f"Model {self.name!r} takes {len(self.inputs)} input(s); received {len(given)}.")
+        made = {id(tensor): value for tensor, value in zip(self.inputs, given)}
+        for node in self._nodes:
+            result = node.layer(node.arguments([made[id(tensor)] for tensor in node.inputs]))
+            for tensor, value in zip(node.outputs, node.results(result)):
+                made[id(tensor)] = value
+        return made[id(self.outputs[0])]
+
+    # --- description and configuration -----------------------------------------------------
+    def summary(self, line_length: int | None = None, print_fn: Callable[[str], None] | None = None,
+                expand_nested: bool = False, show_trainable: bool = False) -> None:
+        """Print the layers with output shapes, parameter counts and the layers each is
+        connected to (Keras's functional summary)."""
+        print_fn = print_fn or print
+        rows = []
+        for node in [tensor.node for tensor in self.inputs] + self._nodes:
+            layer = node.layer
+            shapes = [str(tensor.shape) for tensor in node.outputs]
+            sources = "  " + (", ".join(tensor.name for tensor in node.inputs) or "-")
+            row = (f"{layer.name} ({type(layer).__name__})", ", ".join(shapes), f"{layer.count_params():,}",
+                   sources)
+            rows.append(row + ("Y" if layer.trainable else "N",) if show_trainable else row)
+        header = ("Layer (type)", "Output Shape", "Param #", "  Connected to") + (
+            ("Trainable",) if show_trainable else ())
+        widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(len(header))]
+        widths[1] += max((line_length or 0) - sum(widths), 0)
+        trainable = sum(math.prod(variable.shape) for variable in self.trainable_variables)
+        total = self.count_params()
+        lines = [f'Model: "{self.name}"', "-" * sum(widths), _row(header, widths, left=(0, 1, 3)),
+                 "=" * sum(widths), *(_row(r, widths, left=(0, 1, 3)) for r in rows), "=" * sum(widths),
+                 f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                 f"Non-trainable params: {total - trainable:,}"]
+        for text in lines:
+            print_fn(text)
+
+    def get_config(self) -> dict:
+        """The layers (Input layers included) and, for each node in order, the layer it calls
+        and its inputs as ``[layer name, call index, output index]``."""
+        from deepcore.saving import serialize_layer
+
+        call_index: dict[int, int] = {}
+        calls = {}
+        for node in [tensor.node for tensor in self.inputs] + self._nodes:
+            calls[id(node)] = call_index.get(id(node.layer), 0)
+            call_index[id(node.layer)] = calls[id(node)] + 1
+
+        def reference(tensor: SymbolicTensor) -> list:
+            return [tensor.node.layer.name, calls[id(tensor.node)], tensor.index]
+
+        return {
+            "name": self.name,
+            "layers": [serialize_layer(layer) for layer in self.layers],
+            "nodes": [{"layer": node.layer.name, "inputs": [reference(t) for t in node.inputs],
+                       "multiple_inputs": node.multiple_inputs} for node in self._nodes],
+            "inputs": [reference(tensor) for tensor in self.inputs],
+            "outputs": [reference(tensor) for tensor in self.outputs],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Functional":
+        """Rebuild from `get_config`: new layers, called in the saved order."""
+        from deepcore.saving import deserialize_layer
+
+        layers = {}
+        for spec in config["layers"]:
+            layer = deserialize_layer(spec)
+            layers[layer.name] = layer
+        made: dict[str, list] = {name: [[layer.output]] for name, layer in layers.items()
+                                 if isinstance(layer, InputLayer)}
+
+        def tensor(reference: list) -> SymbolicTensor:
+            name, call, index = reference
+            return made[name][call][index]
+
+        for spec in config["nodes"]:
+            inputs = [tensor(reference) for reference in spec["inputs"]]
+            result = layers[spec["layer"]](inputs if spec["multiple_inputs"] else inputs[0])
+            made.setdefault(spec["layer"], []).append(result if isinstance(result, list) else [result])
+        inputs = [tensor(reference) for reference in config["inputs"]]
+        outputs = [tensor(reference) for reference in config["outputs"]]
+        return cls(inputs if len(inputs) > 1 else inputs[0], outputs[0], name=config.get("name"))
+
+
+def _tensors(value, what: str) -> list[SymbolicTensor]:
+    """One symbolic tensor or a list/tuple of them (or a dict: its values) -> a list."""
+    items = list(value.values()) if isinstance(value, dict) else (
+        list(value) if isinstance(value, (list, tuple)) else [value])
+    for item in items:
+        if not isinstance(item, SymbolicTensor):
+            raise TypeError(f"Model(): {what} must be symbolic tensors from Input() and layer calls; "
+                            f"received {item!r}.")
+    if not items:
+        raise ValueError(f"Model(): {what} is empty.")
+    return items
+
+
+def _nodes_in_order(output: SymbolicTensor, inputs: list[SymbolicTensor], model: str) -> list[Node]:
+    """The nodes that ``output`` depends on, each after the nodes of its inputs (the Input
+    nodes left out); an error when the graph reaches an Input not listed in ``inputs``."""
+    listed = {id(tensor.node) for tensor in inputs}
+    ordered: list[Node] = []
+    state: dict[int, str] = {}
+    stack: list[tuple[Node, bool]] = [(output.node, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            state[id(node)] = "done"
+            ordered.append(node)
+            continue
+        if id(node) in state or id(node) in listed:  # done, or (impossible in a DAG) in progress
+            continue
+        if isinstance(node.layer, InputLayer):
+            raise ValueError(
+                f"Model {model!r}: the graph is disconnected: the output depends on Input "
+                f"{node.layer.name!r}, which is not among the model's inputs "
+                f"{[tensor.node.layer.name for tensor in inputs]}."
+            )
+        state[id(node)] = "in progress"
+        stack.append((node, True))
+        for tensor in reversed(node.inputs):
+            if id(tensor.node) not in state:
+                stack.append((tensor.node, False))
+    unused = [tensor.node.layer.name for tensor in inputs
+              if not any(t is tensor for node in ordered for t in node.inputs)]
+    if unused and ordered:
+        raise ValueError(f"Model {model!r}: input(s) {unused} do not lead to the output.")
+    return ordered

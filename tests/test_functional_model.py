@@ -1,0 +1,256 @@
+"""The functional API, ``Model(inputs, outputs)``: the same numbers as the equivalent
+`Sequential`, gradients of branched, merged, shared and multi-input graphs against finite
+differences (float64), masks, ``return_state``, several inputs in fit/evaluate/predict,
+saving, and clear errors for graphs deepcore cannot run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deepcore as dc
+from deepcore.layers import (LSTM, Add, Concatenate, Dense, Embedding, Flatten, Input, InputLayer,
+                             Multiply)
+from deepcore.models import Functional, Model, Sequential, load_model, model_from_json
+from deepcore.testing.compare import compare_backends
+from deepcore.testing.gradients import check_backward
+
+
+@pytest.fixture
+def float64():
+    dc.set_floatx("float64")  # the autouse fixture in conftest.py restores float32
+
+
+def regression_data(n: int = 32, features: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, features)).astype(np.float32)
+    return x, (x @ rng.standard_normal((features, 1))).astype(np.float32)
+
+
+def residual_model() -> Functional:
+    """x -> Dense(6, tanh) -> [Dense(6, tanh) (shared, applied twice) -> + skip] * x-projection -> Dense(1)."""
+    inputs = Input((4,))
+    h = Dense(6, activation="tanh", name="stem")(inputs)
+    shared = Dense(6, activation="tanh", name="shared")
+    branch = shared(shared(h))  # one layer at two nodes: its gradient is the sum of both
+    merged = Add()([h, branch])  # h feeds two consumers: its gradient is summed
+    gated = Multiply()([merged, Dense(6, name="gate")(inputs)])
+    return Model(inputs, Dense(1, name="head")(gated), name="residual")
+
+
+def test_model_with_inputs_and_outputs_is_functional_and_lists_its_layers():
+    inputs = Input((4,), name="features")
+    model = Model(inputs=inputs, outputs=Dense(2, name="out")(Dense(3, name="hidden")(inputs)))
+    assert isinstance(model, Functional)
+    assert [layer.name for layer in model.layers] == ["features", "hidden", "out"]
+    assert isinstance(model.layers[0], InputLayer)  # Keras lists the Input layer too
+    assert model.input_shape == (None, 4) and model.output_shape == (None, 2)
+    assert model.count_params() == 4 * 3 + 3 + 3 * 2 + 2
+
+
+def test_chain_matches_sequential_in_predictions_and_training(backend):
+    x, y = regression_data()
+    sequential = Sequential([Input((4,)), Dense(5, activation="relu"), Dense(1)])
+    inputs = Input((4,))
+    functional = Model(inputs, Dense(1)(Dense(5, activation="relu")(inputs)))
+    functional.set_weights(sequential.get_weights())
+    np.testing.assert_array_equal(functional.predict(x, verbose=0), sequential.predict(x, verbose=0))
+    for model in (sequential, functional):
+        model.compile(optimizer=dc.optimizers.Adam(0.01), loss="mse")
+        model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    for got, expected in zip(functional.get_weights(), sequential.get_weights()):
+        np.testing.assert_array_equal(got, expected)  # the same operations in the same order
+
+
+def test_branched_shared_and_merged_graph_gradients_match_finite_differences(backend, float64):
+    model = residual_model()
+    x = np.random.default_rng(1).standard_normal((3, 4))
+    variables = model.trainable_variables
+    assert len(variables) == 8  # stem, shared (once), gate, head
+    check_backward(model.forward, x, variables, label="residual functional model")
+
+
+def test_parameters_only_fills_the_same_weight_gradients(backend, float64):
+    model = residual_model()
+    x = backend.asarray(np.random.default_rng(2).standard_normal((5, 4)), dtype=backend.dtype("float64"))
+    dy = backend.asarray(np.random.default_rng(3).standard_normal((5, 1)), dtype=backend.dtype("float64"))
+    _, backprop = model.forward(x, training=True)
+    backprop(dy)
+    full = [backend.to_numpy(v.grad).copy() for v in model.trainable_variables]
+    _, backprop = model.forward(x, training=True)
+    assert backprop.parameters_only(dy) is None
+    for variable, expected in zip(model.trainable_variables, full):
+        np.testing.assert_allclose(backend.to_numpy(variable.grad), expected, rtol=1e-12)
+
+
+def two_input_model() -> Functional:
+    numbers = Input((3,), name="numbers")
+    tokens = Input((5,), name="tokens")
+    embedded = Flatten()(Embedding(10, 2, name="embedding")(tokens))
+    joined = Concatenate()([Dense(4, activation="tanh", name="number_dense")(numbers), embedded])
+    return Model([numbers, tokens], Dense(1, name="head")(joined))
+
+
+def two_input_data(n: int = 40, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    numbers = rng.standard_normal((n, 3)).astype(np.float32)
+    tokens = rng.integers(0, 10, (n, 5))
+    y = (numbers[:, :1] + (tokens[:, :1] > 4)).astype(np.float32)
+    return numbers, tokens, y
+
+
+def test_several_inputs_gradients_match_finite_differences(backend, float64):
+    model = two_input_model()
+    rng = np.random.default_rng(4)
+    numbers = rng.standard_normal((3, 3))
+    tokens = backend.asarray(rng.integers(0, 10, (3, 5)), dtype=backend.dtype("float64"))
+
+    def forward(x):
+        y, backprop = model.forward((x, tokens), training=True)
+        return y, lambda dy: backprop(dy)[0]
+
+    check_backward(forward, numbers, model.trainable_variables, label="two-input model")
+
+
+def test_several_inputs_take_a_list_or_a_dict_in_fit_evaluate_and_predict(backend):
+    numbers, tokens, y = two_input_data()
+    model = two_input_model()
+    model.compile(optimizer=dc.optimizers.Adam(0.05), loss="mse")
+    before = model.evaluate([numbers, tokens], y, verbose=0)
+    history = model.fit({"numbers": numbers, "tokens": tokens}, y, batch_size=8, epochs=15, verbose=0,
+                        validation_data=([numbers, tokens], y))
+    after = model.evaluate([numbers, tokens], y, verbose=0)
+    assert after < 0.5 * before
+    assert history.history["val_loss"][-1] == pytest.approx(after, rel=1e-5)
+    by_list = model.predict([numbers, tokens], batch_size=16, verbose=0)
+    by_dict = model.predict({"tokens": tokens, "numbers": numbers}, verbose=0)
+    assert by_list.shape == (40, 1)
+    np.testing.assert_allclose(by_list, by_dict, rtol=1e-6)
+    np.testing.assert_allclose(model.predict_on_batch([numbers, tokens]), by_list, rtol=1e-6)
+    assert np.isfinite(model.train_on_batch([numbers[:8], tokens[:8]], y[:8]))
+
+
+def test_several_inputs_errors_name_the_inputs(backend):
+    numbers, tokens, y = two_input_data()
+    model = two_input_model()
+    model.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match=r"2 inputs \['numbers', 'tokens'\]"):
+        model.fit(numbers, y, verbose=0)
+    with pytest.raises(ValueError, match=r"lacks \['tokens'\]"):
+        model.predict({"numbers": numbers}, verbose=0)
+    with pytest.raises(ValueError, match="Data length mismatch"):
+        model.predict([numbers, tokens[:10]], verbose=0)
+    with pytest.raises(ValueError, match=r"Input 'tokens' of model .* expects shape \(None, 5\)"):
+        model.predict([numbers, tokens[:, :4]], verbose=0)
+    with pytest.raises(ValueError, match="input_dim"):  # Embedding's id check reaches the second input
+        model.predict([numbers, tokens + 10], verbose=0)
+
+
+def test_masks_flow_along_the_graph_as_in_sequential(backend):
+    rng = np.random.default_rng(5)
+    tokens = rng.integers(1, 9, (6, 7))
+    tokens[:, 4:] = 0  # padded steps
+    sequential = Sequential([Input((7,)), Embedding(9, 3, mask_zero=True), LSTM(4), Dense(1)])
+    inputs = Input((7,))
+    functional = Model(inputs, Dense(1)(LSTM(4)(Embedding(9, 3, mask_zero=True)(inputs))))
+    functional.set_weights(sequential.get_weights())
+    masked = functional.predict(tokens, verbose=0)
+    np.testing.assert_allclose(masked, sequential.predict(tokens, verbose=0), rtol=1e-6)
+    unmasked = Model(inputs, Dense(1)(LSTM(4)(Embedding(9, 3)(inputs))))
+    unmasked.set_weights(sequential.get_weights())
+    assert not np.allclose(unmasked.predict(tokens, verbose=0), masked, rtol=1e-3)  # the mask matters
+
+
+def test_recurrent_state_outputs_feed_other_layers_with_gradients(backend, float64):
+    inputs = Input((5, 2))
+    sequence, h, c = LSTM(3, return_sequences=True, return_state=True, name="lstm")(inputs)
+    summary = Concatenate()([Flatten()(sequence), h, c])
+    model = Model(inputs, Dense(1)(summary))
+    x = np.random.default_rng(6).standard_normal((2, 5, 2))
+    check_backward(model.forward, x, model.trainable_variables, label="LSTM with return_state")
+
+
+def test_unused_state_outputs_get_no_gradient(backend, float64):
+    inputs = Input((4, 2))
+    _, h, _ = LSTM(3, return_state=True)(inputs)  # only h is used
+    model = Model(inputs, Dense(1)(h))
+    x = np.random.default_rng(7).standard_normal((2, 4, 2))
+    check_backward(model.forward, x, model.trainable_variables, label="LSTM state h only")
+
+
+def test_a_model_called_on_symbolic_tensors_shares_its_layers(backend):
+    encoder = Sequential([Input((4,)), Dense(3, activation="tanh", name="encode")])
+    left, right = Input((4,), name="left"), Input((4,), name="right")
+    siamese = Model([left, right], Dense(1, name="score")(Add()([encoder(left), encoder(right)])))
+    assert siamese.get_layer("encode") is encoder.layers[0]
+    x = np.random.default_rng(8).standard_normal((6, 4)).astype(np.float32)
+    siamese.compile(optimizer=dc.optimizers.SGD(0.1), loss="mse")
+    before = encoder.get_weights()[0].copy()
+    siamese.fit([x, x[::-1]], np.ones((6, 1), np.float32), epochs=1, verbose=0)
+    assert not np.array_equal(encoder.get_weights()[0], before)  # training the siamese trained the encoder
+
+    inner = Model(left, Dense(2, name="inner")(left))
+    outer_input = Input((4,))
+    outer = Model(outer_input, Dense(1, name="outer")(inner(outer_input)))
+    assert [layer.name for layer in outer.layers][1:] == ["inner", "outer"]
+
+
+def test_save_load_and_json_round_trip(backend, tmp_path):
+    numbers, tokens, y = two_input_data()
+    model = two_input_model()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit([numbers, tokens], y, epochs=2, verbose=0)
+    path = tmp_path / "two_inputs.deepcore"
+    model.save(path)
+    loaded = load_model(path)
+    assert isinstance(loaded, Functional) and loaded.input_names == ["numbers", "tokens"]
+    np.testing.assert_array_equal(loaded.predict([numbers, tokens], verbose=0),
+                                  model.predict([numbers, tokens], verbose=0))
+    rebuilt = model_from_json(model.to_json())
+    assert [type(layer) for layer in rebuilt.layers] == [type(layer) for layer in model.layers]
+
+    shared = residual_model()
+    again = model_from_json(shared.to_json())
+    again.set_weights(shared.get_weights())
+    x = np.random.default_rng(9).standard_normal((4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), shared.predict(x, verbose=0))
+
+
+def test_summary_shows_connections():
+    lines = []
+    residual_model().summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "Connected to" in text
+    row = next(line for line in lines if line.startswith("add"))
+    assert "stem, shared" in row  # the Add takes the stem and the shared layer's second output
+    assert "Total params: 109" in text  # stem 30 + shared 42 (once) + gate 30 + head 7
+
+
+def test_graph_errors_are_clear():
+    a, b = Input((4,), name="a"), Input((4,), name="b")
+    joined = Add()([Dense(2)(a), Dense(2)(b)])
+    with pytest.raises(ValueError, match=r"disconnected.*Input 'b'"):
+        Model(a, joined)
+    with pytest.raises(NotImplementedError, match="2 outputs"):
+        Model(a, [Dense(1)(a), Dense(1)(a)])
+    with pytest.raises(TypeError, match="needs inputs= and outputs="):
+        Model()
+    with pytest.raises(TypeError, match="symbolic tensors"):
+        Model(np.zeros((2, 4)), joined)
+    with pytest.raises(ValueError, match="takes one input"):
+        Dense(2)([a, b])
+    with pytest.raises(ValueError, match=r"expected shape \(None, 4\)"):
+        dense = Dense(2)
+        dense(a)
+        dense(Input((5,)))
+    with pytest.raises(NotImplementedError, match="initial_state"):
+        LSTM(2)(Input((3, 4)), initial_state=[a, b])
+    with pytest.raises(TypeError, match="has no values"):
+        np.asarray(a)
+
+
+def test_consistency_report_refuses_graphs():
+    inputs = Input((4,))
+    model = Model(inputs, Dense(1)(inputs))
+    with pytest.raises(NotImplementedError, match="Sequential"):
+        compare_backends(model, np.zeros((2, 4), np.float32), backends=["numpy", "numpy"])
