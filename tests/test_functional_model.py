@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import deepcore as dc
-from deepcore.layers import (LSTM, Add, Concatenate, Dense, Embedding, Flatten, Input, InputLayer,
-                             Multiply)
+from deepcore.layers import (GRU, LSTM, Add, Concatenate, Dense, Embedding, Flatten, Input, InputLayer,
+                             Multiply, SimpleRNN)
 from deepcore.models import Functional, Model, Sequential, load_model, model_from_json
 from deepcore.testing.compare import compare_backends
 from deepcore.testing.gradients import check_backward
@@ -178,6 +178,61 @@ def test_unused_state_outputs_get_no_gradient(backend, float64):
     check_backward(model.forward, x, model.trainable_variables, label="LSTM state h only")
 
 
+@pytest.mark.parametrize("layer_class", [SimpleRNN, LSTM, GRU])
+def test_initial_state_gradients_match_finite_differences(backend, float64, layer_class):
+    """forward(x, initial_state=...) starts from the given states; backprop returns
+    [dx, *d(states)], each checked against central differences."""
+    layer = layer_class(3, return_sequences=True)
+    layer.build((None, 4, 2))
+    rng = np.random.default_rng(10)
+    x = backend.asarray(rng.standard_normal((2, 4, 2)), dtype=backend.dtype("float64"))
+    states = [rng.standard_normal((2, 3)) for _ in range(layer.state_count)]
+    on = [backend.asarray(state, dtype=backend.dtype("float64")) for state in states]
+    zero_start, _ = layer.forward(x, initial_state=[0.0 * state for state in on])
+    np.testing.assert_allclose(backend.to_numpy(zero_start), backend.to_numpy(layer.forward(x)[0]), rtol=1e-12)
+    for position in range(layer.state_count):
+        def forward(state, position=position):
+            given = on[:position] + [state] + on[position + 1:]
+            y, backprop = layer.forward(x, training=True, initial_state=given)
+            return y, lambda dy: backprop(dy)[1 + position]
+
+        check_backward(forward, states[position], layer.trainable_weights,
+                       label=f"{layer_class.__name__} initial state {position}")
+    with pytest.raises(ValueError, match=r"initial_state must be .* of shape \(2, 3\)"):
+        layer.forward(x, initial_state=[on[0][:1, ...]] * layer.state_count)
+
+
+def encoder_decoder() -> Functional:
+    """Keras's sequence-to-sequence pattern: the encoder's final states start the decoder."""
+    source, target = Input((5, 3), name="source"), Input((4, 2), name="target")
+    _, h, c = LSTM(4, return_state=True, name="encoder")(source)
+    decoded = LSTM(4, return_sequences=True, name="decoder")(target, initial_state=[h, c])
+    return Model([source, target], Dense(2, name="head")(decoded))
+
+
+def test_encoder_decoder_gradients_reach_the_encoder(backend, float64):
+    model = encoder_decoder()
+    rng = np.random.default_rng(11)
+    source, target = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 4, 2))
+    target_on = backend.asarray(target, dtype=backend.dtype("float64"))
+
+    def forward(x):
+        y, backprop = model.forward((x, target_on), training=True)
+        return y, lambda dy: backprop(dy)[0]
+
+    # The source's gradient and the encoder's weights' gradients pass through the states only.
+    check_backward(forward, source, model.trainable_variables, label="encoder-decoder")
+
+
+def test_encoder_decoder_saves_and_loads(backend, tmp_path):
+    model = encoder_decoder()
+    rng = np.random.default_rng(12)
+    data = [rng.standard_normal((3, 5, 3)).astype(np.float32), rng.standard_normal((3, 4, 2)).astype(np.float32)]
+    model.save(tmp_path / "seq2seq.deepcore")
+    loaded = load_model(tmp_path / "seq2seq.deepcore")
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
 def test_a_model_called_on_symbolic_tensors_shares_its_layers(backend):
     encoder = Sequential([Input((4,)), Dense(3, activation="tanh", name="encode")])
     left, right = Input((4,), name="left"), Input((4,), name="right")
@@ -243,8 +298,12 @@ def test_graph_errors_are_clear():
         dense = Dense(2)
         dense(a)
         dense(Input((5,)))
-    with pytest.raises(NotImplementedError, match="initial_state"):
-        LSTM(2)(Input((3, 4)), initial_state=[a, b])
+    with pytest.raises(ValueError, match=r"initial_state must be 2 tensor\(s\) of shape \(batch, 2\)"):
+        LSTM(2)(Input((3, 4)), initial_state=[Dense(2)(a)])
+    with pytest.raises(NotImplementedError, match=r"\['initial_state'\]"):
+        Dense(2)(a, initial_state=[b])
+    with pytest.raises(NotImplementedError, match=r"\['mask'\]"):
+        Dense(2)(a, mask=b)
     with pytest.raises(TypeError, match="has no values"):
         np.asarray(a)
 

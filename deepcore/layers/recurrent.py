@@ -37,6 +37,7 @@ class Recurrent(Layer):
     gates = 1
     state_count = 1
     uses_mask = True
+    takes_initial_state = True  # a functional model may pass initial_state= (see forward)
     constraint_names = ("kernel", "recurrent", "bias")
 
     def __init__(self, units: int, activation="tanh", use_bias: bool = True,
@@ -142,9 +143,23 @@ class Recurrent(Layer):
         ``recurrent_keep`` (or None) is the recurrent dropout mask for ``h`` entering the matmul."""
         raise NotImplementedError
 
-    def forward(self, x, training=False, mask=None):
+    def _given_states(self, initial_state, batch: int) -> list:
+        """``initial_state`` checked: ``state_count`` arrays of shape ``(batch, units)``."""
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        shapes = [tuple(state.shape) for state in states]
+        if len(states) != self.state_count or any(shape != (batch, self.units) for shape in shapes):
+            raise ValueError(
+                f"{type(self).__name__} layer {self.name!r}: initial_state must be {self.state_count} "
+                f"array(s) of shape ({batch}, {self.units}); received shapes {shapes}."
+            )
+        return states
+
+    def forward(self, x, training=False, mask=None, initial_state=None):
         """``mask (batch, timesteps)`` (True: a real step; from e.g. ``Embedding(mask_zero=True)``):
         a masked step keeps the previous states and repeats the previous output, as Keras.
+        ``initial_state``: the ``state_count`` states ``(batch, units)`` to start from instead
+        of zeros (Keras's ``initial_state``, e.g. an encoder's final states); ``backprop`` then
+        returns ``[dx, *initial state gradients]``.
 
         In training, ``dropout`` drops input features and ``recurrent_dropout`` entries of the
         previous output entering the recurrent matmul, each with one mask per sequence for all
@@ -175,7 +190,7 @@ class Recurrent(Layer):
         recurrent_kernel = xp.reshape(self.recurrent_kernel.value, (self.units, width), copy=True)
         recurrent_kernel_t = xp.reshape(recurrent_kernel.T, (width, self.units), copy=True)
         zeros = xp.zeros_like(xw[0, :, :self.units])  # (batch, units), on x's device
-        states = self._initial_states(zeros)
+        states = self._initial_states(zeros) if initial_state is None else self._given_states(initial_state, batch)
         # (steps, batch, 1) of 0.0/1.0: states = keep * new + (1 - keep) * previous.
         keeps = None if mask is None else xp.astype(xp.permute_dims(mask, (1, 0)), xw.dtype)[:, :, None]
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
@@ -193,6 +208,8 @@ class Recurrent(Layer):
             self._carried = states
         # With go_backwards, Keras returns the outputs in processing order (reversed time).
         output = xp.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
+
+        initial_gradients: list = []  # filled by parameter_gradients, for initial_state
 
         def parameter_gradients(dy):
             """Store the weight gradients; return ``dxw`` as time-major ``(steps * batch, width)``."""
@@ -238,6 +255,7 @@ class Recurrent(Layer):
             for name, left in zip(of_dxw, lefts[1:]):
                 recurrent_grads[name] = product[start:start + left.shape[1], :]
                 start += left.shape[1]
+            initial_gradients[:] = dstates  # the states entering the first step
             self.kernel.grad = kernel_and_bias_grad[:features, :]
             self.recurrent_kernel.grad = recurrent_grads["recurrent_kernel"]
             if self.bias is not None:
@@ -250,7 +268,8 @@ class Recurrent(Layer):
 
         def backprop(dy):
             dx = xp.reshape(parameter_gradients(dy) @ kernel.T, (steps, batch, features))
-            return _dropped(xp.permute_dims(dx, (1, 0, 2)), input_keep)
+            dx = _dropped(xp.permute_dims(dx, (1, 0, 2)), input_keep)
+            return dx if initial_state is None else [dx, *initial_gradients]
 
         # For a model's first layer, whose dx nobody reads.
         backprop.parameters_only = parameter_gradients

@@ -15,22 +15,43 @@ from typing import Any
 class Node:
     """One call of ``layer`` on ``inputs`` (symbolic tensors), with the tensors it outputs.
     ``multiple_inputs``: the layer took a list (a merge layer); ``multiple_outputs``: it
-    returns a list (a recurrent layer with ``return_state``)."""
+    returns a list (a recurrent layer with ``return_state``); ``initial_states``: how many of
+    the inputs, after the first, are a recurrent layer's ``initial_state``."""
 
-    def __init__(self, layer, inputs: list, multiple_inputs: bool, output_shapes: list, multiple_outputs: bool):
+    def __init__(self, layer, inputs: list, multiple_inputs: bool, output_shapes: list, multiple_outputs: bool,
+                 initial_states: int = 0):
         self.layer = layer
         self.inputs = inputs
         self.multiple_inputs = multiple_inputs
         self.multiple_outputs = multiple_outputs
+        self.initial_states = initial_states
         self.outputs = [SymbolicTensor(shape, self, index) for index, shape in enumerate(output_shapes)]
 
     def arguments(self, values: list) -> Any:
-        """The layer's argument from one value per input: the list itself or its one entry."""
+        """The layer's argument from one value per input: the list itself or its first entry."""
         return values if self.multiple_inputs else values[0]
+
+    def forward(self, values: list, masks: list, training: bool) -> tuple[Any, Any, Any]:
+        """Run the layer on one array (and mask or None) per input: ``(y, output mask, backprop)``."""
+        if self.initial_states:
+            masks = masks[:1]  # states carry no mask
+        mask = self.arguments(masks) if any(m is not None for m in masks) else None
+        argument = self.arguments(values)
+        keywords = {"initial_state": values[1:]} if self.initial_states else {}
+        if mask is not None and self.layer.uses_mask:
+            keywords["mask"] = mask
+        y, backprop = self.layer.forward(argument, training, **keywords)
+        return y, self.layer.compute_mask(argument, mask), backprop
+
+    def call(self, tensors: list) -> Any:
+        """The layer called again, on other symbolic tensors (one per input)."""
+        if self.initial_states:
+            return self.layer(tensors[0], initial_state=tensors[1:])
+        return self.layer(self.arguments(tensors))
 
     def per_input(self, value: Any) -> list:
         """One value per input from what the layer's backprop returned (the inputs' gradients)."""
-        return list(value) if self.multiple_inputs else [value]
+        return list(value) if self.multiple_inputs or self.initial_states else [value]
 
     def results(self, value: Any) -> list:
         """One value per output from what the layer returned."""
@@ -77,15 +98,21 @@ def call(layer, inputs: Any, **kwargs) -> Any:
     """``layer(inputs)`` on symbolic tensors: build (or check) the layer for their shapes and
     return the symbolic output (a list of them for a layer with several outputs)."""
     name = f"{type(layer).__name__} layer {layer.name!r}"
+    initial_state = kwargs.pop("initial_state", None)
     unsupported = sorted(key for key, value in kwargs.items() if value is not None and key != "training")
+    if initial_state is not None and not getattr(layer, "takes_initial_state", False):
+        unsupported.append("initial_state")
     if unsupported:
         raise NotImplementedError(
-            f"{name}: calling a layer with {unsupported} in a functional model is not supported yet "
-            "(masks flow from the layers that make them, e.g. Embedding(mask_zero=True))."
+            f"{name}: calling it with {unsupported} in a functional model is not supported "
+            "(masks flow from the layers that make them, e.g. Embedding(mask_zero=True); "
+            "initial_state= is taken by SimpleRNN, LSTM and GRU)."
         )
     multiple = isinstance(inputs, (list, tuple))
     tensors = list(inputs) if multiple else [inputs]
-    for tensor in tensors:
+    states = [] if initial_state is None else (
+        list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state])
+    for tensor in tensors + states:
         if not isinstance(tensor, SymbolicTensor):
             raise TypeError(f"{name}: every input of a functional model's layer must come from Input() or "
                             f"another layer; received {tensor!r}.")
@@ -99,7 +126,13 @@ def call(layer, inputs: Any, **kwargs) -> Any:
         layer.build(shape)
     else:
         layer.check_input_shape(shape)
+    if states:
+        expected = [(shape[0], layer.units)] * layer.state_count
+        if len(states) != layer.state_count or any(s.shape[1:] != e[1:] for s, e in zip(states, expected)):
+            raise ValueError(f"{name}: initial_state must be {layer.state_count} tensor(s) of shape "
+                             f"(batch, {layer.units}); received {[s.shape for s in states]}.")
     output = layer.compute_output_shape(shape)
     multiple_outputs = isinstance(output, list)
-    node = Node(layer, tensors, multiple, output if multiple_outputs else [output], multiple_outputs)
+    node = Node(layer, tensors + states, multiple, output if multiple_outputs else [output], multiple_outputs,
+                initial_states=len(states))
     return list(node.outputs) if multiple_outputs else node.outputs[0]

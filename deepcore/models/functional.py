@@ -113,15 +113,8 @@ class Functional(Model):
         masks: dict[int, Any] = {}
         backprops = []
         for node in self._nodes:
-            arguments = node.arguments([values[id(tensor)] for tensor in node.inputs])
-            given = [masks.get(id(tensor)) for tensor in node.inputs]
-            mask = node.arguments(given) if any(m is not None for m in given) else None
-            layer = node.layer
-            if mask is not None and layer.uses_mask:
-                y, backprop = layer.forward(arguments, training, mask=mask)
-            else:
-                y, backprop = layer.forward(arguments, training)
-            output_mask = layer.compute_mask(arguments, mask)
+            y, output_mask, backprop = node.forward([values[id(tensor)] for tensor in node.inputs],
+                                                    [masks.get(id(tensor)) for tensor in node.inputs], training)
             # A layer with several outputs gives a list of masks, or one for its first output.
             output_masks = output_mask if isinstance(output_mask, list) else [output_mask]
             for tensor, value, out_mask in zip(node.outputs, node.results(y), output_masks):
@@ -188,7 +181,7 @@ class Functional(Model):
             raise ValueError(f"Model {self.name!r} takes {len(self.inputs)} input(s); received {len(given)}.")
         made = {id(tensor): value for tensor, value in zip(self.inputs, given)}
         for node in self._nodes:
-            result = node.layer(node.arguments([made[id(tensor)] for tensor in node.inputs]))
+            result = node.call([made[id(tensor)] for tensor in node.inputs])
             for tensor, value in zip(node.outputs, node.results(result)):
                 made[id(tensor)] = value
         return made[id(self.outputs[0])]
@@ -238,7 +231,8 @@ class Functional(Model):
             "name": self.name,
             "layers": [serialize_layer(layer) for layer in self.layers],
             "nodes": [{"layer": node.layer.name, "inputs": [reference(t) for t in node.inputs],
-                       "multiple_inputs": node.multiple_inputs} for node in self._nodes],
+                       "multiple_inputs": node.multiple_inputs, "initial_states": node.initial_states}
+                      for node in self._nodes],
             "inputs": [reference(tensor) for tensor in self.inputs],
             "outputs": [reference(tensor) for tensor in self.outputs],
         }
@@ -261,7 +255,11 @@ class Functional(Model):
 
         for spec in config["nodes"]:
             inputs = [tensor(reference) for reference in spec["inputs"]]
-            result = layers[spec["layer"]](inputs if spec["multiple_inputs"] else inputs[0])
+            layer = layers[spec["layer"]]
+            if spec.get("initial_states"):
+                result = layer(inputs[0], initial_state=inputs[1:])
+            else:
+                result = layer(inputs if spec["multiple_inputs"] else inputs[0])
             made.setdefault(spec["layer"], []).append(result if isinstance(result, list) else [result])
         inputs = [tensor(reference) for reference in config["inputs"]]
         outputs = [tensor(reference) for reference in config["outputs"]]
