@@ -313,3 +313,31 @@ def test_consistency_report_refuses_graphs():
     model = Model(inputs, Dense(1)(inputs))
     with pytest.raises(NotImplementedError, match="Sequential"):
         compare_backends(model, np.zeros((2, 4), np.float32), backends=["numpy", "numpy"])
+
+
+def test_models_of_a_models_parts_through_layer_output(backend):
+    """Keras's feature extraction: Model(model.input, model.get_layer(name).output), for a
+    Sequential and for a functional model; the part computes what the whole computes there."""
+    x = np.random.default_rng(13).standard_normal((5, 4)).astype(np.float32)
+    base = Sequential([Input((4,)), Dense(6, activation="relu", name="features"), Dense(1, name="head")])
+    features = Model(base.input, base.get_layer("features").output)
+    assert features.layers[1] is base.layers[0]  # shared, not copied
+    hidden = backend.to_numpy(base.layers[0](backend.asarray(x)))
+    np.testing.assert_allclose(features.predict(x, verbose=0), hidden, rtol=1e-6)
+    assert base.output.shape == (None, 1) and base.inputs[0] is base.input
+
+    graph = residual_model()
+    gate = Model(graph.input, graph.get_layer("gate").output)
+    assert gate.output_shape == (None, 6) and [layer.name for layer in gate.layers][1:] == ["gate"]
+
+
+def test_layer_input_and_output_need_exactly_one_call():
+    with pytest.raises(AttributeError, match="has not been called on symbolic tensors"):
+        _ = Dense(2).output
+    shared = residual_model().get_layer("shared")
+    with pytest.raises(AttributeError, match="called 2 times"):
+        _ = shared.output
+    inputs = Input((3,))
+    assert inputs.node.layer.input is inputs and inputs.node.layer.output is inputs
+    with pytest.raises(AttributeError, match="no input yet"):
+        _ = Sequential([Dense(2)]).input

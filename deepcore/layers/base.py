@@ -104,6 +104,7 @@ class Layer:
         self.activity_loss: Any = 0.0  # the activity penalty of the latest forward
         self.activity_regularizer = activity_regularizer
         self._option_names: list[str] = []
+        self.inbound_nodes: list[symbolic.Node] = []  # its calls on symbolic tensors, in order
 
     def set_options(self, **options) -> None:
         """Resolve activation, ``*_initializer`` and ``*_regularizer`` arguments (names, config
@@ -256,6 +257,17 @@ class Layer:
             self.build((None, *x.shape[1:]))
         self.check_input_shape(tuple(x.shape))
         return self.forward(x, training)[0]
+
+    @property
+    def input(self):
+        """The symbolic input of the layer's one call in a functional model (Keras's ``input``)."""
+        return symbolic.node_tensors(self, "input")
+
+    @property
+    def output(self):
+        """The symbolic output of the layer's one call in a functional model (Keras's
+        ``output``, e.g. ``Model(model.input, model.get_layer("features").output)``)."""
+        return symbolic.node_tensors(self, "output")
 
     # --- configuration ----------------------------------------------------------------------
     def get_config(self) -> dict:

@@ -31,7 +31,7 @@ class InputLayer(Layer):
         self.shape = tuple(shape)
         self.batch_size = batch_size
         self.built = True
-        self.output = symbolic.Node(self, [], False, [(batch_size, *self.shape)], False).outputs[0]
+        symbolic.Node(self, [], False, [(batch_size, *self.shape)], False)  # its symbolic output: `output`
 
     def forward(self, x, training=False):
         return x, lambda dy: dy

@@ -26,6 +26,7 @@ class Node:
         self.multiple_outputs = multiple_outputs
         self.initial_states = initial_states
         self.outputs = [SymbolicTensor(shape, self, index) for index, shape in enumerate(output_shapes)]
+        layer.inbound_nodes.append(self)
 
     def arguments(self, values: list) -> Any:
         """The layer's argument from one value per input: the list itself or its first entry."""
@@ -85,6 +86,18 @@ class SymbolicTensor:
 
     def __repr__(self) -> str:
         return f"<SymbolicTensor shape={self.shape} name={self.name!r}>"
+
+
+def node_tensors(layer, what: str) -> Any:
+    """The input or output tensor(s) of ``layer``'s one call on symbolic tensors (Keras's
+    ``layer.input`` / ``layer.output``): one tensor, or a list for several."""
+    nodes = layer.inbound_nodes
+    if len(nodes) != 1:
+        reason = ("it has not been called on symbolic tensors (Input() or another layer's output) yet"
+                  if not nodes else f"it was called {len(nodes)} times, so there is one {what} per call")
+        raise AttributeError(f"Layer {layer.name!r} has no single {what}: {reason}.")
+    tensors = nodes[0].outputs if what == "output" or not nodes[0].inputs else nodes[0].inputs  # an Input's is itself
+    return tensors[0] if len(tensors) == 1 else list(tensors)
 
 
 def is_symbolic(x: Any) -> bool:

@@ -56,6 +56,17 @@ class Model:
         y, _, backprop = self.forward_with_mask(x, training)
         return y, backprop
 
+    @property
+    def input(self):
+        """The symbolic input (a list for several), as Keras's ``model.input``: with
+        ``layer.output`` it makes models of a model's parts, ``Model(model.input, layer.output)``."""
+        return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+
+    @property
+    def output(self):
+        """The symbolic output, as Keras's ``model.output``."""
+        return self.outputs[0]
+
     def _input_names(self) -> list[str] | None:
         """The names of the model's inputs when it has several (its data is then a list or a
         dict of arrays), else None."""

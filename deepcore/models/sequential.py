@@ -23,6 +23,7 @@ class Sequential(Model):
         self.layers: list[Layer] = []
         self.input_shape: tuple | None = None
         self.built = False
+        self._graph: tuple[list, list] | None = None  # (inputs, outputs), made by `inputs`
         for layer in layers or []:
             self.add(layer)
 
@@ -51,6 +52,7 @@ class Sequential(Model):
             self.input_shape = layer.input_shape
         self.layers.append(layer)
         self.built = False
+        self._graph = None
         if self.input_shape is not None:
             self.build(self.input_shape)
 
@@ -63,7 +65,31 @@ class Sequential(Model):
     def pop(self) -> Layer:
         layer = self.layers.pop()
         self.built = False
+        self._graph = None
         return layer
+
+    @property
+    def inputs(self) -> list:
+        """The symbolic input of the built model, as a list (Keras): the first time it is asked
+        for, the layers are called once on an Input of the model's input shape, so that
+        ``model.input`` and each ``layer.output`` can define new functional models."""
+        return self._symbolic_graph()[0]
+
+    @property
+    def outputs(self) -> list:
+        """The symbolic output, as a list (see `inputs`)."""
+        return self._symbolic_graph()[1]
+
+    def _symbolic_graph(self) -> tuple[list, list]:
+        if self._graph is None:
+            if not self.built:
+                raise AttributeError(f"Sequential model {self.name!r} has no input yet: give it an Input or "
+                                     "input_shape=, or build it, first.")
+            x = start = InputLayer(batch_shape=self.input_shape).output
+            for layer in self.layers:
+                x = layer(x)
+            self._graph = ([start], [x])
+        return self._graph
 
     def build(self, input_shape: tuple) -> None:
         """Create every layer's weights for inputs of ``input_shape`` (batch axis first)."""
