@@ -448,5 +448,72 @@ def get(identifier: str | Loss | dict) -> Loss:
     return resolve(identifier, Loss, _BY_NAME, "loss", "losses")
 
 
+class MultiOutputLoss(Loss):
+    """The loss of a model with several outputs: ``sum_k weight_k * loss_k(y_k, y_pred_k)``
+    over tuples of targets, predictions and masks (one sample weight for all). The unweighted
+    terms of the latest `forward` stay in ``last_terms`` (logged as ``<output>_loss``)."""
+
+    def __init__(self, losses: list, weights: list[float] | None = None, output_names: list[str] | None = None,
+                 name: str = "loss"):
+        super().__init__(name=name)
+        self.losses = [get(loss) for loss in losses]
+        self.weights = [float(w) for w in weights] if weights is not None else [1.0] * len(self.losses)
+        self.output_names = list(output_names) if output_names is not None else [str(k) for k in range(len(losses))]
+        self.last_terms: list = []
+
+    @classmethod
+    def for_outputs(cls, loss: Any, loss_weights: Any, output_names: list[str]) -> "MultiOutputLoss":
+        """Keras's compile arguments for several outputs: one loss for all, or a list (in output
+        order) or dict (by output name) of them; ``loss_weights`` likewise (default 1)."""
+        return cls(_per_output(loss, output_names, "loss"), _per_output(loss_weights, output_names, "loss_weights",
+                                                                          default=1.0), output_names)
+
+    def forward(self, y_true, y_pred, sample_weight=None, mask=None) -> tuple[Any, Callable[[], Any]]:
+        """Tuples of targets and predictions (and masks, or None) -> (the weighted sum,
+        backprop() -> the tuple of each prediction's gradient)."""
+        masks = mask if mask is not None else (None,) * len(self.losses)
+        total, backprops, terms = 0.0, [], []
+        for loss, weight, target, prediction, output_mask in zip(self.losses, self.weights, y_true, y_pred, masks):
+            term, backprop = loss.forward(target, prediction, sample_weight, output_mask)
+            terms.append(term)
+            total = total + weight * term
+            backprops.append(backprop)
+        self.last_terms = terms
+        return total, lambda: tuple(weight * backprop() for weight, backprop in zip(self.weights, backprops))
+
+    def get_config(self) -> dict:
+        from deepcore.saving import serialize_object
+
+        return {"losses": [serialize_object(loss, "loss") for loss in self.losses], "weights": self.weights,
+                "output_names": self.output_names, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config_: dict) -> "MultiOutputLoss":
+        from deepcore.saving import deserialize_object
+
+        losses = [deserialize_object(spec, "loss") for spec in config_["losses"]]
+        return cls(losses, config_["weights"], config_["output_names"], config_.get("name", "loss"))
+
+
+def _per_output(value: Any, output_names: list[str], what: str, default: Any = None) -> list:
+    """One entry per output from a single value (for all), a list in output order or a dict by
+    output name; ``default`` for a missing value or dict entry."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(output_names))
+        if unknown:
+            raise ValueError(f"compile(): {what} names {unknown}, which are not outputs; the outputs are "
+                             f"{output_names}.")
+        if default is None and len(value) != len(output_names):
+            raise ValueError(f"compile(): {what} has no entry for outputs "
+                             f"{[n for n in output_names if n not in value]}.")
+        return [value.get(name, default) for name in output_names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(output_names):
+            raise ValueError(f"compile(): {what} lists {len(value)} entries for {len(output_names)} outputs "
+                             f"{output_names}.")
+        return list(value)
+    return [default if value is None else value] * len(output_names)
+
+
 def serialize(loss: Loss) -> dict:
     return {"class_name": _NAME_OF.get(type(loss), type(loss).__name__), "config": loss.get_config()}

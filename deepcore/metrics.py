@@ -289,6 +289,76 @@ _ACCURACY_FOR_LOSS = {
 }
 
 
+class OutputMetric(Metric):
+    """``metric`` on one output of a model with several: `update_state` takes the tuples of
+    targets and predictions and passes on their entry ``index``; logged as
+    ``<output>_<metric>``, as Keras."""
+
+    def __init__(self, metric: Metric, index: int, output_name: str, name: str | None = None):
+        self.metric = metric
+        self.index = index
+        self.output_name = output_name
+        self.name = name or f"{output_name}_{metric.name}"
+
+    @classmethod
+    def for_outputs(cls, metrics: Any, output_names: list[str], loss_names: list[str]) -> list["OutputMetric"]:
+        """Keras's ``metrics`` for several outputs: a dict by output name or a list (in output
+        order) of a metric or a list of metrics per output; ``"accuracy"`` fits each output's
+        loss. Already routed metrics (a loaded model's) stay as they are."""
+        if not metrics:
+            return []
+        if isinstance(metrics, (list, tuple)) and all(isinstance(m, OutputMetric) for m in metrics):
+            return list(metrics)
+        if isinstance(metrics, dict):
+            unknown = sorted(set(metrics) - set(output_names))
+            if unknown:
+                raise ValueError(f"compile(): metrics name {unknown}, which are not outputs; the outputs are "
+                                 f"{output_names}.")
+            per_output = [metrics.get(name) for name in output_names]
+        elif isinstance(metrics, (list, tuple)) and len(metrics) == len(output_names) and all(
+                isinstance(m, (list, tuple)) or m is None for m in metrics):
+            per_output = list(metrics)
+        else:
+            raise ValueError(
+                f"compile(): for a model with {len(output_names)} outputs {output_names}, give metrics as a dict "
+                f"by output name or a list with one list of metrics per output, e.g. "
+                f"{{{output_names[0]!r}: ['accuracy']}}; received {metrics!r}."
+            )
+        routed = []
+        for index, (name, chosen, loss_name) in enumerate(zip(output_names, per_output, loss_names)):
+            for metric in [chosen] if isinstance(chosen, (str, Metric)) else chosen or []:
+                routed.append(cls(get(metric, loss_name), index, name))
+        return routed
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        self.metric.update_state(y_true[self.index], y_pred[self.index], sample_weight)
+
+    def reset_state(self) -> None:
+        self.metric.reset_state()
+
+    def result(self) -> float:
+        return self.metric.result()
+
+    def host_state(self) -> list[float]:
+        return self.metric.host_state()
+
+    def set_host_state(self, values: list[float]) -> None:
+        self.metric.set_host_state(values)
+
+    def get_config(self) -> dict:
+        from deepcore.saving import serialize_object
+
+        return {"metric": serialize_object(self.metric, "metric"), "index": self.index,
+                "output_name": self.output_name, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config_: dict) -> "OutputMetric":
+        from deepcore.saving import deserialize_object
+
+        return cls(deserialize_object(config_["metric"], "metric"), config_["index"], config_["output_name"],
+                   config_["name"])
+
+
 def get(identifier: str | Metric, loss_name: str | None = None) -> Metric:
     """Resolve a metric. ``"accuracy"``/``"acc"`` picks the accuracy that fits the loss, as Keras."""
     if isinstance(identifier, Metric):

@@ -286,8 +286,9 @@ def test_graph_errors_are_clear():
     joined = Add()([Dense(2)(a), Dense(2)(b)])
     with pytest.raises(ValueError, match=r"disconnected.*Input 'b'"):
         Model(a, joined)
-    with pytest.raises(NotImplementedError, match="2 outputs"):
-        Model(a, [Dense(1)(a), Dense(1)(a)])
+    with pytest.raises(ValueError, match=r"output names must be unique; \['out'\]"):
+        twice = Dense(1, name="out")(a)
+        Model(a, [twice, twice])
     with pytest.raises(TypeError, match="needs inputs= and outputs="):
         Model()
     with pytest.raises(TypeError, match="symbolic tensors"):
@@ -306,6 +307,8 @@ def test_graph_errors_are_clear():
         Dense(2)(a, mask=b)
     with pytest.raises(TypeError, match="has no values"):
         np.asarray(a)
+    with pytest.raises(NotImplementedError, match="outputs as a dict"):
+        Model(a, {"out": Dense(1)(a)})
 
 
 def test_consistency_report_refuses_graphs():
@@ -341,3 +344,117 @@ def test_layer_input_and_output_need_exactly_one_call():
     assert inputs.node.layer.input is inputs and inputs.node.layer.output is inputs
     with pytest.raises(AttributeError, match="no input yet"):
         _ = Sequential([Dense(2)]).input
+
+
+# --- several outputs ------------------------------------------------------------------------------
+
+def two_output_model() -> Functional:
+    """A class head and a score head that reads the class head's output too (so the class
+    head's gradient has two sources)."""
+    inputs = Input((4,), name="features")
+    hidden = Dense(6, activation="tanh", name="hidden")(inputs)
+    label = Dense(3, activation="softmax", name="label")(hidden)
+    score = Dense(1, name="score")(Concatenate()([hidden, label]))
+    return Model(inputs, [label, score])
+
+
+def two_output_data(n: int = 48, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    label = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 1).astype(np.int64)
+    score = (x[:, 2:3] - x[:, 3:4]).astype(np.float32)
+    return x, label, score
+
+
+def test_several_outputs_gradients_match_finite_differences(backend, float64):
+    model = two_output_model()
+    assert model.output_names == ["label", "score"] and model.output_shape == [(None, 3), (None, 1)]
+    xp = backend.xp
+
+    def forward(x):
+        (label, score), _, backprop = model.forward_with_mask(x, training=True)
+        return xp.concat([label, score], axis=1), lambda dy: backprop((dy[:, :3], dy[:, 3:]))
+
+    x = np.random.default_rng(14).standard_normal((3, 4))
+    check_backward(forward, x, model.trainable_variables, label="two-output model")
+
+
+def test_several_outputs_train_with_per_output_losses_weights_and_metrics(backend):
+    x, label, score = two_output_data()
+    model = two_output_model()
+    model.compile(optimizer=dc.optimizers.Adam(0.02), loss={"label": "sparse_categorical_crossentropy", "score": "mse"},
+                  loss_weights=[1.0, 0.5], metrics={"label": ["accuracy"]})
+    assert model.metrics_names == ["loss", "label_loss", "score_loss", "label_accuracy"]
+    before = model.evaluate(x, [label, score], verbose=0, return_dict=True)
+    history = model.fit(x, {"score": score, "label": label}, batch_size=16, epochs=30, verbose=0)
+    after = model.evaluate(x, [label, score], verbose=0, return_dict=True)
+    assert set(history.history) == {"loss", "label_loss", "score_loss", "label_accuracy"}
+    assert after["label_loss"] < 0.7 * before["label_loss"] and after["score_loss"] < 0.5 * before["score_loss"]
+    # loss = label_loss + 0.5 * score_loss: the means of float32 batch values, summed in
+    # another order, so a few float32 roundings apart.
+    assert after["loss"] == pytest.approx(after["label_loss"] + 0.5 * after["score_loss"], rel=1e-5)
+    predicted_label, predicted_score = model.predict(x, batch_size=20, verbose=0)
+    assert predicted_label.shape == (48, 3) and predicted_score.shape == (48, 1)
+    accuracy = np.mean(predicted_label.argmax(axis=1) == label)
+    assert accuracy == pytest.approx(after["label_accuracy"], abs=1e-9)
+
+
+def test_one_loss_serves_every_output(backend):
+    inputs = Input((2,))
+    model = Model(inputs, [Dense(1, name="a")(inputs), Dense(1, name="b")(inputs)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((4, 2), np.float32)
+    logs = model.evaluate(x, [np.zeros((4, 1), np.float32), np.ones((4, 1), np.float32)], verbose=0,
+                          return_dict=True)
+    assert logs["loss"] == pytest.approx(logs["a_loss"] + logs["b_loss"], rel=1e-6)
+    a, b = model.predict(x, verbose=0)
+    assert logs["a_loss"] == pytest.approx(float(np.mean(a ** 2)), rel=1e-5)
+    assert logs["b_loss"] == pytest.approx(float(np.mean((b - 1.0) ** 2)), rel=1e-5)
+
+
+def test_several_outputs_save_and_load_with_their_compile_config(backend, tmp_path):
+    x, label, score = two_output_data()
+    model = two_output_model()
+    model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy", "mse"], loss_weights={"score": 2.0},
+                  metrics=[["accuracy"], ["mae"]])
+    model.fit(x, [label, score], epochs=2, verbose=0)
+    model.save(tmp_path / "two_outputs.deepcore")
+    loaded = load_model(tmp_path / "two_outputs.deepcore")
+    assert loaded.metrics_names == model.metrics_names == ["loss", "label_loss", "score_loss", "label_accuracy",
+                                                           "score_mae"]
+    assert loaded.evaluate(x, [label, score], verbose=0) == pytest.approx(
+        model.evaluate(x, [label, score], verbose=0), rel=1e-6)
+    loaded.fit(x, [label, score], epochs=1, verbose=0)  # the optimizer state came along too
+
+
+def test_several_outputs_errors_are_clear(backend):
+    x, label, score = two_output_data()
+    model = two_output_model()
+    with pytest.raises(ValueError, match=r"loss lists 3 entries for 2 outputs \['label', 'score'\]"):
+        model.compile(optimizer="adam", loss=["mse"] * 3)
+    with pytest.raises(ValueError, match=r"not outputs; the outputs are \['label', 'score'\]"):
+        model.compile(optimizer="adam", loss={"labels": "mse", "score": "mse"})
+    with pytest.raises(ValueError, match="a list with one list of metrics per output"):
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy", "mse"])
+    with pytest.raises(ValueError, match=r"2 targets \['label', 'score'\]"):
+        model.fit(x, label, verbose=0)
+    with pytest.raises(ValueError, match="class_weight is only supported for models with one output"):
+        model.fit(x, [label, score], class_weight={0: 1.0, 1: 2.0, 2: 1.0}, verbose=0)
+
+
+def test_multi_output_loss_is_the_weighted_sum_of_its_terms_with_their_gradients(backend):
+    rng = np.random.default_rng(15)
+    on = lambda a: backend.asarray(a, dtype=backend.dtype())  # noqa: E731
+    targets = (on(rng.standard_normal((5, 2))), on(rng.standard_normal((5, 1))))
+    predictions = (on(rng.standard_normal((5, 2))), on(rng.standard_normal((5, 1))))
+    parts = [dc.losses.MeanSquaredError(), dc.losses.MeanAbsoluteError()]
+    loss = dc.losses.MultiOutputLoss(parts, weights=[0.25, 3.0], output_names=["a", "b"])
+    total, backprop = loss.forward(targets, predictions)
+    singles = [part.forward(t, p) for part, t, p in zip(parts, targets, predictions)]
+    expected = 0.25 * float(singles[0][0]) + 3.0 * float(singles[1][0])
+    assert float(total) == pytest.approx(expected, rel=1e-6)
+    assert [float(term) for term in loss.last_terms] == pytest.approx([float(v) for v, _ in singles], rel=1e-6)
+    for gradient, weight, (_, single_backprop) in zip(backprop(), (0.25, 3.0), singles):
+        np.testing.assert_allclose(backend.to_numpy(gradient), weight * backend.to_numpy(single_backprop()),
+                                   rtol=1e-6)

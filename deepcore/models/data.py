@@ -36,9 +36,10 @@ def to_backend(backend: Backend, data: Any, what: str, dtype: Any = None) -> Any
     return backend.asarray(host, dtype=dtype)
 
 
-def inputs_to_backend(backend: Backend, x: Any, what: str, names: list[str] | None) -> Any:
-    """A model's input data as backend arrays: for one input (``names`` None) as `to_backend`;
-    for several, a list/tuple in the order of ``names`` or a dict keyed by them -> a tuple."""
+def arrays_to_backend(backend: Backend, x: Any, what: str, names: list[str] | None) -> Any:
+    """A model's inputs (or targets) as backend arrays: for one (``names`` None) as
+    `to_backend`; for several, a list/tuple in the order of ``names`` or a dict keyed by them
+    -> a tuple."""
     if names is None:
         return to_backend(backend, x, what)
     if isinstance(x, dict):
@@ -50,7 +51,8 @@ def inputs_to_backend(backend: Backend, x: Any, what: str, names: list[str] | No
         x = [x[name] for name in names]
     if not isinstance(x, (list, tuple)) or len(x) != len(names):
         received = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
-        raise ValueError(f"{what}: the model has {len(names)} inputs {names}; pass a list of {len(names)} arrays "
+        kind = "targets" if what.endswith("y") else "inputs"
+        raise ValueError(f"{what}: the model has {len(names)} {kind} {names}; pass a list of {len(names)} arrays "
                          f"in that order or a dict keyed by those names. Received {received}.")
     arrays = tuple(to_backend(backend, part, f"{what} ({name})") for part, name in zip(x, names))
     check_lengths(**{f"{what} ({name})": array for name, array in zip(names, arrays)})
@@ -116,15 +118,19 @@ def sample_weights(backend: Backend, y_host: np.ndarray | None, n: int, sample_w
 
 
 def xy_weights(backend: Backend, x: Any, y: Any, sample_weight: Any = None,
-               class_weight: dict | None = None, validation: bool = False,
-               names: list[str] | None = None) -> tuple[Any, Any, Any]:
-    """``x`` (see `inputs_to_backend` for ``names``), ``y`` and the per-sample weights (or
-    None) as backend arrays, lengths checked. ``validation=True`` names them "validation x" /
-    "x_val" in errors."""
+               class_weight: dict | None = None, names: list[str] | None = None,
+               y_names: list[str] | None = None, validation: bool = False) -> tuple[Any, Any, Any]:
+    """``x`` and ``y`` (see `arrays_to_backend` for ``names`` and ``y_names``, the inputs' and
+    outputs' names of a model with several) and the per-sample weights (or None) as backend
+    arrays, lengths checked. ``validation=True`` names them "validation x" / "x_val" in errors."""
     prefix, suffix = ("validation ", "_val") if validation else ("", "")
-    x_array = inputs_to_backend(backend, x, f"{prefix}x", names)
-    y_array = to_backend(backend, y, f"{prefix}y")
-    n = check_lengths(**{f"x{suffix}": x_array if names is None else x_array[0], f"y{suffix}": y_array})
+    if class_weight is not None and y_names is not None:
+        raise ValueError("class_weight is only supported for models with one output (as Keras); "
+                         "pass sample_weight instead.")
+    x_array = arrays_to_backend(backend, x, f"{prefix}x", names)
+    y_array = arrays_to_backend(backend, y, f"{prefix}y", y_names)
+    n = check_lengths(**{f"x{suffix}": x_array if names is None else x_array[0],
+                         f"y{suffix}": y_array if y_names is None else y_array[0]})
     y_host = backend.to_numpy(y_array) if class_weight is not None else None
     return x_array, y_array, sample_weights(backend, y_host, n, sample_weight, class_weight)
 

@@ -20,9 +20,10 @@ from deepcore.models.sequential import _row
 
 class Functional(Model):
     """A model from ``inputs`` (one `Input` tensor or a list of them) to ``outputs`` (one
-    symbolic tensor), Keras's functional API: several inputs (fit/evaluate/predict take a list
-    of arrays in the order of ``inputs``, or a dict keyed by the Input names), branches,
-    merges (`deepcore.layers.Add`, `Concatenate`...) and shared layers."""
+    symbolic tensor or a list), Keras's functional API: branches, merges
+    (`deepcore.layers.Add`, `Concatenate`...) and shared layers. With several inputs (or
+    outputs), fit/evaluate/predict take the arrays (or targets) as a list in their order or a
+    dict keyed by the Input (output layer) names; predict returns a list."""
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None, **kwargs):
         if inputs is None or outputs is None:
@@ -38,30 +39,27 @@ class Functional(Model):
         super().__init__(name=name or unique_name("functional"))
         self.inputs = _tensors(inputs, "inputs")
         self.outputs = _tensors(outputs, "outputs")
-        if len(self.outputs) != 1:
-            raise NotImplementedError(
-                f"Model {self.name!r}: {len(self.outputs)} outputs; deepcore models have one output (one loss) "
-                "so far. Concatenate the outputs into one, or build one model per output."
-            )
         for tensor in self.inputs:
             if not isinstance(tensor.node.layer, InputLayer):
                 raise ValueError(f"Model {self.name!r}: every entry of inputs must come from Input(); "
                                  f"{tensor!r} is made by layer {tensor.node.layer.name!r}.")
         if len({id(tensor) for tensor in self.inputs}) != len(self.inputs):
             raise ValueError(f"Model {self.name!r}: the same Input is listed twice in inputs.")
-        self._nodes = _nodes_in_order(self.outputs[0], self.inputs, self.name)
+        self._nodes = _nodes_in_order(self.outputs, self.inputs, self.name)
         self.layers = [tensor.node.layer for tensor in self.inputs]
         for node in self._nodes:
             if node.layer not in self.layers:
                 self.layers.append(node.layer)
         self._calls = {id(layer): sum(node.layer is layer for node in self._nodes) for layer in self.layers}
-        names = [layer.name for layer in self.layers]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise ValueError(f"Model {self.name!r}: layer names must be unique; {repeated} are used twice.")
+        for what, names in (("layer", [layer.name for layer in self.layers]),
+                            ("output", [tensor.name for tensor in self.outputs])):
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"Model {self.name!r}: {what} names must be unique; {repeated} are used twice.")
         shapes = [tensor.shape for tensor in self.inputs]
         self.input_shape = shapes[0] if len(shapes) == 1 else shapes
-        self.output_shape = self.outputs[0].shape
+        output_shapes = [tensor.shape for tensor in self.outputs]
+        self.output_shape = output_shapes[0] if len(output_shapes) == 1 else output_shapes
         self.built = True
 
     @property
@@ -69,8 +67,17 @@ class Functional(Model):
         """The names of the Input layers, in the order fit/evaluate/predict take the arrays."""
         return [tensor.node.layer.name for tensor in self.inputs]
 
+    @property
+    def output_names(self) -> list[str]:
+        """The names of the outputs (their layers' names): the keys of per-output losses,
+        metrics and logs (``<output>_loss``)."""
+        return [tensor.name for tensor in self.outputs]
+
     def _input_names(self) -> list[str] | None:
         return self.input_names if len(self.inputs) > 1 else None
+
+    def _output_names(self) -> list[str] | None:
+        return self.output_names if len(self.outputs) > 1 else None
 
     def build(self, input_shape) -> None:
         """Built already from its inputs; checks that ``input_shape`` fits them."""
@@ -107,8 +114,10 @@ class Functional(Model):
     # --- forward and backward ---------------------------------------------------------------
     def forward_with_mask(self, x, training: bool = False) -> tuple:
         """``x`` (an array, or a tuple of arrays in the order of ``inputs``) -> ``(y, output
-        mask or None, backprop)``; ``backprop(dy)`` returns the inputs' gradients (a tuple for
-        several inputs) and ``backprop.parameters_only(dy)`` only the weights' gradients."""
+        mask or None, backprop)``, with ``y`` (and the mask, when an output has one) a tuple
+        for several outputs; ``backprop(dy)`` (dy: likewise a tuple) returns the inputs'
+        gradients (a tuple for several inputs) and ``backprop.parameters_only(dy)`` only the
+        weights' gradients."""
         values = self._input_values(x)
         masks: dict[int, Any] = {}
         backprops = []
@@ -123,11 +132,11 @@ class Functional(Model):
             for tensor, value in zip(node.outputs, node.results(y)):
                 values[id(tensor)] = value
             backprops.append(backprop)
-        output = self.outputs[0]
+        several = len(self.outputs) > 1
 
         def run_backward(dy, inputs_gradient: bool):
             needed = self._needs_gradient(inputs_gradient)
-            grads = {id(output): dy}
+            grads = {id(tensor): d for tensor, d in zip(self.outputs, dy if several else [dy])}  # names unique
             accumulated: dict[int, Any] = {}
             for node, backprop in zip(reversed(self._nodes), reversed(backprops)):
                 douts = [grads.pop(id(tensor), None) for tensor in node.outputs]
@@ -158,7 +167,12 @@ class Functional(Model):
             return run_backward(dy, inputs_gradient=True)
 
         backprop.parameters_only = lambda dy: run_backward(dy, inputs_gradient=False)
-        return values[id(output)], masks.get(id(output)), backprop
+        if not several:
+            output = self.outputs[0]
+            return values[id(output)], masks.get(id(output)), backprop
+        output_masks = tuple(masks.get(id(tensor)) for tensor in self.outputs)
+        return (tuple(values[id(tensor)] for tensor in self.outputs),
+                output_masks if any(m is not None for m in output_masks) else None, backprop)
 
     def _needs_gradient(self, inputs_gradient: bool) -> dict[int, bool]:
         """Which tensors (and nodes) the backward must reach: a tensor needs its gradient when
@@ -184,7 +198,8 @@ class Functional(Model):
             result = node.call([made[id(tensor)] for tensor in node.inputs])
             for tensor, value in zip(node.outputs, node.results(result)):
                 made[id(tensor)] = value
-        return made[id(self.outputs[0])]
+        outputs = [made[id(tensor)] for tensor in self.outputs]
+        return outputs[0] if len(outputs) == 1 else outputs
 
     # --- description and configuration -----------------------------------------------------
     def summary(self, line_length: int | None = None, print_fn: Callable[[str], None] | None = None,
@@ -263,13 +278,16 @@ class Functional(Model):
             made.setdefault(spec["layer"], []).append(result if isinstance(result, list) else [result])
         inputs = [tensor(reference) for reference in config["inputs"]]
         outputs = [tensor(reference) for reference in config["outputs"]]
-        return cls(inputs if len(inputs) > 1 else inputs[0], outputs[0], name=config.get("name"))
+        return cls(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
+                   name=config.get("name"))
 
 
 def _tensors(value, what: str) -> list[SymbolicTensor]:
-    """One symbolic tensor or a list/tuple of them (or a dict: its values) -> a list."""
-    items = list(value.values()) if isinstance(value, dict) else (
-        list(value) if isinstance(value, (list, tuple)) else [value])
+    """One symbolic tensor or a list/tuple of them -> a list."""
+    if isinstance(value, dict):
+        raise NotImplementedError(f"Model(): {what} as a dict is not supported; pass a list (the data are then "
+                                  "matched by the Input and output layer names, in a dict, or by position).")
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
     for item in items:
         if not isinstance(item, SymbolicTensor):
             raise TypeError(f"Model(): {what} must be symbolic tensors from Input() and layer calls; "
@@ -279,13 +297,13 @@ def _tensors(value, what: str) -> list[SymbolicTensor]:
     return items
 
 
-def _nodes_in_order(output: SymbolicTensor, inputs: list[SymbolicTensor], model: str) -> list[Node]:
-    """The nodes that ``output`` depends on, each after the nodes of its inputs (the Input
+def _nodes_in_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], model: str) -> list[Node]:
+    """The nodes that ``outputs`` depend on, each after the nodes of its inputs (the Input
     nodes left out); an error when the graph reaches an Input not listed in ``inputs``."""
     listed = {id(tensor.node) for tensor in inputs}
     ordered: list[Node] = []
     state: dict[int, str] = {}
-    stack: list[tuple[Node, bool]] = [(output.node, False)]
+    stack: list[tuple[Node, bool]] = [(tensor.node, False) for tensor in reversed(outputs)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -306,7 +324,8 @@ def _nodes_in_order(output: SymbolicTensor, inputs: list[SymbolicTensor], model:
             if id(tensor.node) not in state:
                 stack.append((tensor.node, False))
     unused = [tensor.node.layer.name for tensor in inputs
-              if not any(t is tensor for node in ordered for t in node.inputs)]
-    if unused and ordered:
+              if not any(t is tensor for node in ordered for t in node.inputs)
+              and not any(t is tensor for t in outputs)]
+    if unused:
         raise ValueError(f"Model {model!r}: input(s) {unused} do not lead to the output.")
     return ordered

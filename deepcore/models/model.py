@@ -47,6 +47,7 @@ class Model:
         self.loss: losses_module.Loss | None = None
         self.compiled_metrics: list[metrics_module.Metric] = []
         self.compiled_weighted_metrics: list[metrics_module.Metric] = []
+        self._output_losses: list[metrics_module.Mean] = []  # <output>_loss, with several outputs
         self.stop_training = False
         self.history: History | None = None
         self.backend = None
@@ -64,12 +65,17 @@ class Model:
 
     @property
     def output(self):
-        """The symbolic output, as Keras's ``model.output``."""
-        return self.outputs[0]
+        """The symbolic output (a list for several), as Keras's ``model.output``."""
+        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
 
     def _input_names(self) -> list[str] | None:
         """The names of the model's inputs when it has several (its data is then a list or a
         dict of arrays), else None."""
+        return None
+
+    def _output_names(self) -> list[str] | None:
+        """The names of the model's outputs when it has several (its targets and predictions
+        are then lists), else None."""
         return None
 
     def reset_states(self) -> None:
@@ -155,17 +161,34 @@ class Model:
         ``weighted_metrics`` use them, logged as ``weighted_<name>`` when a plain metric has
         that name. ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
         ``auto_scale_loss`` choose how Keras compiles its steps; deepcore's steps are always
-        eager array calls, so they change nothing. ``loss_weights`` weigh the losses of several
-        outputs; a deepcore model has one."""
+        eager array calls, so they change nothing.
+
+        A model with several outputs takes, as Keras, one loss for all or a list (in output
+        order) or dict (by output name) of losses, ``loss_weights`` likewise, and ``metrics``
+        as a dict or a list with a list per output; it logs ``loss`` (the weighted sum),
+        ``<output>_loss`` and ``<output>_<metric>``."""
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='mse' or loss='binary_crossentropy'.")
-        if loss_weights is not None:
+        output_names = self._output_names()
+        if output_names is None and loss_weights is not None:
             raise ValueError(f"compile(): loss_weights={loss_weights!r} weigh the losses of several outputs; "
-                             "a deepcore model has one output (scale the loss itself instead).")
+                             "this model has one output (scale the loss itself instead).")
         self.optimizer = optimizers_module.get(optimizer)
-        self.loss = losses_module.get(loss)
-        self.compiled_metrics = [metrics_module.get(m, self.loss.name) for m in metrics or []]
-        self.compiled_weighted_metrics = [metrics_module.get(m, self.loss.name) for m in weighted_metrics or []]
+        if output_names is None:
+            self.loss = losses_module.get(loss)
+            self.compiled_metrics = [metrics_module.get(m, self.loss.name) for m in metrics or []]
+            self.compiled_weighted_metrics = [metrics_module.get(m, self.loss.name) for m in weighted_metrics or []]
+            self._output_losses = []
+        else:
+            if weighted_metrics:
+                raise NotImplementedError("compile(): weighted_metrics for a model with several outputs are not "
+                                          "supported yet; use metrics.")
+            self.loss = loss if isinstance(loss, losses_module.MultiOutputLoss) else \
+                losses_module.MultiOutputLoss.for_outputs(loss, loss_weights, output_names)
+            loss_names = [output_loss.name for output_loss in self.loss.losses]
+            self.compiled_metrics = metrics_module.OutputMetric.for_outputs(metrics, output_names, loss_names)
+            self.compiled_weighted_metrics = []
+            self._output_losses = [metrics_module.Mean(name=f"{name}_loss") for name in output_names]
         taken = {"loss"} | {metric.name for metric in self.compiled_metrics}
         for metric in self.compiled_weighted_metrics:
             if metric.name in taken:
@@ -247,10 +270,13 @@ class Model:
         return ["loss", *(metric.name for metric in self._all_metrics())]
 
     def _all_metrics(self) -> list:
-        return [*self.compiled_metrics, *self.compiled_weighted_metrics]
+        return [*self._output_losses, *self.compiled_metrics, *self.compiled_weighted_metrics]
 
     def _update_metrics(self, tracker, loss, n, y, y_pred, weights, mask) -> None:
         tracker.update_state(loss, sample_weight=n)
+        if self._output_losses:
+            for output_loss, term in zip(self._output_losses, self.loss.last_terms):
+                output_loss.update_state(term, sample_weight=n)
         for metric in self.compiled_metrics:
             metric.update_state(y, y_pred)  # Keras 3: no sample weights, hence no mask
         if self.compiled_weighted_metrics:
@@ -292,7 +318,8 @@ class Model:
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1); received {validation_split}.")
         backend = get_backend()
-        x_all, y_all, w_all = data.xy_weights(backend, x, y, sample_weight, class_weight, names=self._input_names())
+        x_all, y_all, w_all = data.xy_weights(backend, x, y, sample_weight, class_weight,
+                                              self._input_names(), self._output_names())
         n_all = data.count(x_all)
 
         if validation_data is not None:
@@ -377,8 +404,8 @@ class Model:
         if len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val).")
         weights = validation_data[2] if len(validation_data) == 3 else None
-        return data.xy_weights(backend, validation_data[0], validation_data[1], weights, validation=True,
-                               names=self._input_names())
+        return data.xy_weights(backend, validation_data[0], validation_data[1], weights, None,
+                               self._input_names(), self._output_names(), validation=True)
 
     # --- evaluate and predict ---------------------------------------------------------------
     def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, hooks: CallbackList, prefix: str = "",
@@ -407,7 +434,8 @@ class Model:
         ``steps`` caps the batches; ``callbacks`` get the ``on_test_*`` hooks."""
         self._require_compiled("evaluate")
         backend = get_backend()
-        x_all, y_all, weights = data.xy_weights(backend, x, y, sample_weight, names=self._input_names())
+        x_all, y_all, weights = data.xy_weights(backend, x, y, sample_weight, None,
+                                                self._input_names(), self._output_names())
         self._prepare(x_all)
         hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
         logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32, hooks, steps=steps)
@@ -419,10 +447,11 @@ class Model:
 
     def predict(self, x, batch_size: int | None = None, verbose="auto", steps: int | None = None,
                 callbacks: list[Callback] | None = None):
-        """``(n, ...) -> (n, ...outputs)`` as a NumPy array, computed in batches (at most
-        ``steps`` of them); ``callbacks`` get the ``on_predict_*`` hooks."""
+        """``(n, ...) -> (n, ...outputs)`` as a NumPy array (a list of them for several
+        outputs), computed in batches (at most ``steps`` of them); ``callbacks`` get the
+        ``on_predict_*`` hooks."""
         backend = get_backend()
-        x_all = data.inputs_to_backend(backend, x, "x", self._input_names())
+        x_all = data.arrays_to_backend(backend, x, "x", self._input_names())
         self._prepare(x_all)
         n = data.count(x_all)
         hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
@@ -433,7 +462,9 @@ class Model:
             outputs.append(self.forward(data.take(backend, x_all, index), training=False)[0])
             hooks.on_predict_batch_end(step, {"outputs": outputs[-1]})
         hooks.on_predict_end()
-        return backend.to_numpy(backend.xp.concat(outputs, axis=0))
+        if self._output_names() is None:
+            return backend.to_numpy(backend.xp.concat(outputs, axis=0))
+        return [backend.to_numpy(backend.xp.concat(parts, axis=0)) for parts in zip(*outputs)]
 
     def __call__(self, x, training: bool = False):
         """Forward pass on a backend array, or a list of them for a model with several inputs
@@ -455,7 +486,8 @@ class Model:
         """One optimizer step on one batch; returns the loss and metrics of that batch."""
         self._require_compiled("train_on_batch")
         backend = get_backend()
-        xb, yb, wb = data.xy_weights(backend, x, y, sample_weight, class_weight, names=self._input_names())
+        xb, yb, wb = data.xy_weights(backend, x, y, sample_weight, class_weight,
+                                     self._input_names(), self._output_names())
         self._prepare(xb)
         tracker = self._reset_metrics()
         loss, y_pred, mask = self._train_step(xb, yb, wb, self.trainable_variables)
