@@ -311,11 +311,24 @@ def test_graph_errors_are_clear():
         Model(a, {"out": Dense(1)(a)})
 
 
-def test_consistency_report_refuses_graphs():
-    inputs = Input((4,))
-    model = Model(inputs, Dense(1)(inputs))
-    with pytest.raises(NotImplementedError, match="Sequential"):
-        compare_backends(model, np.zeros((2, 4), np.float32), backends=["numpy", "numpy"])
+def test_consistency_report_compares_every_node_of_a_graph():
+    """compare_backends on a functional model: each node's output (a shared layer per call),
+    the loss, every gradient; torch agrees with NumPy within the derived tolerances, and the
+    float64 golden run shows float32 NumPy's own rounding."""
+    model = residual_model()
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(16).standard_normal((8, 4)).astype(np.float32)
+    y = np.random.default_rng(17).standard_normal((8, 1)).astype(np.float32)
+    report = compare_backends(model, x, y, backends=["numpy", "torch", "array_api_strict"], reference="golden",
+                              steps=2)
+    outputs = {row.layer for row in report.rows if row.quantity == "output"}
+    assert outputs == {"stem", "shared#1", "shared#2", "add", "gate", "multiply", "head"}
+    gradients = {(row.layer, row.quantity) for row in report.rows if row.quantity.startswith("grad")}
+    assert ("shared", "grad kernel") in gradients and len(gradients) == 8
+    assert report.passed, str(report)
+    two_inputs = two_input_model()
+    with pytest.raises(NotImplementedError, match="one input and one output"):
+        compare_backends(two_inputs, x, backends=["numpy"])
 
 
 def test_models_of_a_models_parts_through_layer_output(backend):

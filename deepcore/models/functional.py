@@ -112,12 +112,13 @@ class Functional(Model):
         return {id(tensor): value for tensor, value in zip(self.inputs, x if len(self.inputs) > 1 else [x])}
 
     # --- forward and backward ---------------------------------------------------------------
-    def forward_with_mask(self, x, training: bool = False) -> tuple:
+    def forward_with_mask(self, x, training: bool = False, trace: list | None = None) -> tuple:
         """``x`` (an array, or a tuple of arrays in the order of ``inputs``) -> ``(y, output
         mask or None, backprop)``, with ``y`` (and the mask, when an output has one) a tuple
         for several outputs; ``backprop(dy)`` (dy: likewise a tuple) returns the inputs'
         gradients (a tuple for several inputs) and ``backprop.parameters_only(dy)`` only the
-        weights' gradients."""
+        weights' gradients. A ``trace`` list receives ``(node, its outputs)`` per node, in order
+        (`deepcore.testing.compare_backends` compares them)."""
         values = self._input_values(x)
         masks: dict[int, Any] = {}
         backprops = []
@@ -131,6 +132,8 @@ class Functional(Model):
                     masks[id(tensor)] = out_mask
             for tensor, value in zip(node.outputs, node.results(y)):
                 values[id(tensor)] = value
+            if trace is not None:
+                trace.append((node, node.results(y)))
             backprops.append(backprop)
         several = len(self.outputs) > 1
 

@@ -1,8 +1,10 @@
 """Run one model on several backends from the same weights and compare, layer by layer.
 
-`compare_backends` builds (or takes) a `Sequential`-like model, takes its weights once, and
-for each backend: puts those weights on the backend, runs every layer's ``forward`` in
-training mode, the loss and the layers' backprops, and optionally ``steps`` optimizer steps
+`compare_backends` builds (or takes) a `Sequential` or a functional model with one input and
+one output, takes its weights once, and for each backend: puts those weights on the backend,
+runs every layer's ``forward`` (a functional model: every node of its graph, a layer called
+twice compared per call) in training mode, the loss and the backprops, and optionally
+``steps`` optimizer steps
 with `train_on_batch`. Each layer output, loss, parameter gradient and (after training) each
 weight is compared on the host with the reference run: another backend, or ``"golden"``, NumPy
 in float64 from the same (``dtype``-rounded) inputs and weights, i.e. the exact answer to
@@ -17,7 +19,7 @@ Tolerance of a quantity (override with ``rtol``/``atol``)::
 
 where ``n`` is the reduction length behind the quantity -- the number of rounded terms that can
 accumulate into one entry: for the output of layer i, the sum of the fan-ins of layers 1..i
-(of every kernel, i.e. weight of 2 or more dimensions; for a layer with only 1-D weights, a
+(in a graph: of the longest path to it; of every kernel, i.e. weight of 2 or more dimensions; for a layer with only 1-D weights, a
 normalization, the input values per weight entry; 1 for a layer without weights); for the
 loss, that of the last layer plus the number of values averaged; for gradients, the whole
 forward plus the kernels' fan-outs crossed going back plus the batch size; after ``k``
@@ -40,7 +42,7 @@ import numpy as np
 from deepcore import config
 from deepcore import random as host_random
 from deepcore.backend import BackendUnavailableError
-from deepcore.models import Sequential
+from deepcore.models import Functional, Sequential
 from deepcore.registry import list_backends, make_backend, use_backend
 from deepcore.testing.report import Comparison, Report, compare_arrays
 
@@ -92,10 +94,10 @@ def compare_backends(model_or_builder: Any, x: Any, y: Any = None,
 
     with _floatx(dtype), use_backend("numpy"):
         model = model_or_builder() if _is_builder(model_or_builder) else model_or_builder
-        if not isinstance(model, Sequential):
+        if isinstance(model, Functional) and (len(model.inputs) > 1 or len(model.outputs) > 1):
             raise NotImplementedError(
-                f"compare_backends compares a Sequential model layer by layer; received a "
-                f"{type(model).__name__} (the graph of a functional model is not supported yet)."
+                f"compare_backends compares models with one input and one output; {model.name!r} has "
+                f"{len(model.inputs)} and {len(model.outputs)}."
             )
         if not model.built:
             model.build((None, *x_host.shape[1:]))
@@ -141,20 +143,13 @@ def _run(model, name: str, dtype: str, x: np.ndarray, y: np.ndarray | None, weig
     results: dict[Key, np.ndarray] = {}
     with _floatx(dtype), use_backend(backend):
         _place(model, backend, weights, dtype)
-        xb = backend.asarray(x, dtype=backend.dtype(dtype))
-        backprops = []
-        for layer in model.layers:
-            xb, backprop = layer.forward(xb, training=True)
-            backprops.append(backprop)
-            results[(layer.name, "output")] = backend.to_numpy(xb)
+        xb, backprop = _forward(model, backend.asarray(x, dtype=backend.dtype(dtype)), backend, results)
         if y is None:
             return results
         yb = backend.asarray(y, dtype=backend.dtype(dtype))
         loss, loss_backprop = model.loss.forward(yb, xb)
         results[("(loss)", "loss")] = backend.to_numpy(loss)
-        grad = loss_backprop()
-        for backprop in reversed(backprops):
-            grad = backprop(grad)
+        backprop(loss_backprop())
         for layer in model.layers:
             for variable in layer.trainable_weights:
                 results[(layer.name, f"grad {_short(variable)}")] = backend.to_numpy(variable.grad)
@@ -170,6 +165,43 @@ def _run(model, name: str, dtype: str, x: np.ndarray, y: np.ndarray | None, weig
                     key = (layer.name, f"{_short(variable)} after {steps} step(s)")
                     results[key] = backend.to_numpy(variable.value)
     return results
+
+
+def _forward(model, x, backend, results: dict) -> tuple[Any, Callable]:
+    """The model's output in training mode and its backprop, storing each layer's (node's)
+    output in ``results`` under (its label, "output")."""
+    if isinstance(model, Sequential):
+        backprops = []
+        for layer in model.layers:
+            x, backprop = layer.forward(x, training=True)
+            backprops.append(backprop)
+            results[(layer.name, "output")] = backend.to_numpy(x)
+
+        def chain(dy):
+            for layer_backprop in reversed(backprops):
+                dy = layer_backprop(dy)
+
+        return x, chain
+    trace: list = []
+    y, _, backprop = model.forward_with_mask(x, training=True, trace=trace)
+    labels = _node_labels(model)
+    for node, values in trace:
+        for tensor, value in zip(node.outputs, values):
+            results[(labels[id(tensor)], "output")] = backend.to_numpy(value)
+    return y, backprop
+
+
+def _node_labels(model) -> dict[int, str]:
+    """A name per tensor a functional model's nodes make: the layer's (with the output's index
+    for several, and ``#k`` for the k-th call of a layer called more than once)."""
+    calls: dict[int, int] = {}
+    labels = {}
+    for node in model._nodes:
+        count = sum(other.layer is node.layer for other in model._nodes)
+        calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
+        for tensor in node.outputs:
+            labels[id(tensor)] = tensor.name + (f"#{calls[id(node.layer)]}" if count > 1 else "")
+    return labels
 
 
 def _place(model, backend, weights: list, dtype: str) -> None:
@@ -201,14 +233,24 @@ def _short(variable) -> str:
 def _reduction_lengths(model, x: np.ndarray, steps: int) -> dict[Key, int]:
     """The ``n`` of each quantity (module docstring): how many rounded terms can meet in one entry."""
     lengths: dict[Key, int] = {}
-    forward = 0
-    backward = 0
-    shape = tuple(x.shape)
-    for layer in model.layers:
-        forward += _fan_in(layer, shape)
-        backward += _fan_out(layer)
-        lengths[(layer.name, "output")] = forward
-        shape = layer.compute_output_shape(shape)
+    backward = sum(_fan_out(layer) for layer in model.layers)
+    if isinstance(model, Sequential):
+        forward = 0
+        shape = tuple(x.shape)
+        for layer in model.layers:
+            forward += _fan_in(layer, shape)
+            lengths[(layer.name, "output")] = forward
+            shape = layer.compute_output_shape(shape)
+    else:
+        paths = {id(model.inputs[0]): 0}  # per tensor: the longest path's summed fan-ins
+        labels = _node_labels(model)
+        for node in model._nodes:
+            reached = max(paths[id(tensor)] for tensor in node.inputs) + _fan_in(
+                node.layer, (len(x), *node.inputs[0].shape[1:]))
+            for tensor in node.outputs:
+                paths[id(tensor)] = reached
+                lengths[(labels[id(tensor)], "output")] = reached
+        forward, shape = paths[id(model.outputs[0])], (len(x), *model.output_shape[1:])
     lengths[("(loss)", "loss")] = forward + math.prod(shape)
     gradients = forward + backward + len(x)
     for layer in model.layers:
