@@ -33,8 +33,8 @@ def residual_model() -> Functional:
     h = Dense(6, activation="tanh", name="stem")(inputs)
     shared = Dense(6, activation="tanh", name="shared")
     branch = shared(shared(h))  # one layer at two nodes: its gradient is the sum of both
-    merged = Add()([h, branch])  # h feeds two consumers: its gradient is summed
-    gated = Multiply()([merged, Dense(6, name="gate")(inputs)])
+    merged = Add(name="add")([h, branch])  # h feeds two consumers: its gradient is summed
+    gated = Multiply(name="multiply")([merged, Dense(6, name="gate")(inputs)])
     return Model(inputs, Dense(1, name="head")(gated), name="residual")
 
 
