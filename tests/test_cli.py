@@ -170,3 +170,30 @@ def test_csv_mistakes_in_predict_name_the_line(tmp_path, capsys):
     np.savetxt(tmp_path / "wide.csv", np.column_stack([x, x]), delimiter=",")
     assert main(["predict", str(tmp_path / "m.deepcore"), str(tmp_path / "wide.csv")]) == 2
     assert "expects 3 features per row" in capsys.readouterr().err
+
+
+def test_functional_models_in_check_and_predict(tmp_path, capsys):
+    """A one-input, one-output graph is checked node by node and predicted from a CSV; a model
+    with two inputs gets a clear refusal (exit 2), not a traceback."""
+    from deepcore.layers import Add, Concatenate, Dense, Input
+    from deepcore.models import Model
+
+    with dc.use_backend("numpy"):
+        inputs = Input((2,))
+        hidden = Dense(3, activation="tanh", name="hidden")(inputs)
+        graph = Model(inputs, Dense(1)(Add()([hidden, Dense(3, name="skip")(inputs)])))
+        graph.compile(optimizer="adam", loss="mse")
+        graph.save(tmp_path / "graph.deepcore")
+        a, b = Input((2,), name="a"), Input((3,), name="b")
+        two = Model([a, b], Dense(1)(Concatenate()([a, b])))
+        two.compile(optimizer="adam", loss="mse")
+        two.save(tmp_path / "two.deepcore")
+    np.savetxt(tmp_path / "rows.csv", np.ones((3, 2)), delimiter=",", header="p,q", comments="")
+    assert main(["check", str(tmp_path / "graph.deepcore"), "--backends", "numpy", "--reference", "golden"]) == 0
+    assert "hidden" in capsys.readouterr().out
+    assert main(["predict", str(tmp_path / "graph.deepcore"), str(tmp_path / "rows.csv")]) == 0
+    assert capsys.readouterr().out.count("\n") == 4  # header and three predictions
+    assert main(["check", str(tmp_path / "two.deepcore")]) == 2
+    assert "several inputs or outputs" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "two.deepcore"), str(tmp_path / "rows.csv")]) == 2
+    assert "several inputs or outputs" in capsys.readouterr().err

@@ -309,6 +309,8 @@ def test_graph_errors_are_clear():
         np.asarray(a)
     with pytest.raises(NotImplementedError, match="outputs as a dict"):
         Model(a, {"out": Dense(1)(a)})
+    with pytest.raises(TypeError, match="build the outer model with the functional API"):
+        Sequential([Model(a, Dense(2)(a)), Dense(1)])
 
 
 def test_consistency_report_compares_every_node_of_a_graph():
@@ -367,7 +369,7 @@ def two_output_model() -> Functional:
     inputs = Input((4,), name="features")
     hidden = Dense(6, activation="tanh", name="hidden")(inputs)
     label = Dense(3, activation="softmax", name="label")(hidden)
-    score = Dense(1, name="score")(Concatenate()([hidden, label]))
+    score = Dense(1, name="score")(Concatenate(name="concatenate")([hidden, label]))
     return Model(inputs, [label, score])
 
 
@@ -471,3 +473,55 @@ def test_multi_output_loss_is_the_weighted_sum_of_its_terms_with_their_gradients
     for gradient, weight, (_, single_backprop) in zip(backprop(), (0.25, 3.0), singles):
         np.testing.assert_allclose(backend.to_numpy(gradient), weight * backend.to_numpy(single_backprop()),
                                    rtol=1e-6)
+
+
+def test_layers_are_listed_in_kerass_order():
+    """get_weights/set_weights follow model.layers, so weights port from Keras only if the
+    order is Keras's (its map_graph: deepest first, ties by first visit from the outputs).
+    The expected lists were printed by Keras 3.15.1 for the same graphs."""
+    a, b = Input((3,), name="a"), Input((5,), name="b")
+    joined = Concatenate(name="cat")([Dense(2, name="d1")(a), Dense(3, name="d2")(Dense(4, name="d3")(b))])
+    branches = Model([a, b], Dense(1, name="head")(joined))
+    assert [layer.name for layer in branches.layers] == ["b", "a", "d3", "d1", "d2", "cat", "head"]
+    assert [w.shape for w in branches.get_weights()] == [(5, 4), (4,), (3, 2), (2,), (4, 3), (3,), (5, 1), (1,)]
+    assert [layer.name for layer in residual_model().layers][1:] == ["stem", "shared", "add", "gate", "multiply",
+                                                                      "head"]
+    assert [layer.name for layer in two_output_model().layers] == ["features", "hidden", "label", "concatenate",
+                                                                   "score"]
+    u, v = Input((2,), name="u"), Input((2,), name="v")
+    assert [layer.name for layer in Model([u, v], Dense(1, name="du")(u)).layers] == ["u", "v", "du"]
+
+
+def test_a_shared_layers_activity_penalty_counts_every_call(backend):
+    """Keras adds the activity penalty of each call of a shared layer to the loss (the
+    gradients already had both calls'; the reported loss had only the last call's)."""
+    a, b = Input((2,), name="left"), Input((2,), name="right")
+    shared = Dense(2, use_bias=False, activity_regularizer=dc.regularizers.L2(1.0), name="shared",
+                   kernel_initializer="ones")
+    model = Model([a, b], Add()([shared(a), shared(b)]))
+    model.compile(optimizer="sgd", loss="mse")
+    left, right = np.array([[1.0, 2.0]], np.float32), np.array([[3.0, 4.0]], np.float32)
+    target = np.zeros((1, 2), np.float32)
+    # Outputs of the calls: [3, 3] and [7, 7]; penalties 1.0 * sum(y^2) / batch = 18 and 98;
+    # the mse of their sum [10, 10] against 0 is 100.
+    assert model.evaluate([left, right], target, verbose=0) == pytest.approx(100.0 + 18.0 + 98.0)
+
+
+def test_auto_names_skip_names_given_explicitly():
+    """A model loaded in a new process names its layers explicitly ("dense"); the next
+    automatic name must not repeat one of them, or joining new layers to it fails."""
+    dc.utils.clear_session()
+    assert Dense(2, name="dense").name == "dense"
+    assert Dense(2).name == "dense_1"
+
+
+def test_calling_a_model_with_several_inputs_checks_them(backend):
+    model = two_input_model()
+    numbers, tokens, _ = two_input_data(4)
+    on = [backend.asarray(numbers), backend.asarray(tokens, dtype=backend.dtype())]
+    by_list = backend.to_numpy(model(on))
+    np.testing.assert_array_equal(backend.to_numpy(model({"tokens": on[1], "numbers": on[0]})), by_list)
+    np.testing.assert_allclose(by_list, model.predict([numbers, tokens], verbose=0), rtol=1e-6)
+    for wrong in ([on[0]], on[0], on + [on[1]]):
+        with pytest.raises(ValueError, match=r"2 inputs \['numbers', 'tokens'\]"):
+            model(wrong)

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             model, x, y, backends=backends, reference=args.reference, dtype=args.dtype,
             steps=args.steps, batch_size=args.batch_size, rtol=args.rtol, factor=args.factor,
         )
-    except (ValueError, FileNotFoundError, KeyError, BackendUnavailableError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, BackendUnavailableError, NotImplementedError) as exc:
         print(f"deepcore check: error: {exc}", file=sys.stderr)
         return 2
     print(report)
@@ -107,6 +107,9 @@ def _random_data(model, samples: int, seed: int):
     classes for sparse losses, one-hot rows for categorical ones, else uniform in [0, 1))."""
     if model.input_shape is None:
         raise ValueError("The model has no known input shape; pass --data with an array 'x'.")
+    if isinstance(model.input_shape, list) or isinstance(model.output_shape, list):
+        raise NotImplementedError("The model has several inputs or outputs; deepcore check compares models "
+                                  "with one input and one output.")
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((samples, *model.input_shape[1:]))
     if model.loss is None:

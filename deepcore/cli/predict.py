@@ -60,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_width(model, features: np.ndarray, args: argparse.Namespace) -> None:
+    if isinstance(model.input_shape, list) or isinstance(getattr(model, "output_shape", None), list):
+        raise ValueError(
+            f"the model '{args.model}' has several inputs or outputs; deepcore predict feeds one CSV table "
+            "to a model with one input and one output (use model.predict in Python)."
+        )
     expected = model.input_shape[1:] if model.input_shape is not None else None
     if expected is not None and len(expected) == 1 and expected[0] != features.shape[1]:
         raise ValueError(

@@ -22,18 +22,25 @@ from deepcore.registry import get_backend
 Shape = tuple  # with the batch axis first, None when unknown: (None, 10)
 
 _name_counts: dict[str, int] = defaultdict(int)
+_names_given: set[str] = set()  # names passed explicitly (e.g. by load_model): never handed out again
 
 
 def unique_name(prefix: str) -> str:
-    """``dense``, ``dense_1``, ``dense_2``... as Keras names layers."""
-    count = _name_counts[prefix]
-    _name_counts[prefix] += 1
-    return prefix if count == 0 else f"{prefix}_{count}"
+    """``dense``, ``dense_1``, ``dense_2``... as Keras names layers, skipping names given
+    explicitly: a model loaded in a new process and new layers joined with it (transfer
+    learning) get distinct names."""
+    while True:
+        count = _name_counts[prefix]
+        _name_counts[prefix] += 1
+        name = prefix if count == 0 else f"{prefix}_{count}"
+        if name not in _names_given:
+            return name
 
 
 def reset_names() -> None:
     """Let `unique_name` count from zero again (`deepcore.utils.clear_session`)."""
     _name_counts.clear()
+    _names_given.clear()
 
 
 def snake_case(name: str) -> str:
@@ -93,6 +100,8 @@ class Layer:
                 self._constraints[weight] = constraint
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s): {sorted(kwargs)}.")
+        if name:
+            _names_given.add(name)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = trainable
         self.built = False

@@ -24,12 +24,12 @@ from deepcore.layers.base import Layer, Shape
 
 
 class Merge(Layer):
-    """Base class of the layers that take a list of at least two inputs (``exact_inputs``: the
-    layers that take exactly that many).
+    """Base class of the layers that take a list of inputs: at least one, as Keras 3 (one input
+    passes through), or exactly ``exact_inputs``.
 
-    Masks (Keras's rule for merges): the output has no mask when no input has one; otherwise
-    its mask is the logical AND of the inputs' masks, an input without a mask counting as all
-    True.
+    Masks (tf.keras's rule for merges; Keras 3 ORs them and first fills masked entries with the
+    operation's identity): the output has no mask when no input has one; otherwise its mask is
+    the logical AND of the inputs' masks, an input without a mask counting as all True.
     """
 
     multiple_inputs = True
@@ -94,11 +94,11 @@ class Merge(Layer):
         return f"{type(self).__name__} layer {self.name!r}"
 
     def _count_error(self, received: str) -> ValueError:
-        count = f"exactly {self.exact_inputs}" if self.exact_inputs else "at least 2"
+        count = f"exactly {self.exact_inputs}" if self.exact_inputs else "at least 1"
         return ValueError(f"{self._title()} expects a list of {count} inputs; received {received}.")
 
     def _check_count(self, items: list, received: Callable[[], str]) -> None:
-        if len(items) < 2 or (self.exact_inputs is not None and len(items) != self.exact_inputs):
+        if not items or (self.exact_inputs is not None and len(items) != self.exact_inputs):
             raise self._count_error(received())
 
     def _input_list(self, inputs: Any) -> list:
@@ -252,9 +252,10 @@ class Concatenate(Merge):
     """Joins the inputs along ``axis`` (not the batch axis): inputs of one rank, equal sizes on
     every other axis. ``[(batch, a, c), (batch, b, c)] -> (batch, a + b, c)`` for ``axis=1``.
 
-    Masks (Keras's rule): each mask is broadcast to its input's shape (a missing one as all
-    True), the results are joined along ``axis`` and AND-ed over the last axis; along the last
-    axis this is the AND of the masks, along a sequence axis the masks are joined.
+    Masks (tf.keras's rule; Keras 3 ORs over the last axis): each mask is broadcast to its
+    input's shape (a missing one as all True), the results are joined along ``axis`` and
+    AND-ed over the last axis; along the last axis this is the AND of the masks, along a
+    sequence axis the masks are joined.
     """
 
     def __init__(self, axis: int = -1, **kwargs):
@@ -357,7 +358,8 @@ class Dot(Merge):
         batch = _common_size(self, shapes, [first[0], second[0]], "different batch sizes")
         _common_size(self, shapes, [first[a], second[b]], f"axis {a} of the first and axis {b} of the second "
                                                           "differ in size")
-        rest = [d for k, d in enumerate(first) if k not in (0, a)] + [d for k, d in enumerate(second) if k not in (0, b)]
+        rest = ([d for k, d in enumerate(first) if k not in (0, a)]
+                + [d for k, d in enumerate(second) if k not in (0, b)])
         return (batch, *(rest or [1]))
 
     def forward(self, inputs: Sequence, training: bool = False) -> tuple[Any, Callable]:

@@ -42,21 +42,27 @@ def arrays_to_backend(backend: Backend, x: Any, what: str, names: list[str] | No
     -> a tuple."""
     if names is None:
         return to_backend(backend, x, what)
+    arrays = tuple(to_backend(backend, part, f"{what} ({name})") for part, name in zip(in_order(x, names, what), names))
+    check_lengths(**{f"{what} ({name})": array for name, array in zip(names, arrays)})
+    return arrays
+
+
+def in_order(x: Any, names: list[str], what: str) -> list:
+    """The parts of ``x`` (a list/tuple in the order of ``names`` or a dict keyed by them) as
+    a list in that order, or an error naming what was expected."""
+    kind = "targets" if what.endswith("y") else "inputs"
     if isinstance(x, dict):
         unknown = sorted(set(x) - set(names))
         missing = [name for name in names if name not in x]
         if unknown or missing:
-            raise ValueError(f"{what}: the model's inputs are {names}; the dict lacks {missing} "
+            raise ValueError(f"{what}: the model's {kind} are {names}; the dict lacks {missing} "
                              f"and has unknown keys {unknown}.")
-        x = [x[name] for name in names]
+        return [x[name] for name in names]
     if not isinstance(x, (list, tuple)) or len(x) != len(names):
         received = f"a list of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
-        kind = "targets" if what.endswith("y") else "inputs"
         raise ValueError(f"{what}: the model has {len(names)} {kind} {names}; pass a list of {len(names)} arrays "
                          f"in that order or a dict keyed by those names. Received {received}.")
-    arrays = tuple(to_backend(backend, part, f"{what} ({name})") for part, name in zip(x, names))
-    check_lengths(**{f"{what} ({name})": array for name, array in zip(names, arrays)})
-    return arrays
+    return list(x)
 
 
 def count(x: Any) -> int:

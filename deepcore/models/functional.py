@@ -14,7 +14,9 @@ from typing import Any, Callable
 
 from deepcore.layers.core import InputLayer
 from deepcore.layers.symbolic import Node, SymbolicTensor
+from deepcore.layers.wrappers import Wrapper
 from deepcore.models.model import Model
+from deepcore.models.model import _activity_penalty as layer_activity_penalty
 from deepcore.models.sequential import _row
 
 
@@ -45,11 +47,8 @@ class Functional(Model):
                                  f"{tensor!r} is made by layer {tensor.node.layer.name!r}.")
         if len({id(tensor) for tensor in self.inputs}) != len(self.inputs):
             raise ValueError(f"Model {self.name!r}: the same Input is listed twice in inputs.")
-        self._nodes = _nodes_in_order(self.outputs, self.inputs, self.name)
-        self.layers = [tensor.node.layer for tensor in self.inputs]
-        for node in self._nodes:
-            if node.layer not in self.layers:
-                self.layers.append(node.layer)
+        self._nodes, self.layers = _graph_order(self.outputs, self.inputs, self.name)
+        self._latest_activity: Any = 0.0
         self._calls = {id(layer): sum(node.layer is layer for node in self._nodes) for layer in self.layers}
         for what, names in (("layer", [layer.name for layer in self.layers]),
                             ("output", [tensor.name for tensor in self.outputs])):
@@ -122,6 +121,7 @@ class Functional(Model):
         values = self._input_values(x)
         masks: dict[int, Any] = {}
         backprops = []
+        activity = 0.0  # per call: a shared layer's activity_loss holds only its latest
         for node in self._nodes:
             y, output_mask, backprop = node.forward([values[id(tensor)] for tensor in node.inputs],
                                                     [masks.get(id(tensor)) for tensor in node.inputs], training)
@@ -134,7 +134,10 @@ class Functional(Model):
                 values[id(tensor)] = value
             if trace is not None:
                 trace.append((node, node.results(y)))
+            if node.layer.activity_regularizer is not None or isinstance(node.layer, Wrapper):
+                activity = activity + layer_activity_penalty([node.layer])
             backprops.append(backprop)
+        self._latest_activity = activity
         several = len(self.outputs) > 1
 
         def run_backward(dy, inputs_gradient: bool):
@@ -176,6 +179,10 @@ class Functional(Model):
         output_masks = tuple(masks.get(id(tensor)) for tensor in self.outputs)
         return (tuple(values[id(tensor)] for tensor in self.outputs),
                 output_masks if any(m is not None for m in output_masks) else None, backprop)
+
+    def _activity_penalty(self) -> Any:
+        """The activity penalties of the latest forward, summed over the calls of each layer."""
+        return self._latest_activity
 
     def _needs_gradient(self, inputs_gradient: bool) -> dict[int, bool]:
         """Which tensors (and nodes) the backward must reach: a tensor needs its gradient when
@@ -300,35 +307,48 @@ def _tensors(value, what: str) -> list[SymbolicTensor]:
     return items
 
 
-def _nodes_in_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], model: str) -> list[Node]:
+def _graph_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], model: str) -> tuple[list, list]:
     """The nodes that ``outputs`` depend on, each after the nodes of its inputs (the Input
-    nodes left out); an error when the graph reaches an Input not listed in ``inputs``."""
+    nodes left out), and the layers in Keras's order (its ``map_graph``: by decreasing depth,
+    the distance from the outputs, then by first visit going back from the outputs, which
+    `get_weights` follows). An error when the graph reaches an Input not in ``inputs``."""
     listed = {id(tensor.node) for tensor in inputs}
-    ordered: list[Node] = []
+    post_order: list[Node] = []  # the Input nodes included, as Keras
+    first_visit: dict[int, int] = {}
+    layers: dict[int, Any] = {}
     state: dict[int, str] = {}
     stack: list[tuple[Node, bool]] = [(tensor.node, False) for tensor in reversed(outputs)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             state[id(node)] = "done"
-            ordered.append(node)
+            post_order.append(node)
             continue
-        if id(node) in state or id(node) in listed:  # done, or (impossible in a DAG) in progress
+        if id(node) in state:  # done, or (impossible in a DAG) in progress
             continue
-        if isinstance(node.layer, InputLayer):
+        if isinstance(node.layer, InputLayer) and id(node) not in listed:
             raise ValueError(
                 f"Model {model!r}: the graph is disconnected: the output depends on Input "
                 f"{node.layer.name!r}, which is not among the model's inputs "
                 f"{[tensor.node.layer.name for tensor in inputs]}."
             )
+        first_visit.setdefault(id(node.layer), len(first_visit))
+        layers[id(node.layer)] = node.layer
         state[id(node)] = "in progress"
         stack.append((node, True))
         for tensor in reversed(node.inputs):
             if id(tensor.node) not in state:
                 stack.append((tensor.node, False))
-    unused = [tensor.node.layer.name for tensor in inputs
-              if not any(t is tensor for node in ordered for t in node.inputs)
-              and not any(t is tensor for t in outputs)]
-    if unused:
-        raise ValueError(f"Model {model!r}: input(s) {unused} do not lead to the output.")
-    return ordered
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    for node in reversed(post_order):  # every consumer before the nodes it reads
+        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        for tensor in node.inputs:
+            node_depth[id(tensor.node)] = max(depth + 1, node_depth.get(id(tensor.node), 0))
+    for tensor in inputs:  # an input that leads nowhere (Keras accepts it) comes first
+        layer = tensor.node.layer
+        if id(layer) not in layers:
+            layers[id(layer)], layer_depth[id(layer)], first_visit[id(layer)] = layer, 0, -1
+    ordered_layers = sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_visit[id(layer)]))
+    return [node for node in post_order if id(node) not in listed], ordered_layers

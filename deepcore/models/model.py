@@ -473,7 +473,9 @@ class Model:
         functional model (`call_symbolic`), its layers shared."""
         if is_symbolic(x):
             return self.call_symbolic(x)
-        x = tuple(x) if isinstance(x, list) else x
+        names = self._input_names()
+        if names is not None:
+            x = tuple(data.in_order(x, names, "x"))
         self._prepare(x)
         return self.forward(x, training)[0]
 

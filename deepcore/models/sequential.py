@@ -39,6 +39,12 @@ class Sequential(Model):
             for inner in layer.layers:
                 self.add(inner)
             return
+        if isinstance(layer, Model):
+            raise TypeError(
+                f"Sequential.add(): the functional model {layer.name!r} cannot be a layer of a Sequential "
+                "here; build the outer model with the functional API instead: inputs = Input(...); "
+                "outputs = Dense(...)(base(inputs)); Model(inputs, outputs)."
+            )
         if isinstance(layer, SymbolicTensor) and isinstance(layer.node.layer, InputLayer):
             layer = layer.node.layer  # Input(shape) as the first entry, as Keras
         if not isinstance(layer, Layer):

@@ -18,9 +18,10 @@ Tolerance of a quantity (override with ``rtol``/``atol``)::
     rtol = factor * finfo(dtype).eps * n
 
 where ``n`` is the reduction length behind the quantity -- the number of rounded terms that can
-accumulate into one entry: for the output of layer i, the sum of the fan-ins of layers 1..i
-(in a graph: of the longest path to it; of every kernel, i.e. weight of 2 or more dimensions; for a layer with only 1-D weights, a
-normalization, the input values per weight entry; 1 for a layer without weights); for the
+accumulate into one entry: for the output of layer i, the sum of the fan-ins of layers 1..i (in
+a graph: of the layers on the longest path to it; of every kernel, i.e. weight of 2 or more
+dimensions; for a layer with only 1-D weights, a normalization, the input values per weight
+entry; 1 for a layer without weights); for the
 loss, that of the last layer plus the number of values averaged; for gradients, the whole
 forward plus the kernels' fan-outs crossed going back plus the batch size; after ``k``
 training steps, ``k`` times the gradients' ``n``. The worst-case
