@@ -32,11 +32,12 @@ class Node:
         """The layer's argument from one value per input: the list itself or its first entry."""
         return values if self.multiple_inputs else values[0]
 
-    def forward(self, values: list, masks: list, training: bool) -> tuple[Any, Any, Any]:
-        """Run the layer on one array (and mask or None) per input: ``(y, output mask, backprop)``."""
-        if self.initial_states:
+    def forward(self, values: list, masks: list | None, training: bool) -> tuple[Any, Any, Any]:
+        """Run the layer on one array per input (and one mask or None per input, or None for
+        no masks at all): ``(y, output mask, backprop)``."""
+        if masks is not None and self.initial_states:
             masks = masks[:1]  # states carry no mask
-        mask = self.arguments(masks) if any(m is not None for m in masks) else None
+        mask = self.arguments(masks) if masks is not None and any(m is not None for m in masks) else None
         argument = self.arguments(values)
         keywords = {"initial_state": values[1:]} if self.initial_states else {}
         if mask is not None and self.layer.uses_mask:

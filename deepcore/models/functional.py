@@ -48,6 +48,7 @@ class Functional(Model):
         if len({id(tensor) for tensor in self.inputs}) != len(self.inputs):
             raise ValueError(f"Model {self.name!r}: the same Input is listed twice in inputs.")
         self._nodes, self.layers = _graph_order(self.outputs, self.inputs, self.name)
+        self._number_tensors()
         self._latest_activity: Any = 0.0
         self._calls = {id(layer): sum(node.layer is layer for node in self._nodes) for layer in self.layers}
         for what, names in (("layer", [layer.name for layer in self.layers]),
@@ -102,13 +103,25 @@ class Functional(Model):
                                  f"{expected}; received input with shape {tuple(given)}.")
 
     def check_input_values(self, x) -> None:
-        values = self._input_values(x)
-        for node in self._nodes:
-            if not node.multiple_inputs and id(node.inputs[0]) in values:
-                node.layer.check_input_values(values[id(node.inputs[0])])
+        values = [None] * self._slot_count
+        for slot, value in zip(self._input_slots, x if len(self.inputs) > 1 else [x]):
+            values[slot] = value
+        for node, ins, _ in self._plan:
+            if not node.multiple_inputs and values[ins[0]] is not None:
+                node.layer.check_input_values(values[ins[0]])
 
-    def _input_values(self, x) -> dict:
-        return {id(tensor): value for tensor, value in zip(self.inputs, x if len(self.inputs) > 1 else [x])}
+    def _number_tensors(self) -> None:
+        """Give every tensor of the graph a slot (an index into the per-call lists of values,
+        masks and gradients) and each node the slots it reads and writes: no dict lookups in
+        the forward and backward."""
+        slots: dict[int, int] = {}
+        for tensor in self.inputs + [t for node in self._nodes for t in node.outputs]:
+            slots.setdefault(id(tensor), len(slots))
+        self._slot_count = len(slots)
+        self._input_slots = [slots[id(t)] for t in self.inputs]
+        self._output_slots = [slots[id(t)] for t in self.outputs]
+        self._plan = [(node, [slots[id(t)] for t in node.inputs], [slots[id(t)] for t in node.outputs])
+                      for node in self._nodes]
 
     # --- forward and backward ---------------------------------------------------------------
     def forward_with_mask(self, x, training: bool = False, trace: list | None = None) -> tuple:
@@ -118,22 +131,26 @@ class Functional(Model):
         gradients (a tuple for several inputs) and ``backprop.parameters_only(dy)`` only the
         weights' gradients. A ``trace`` list receives ``(node, its outputs)`` per node, in order
         (`deepcore.testing.compare_backends` compares them)."""
-        values = self._input_values(x)
-        masks: dict[int, Any] = {}
+        values: list = [None] * self._slot_count
+        masks: list | None = None  # made when a layer first outputs a mask
+        for slot, value in zip(self._input_slots, x if len(self.inputs) > 1 else [x]):
+            values[slot] = value
         backprops = []
         activity = 0.0  # per call: a shared layer's activity_loss holds only its latest
-        for node in self._nodes:
-            y, output_mask, backprop = node.forward([values[id(tensor)] for tensor in node.inputs],
-                                                    [masks.get(id(tensor)) for tensor in node.inputs], training)
-            # A layer with several outputs gives a list of masks, or one for its first output.
-            output_masks = output_mask if isinstance(output_mask, list) else [output_mask]
-            for tensor, value, out_mask in zip(node.outputs, node.results(y), output_masks):
-                if out_mask is not None:
-                    masks[id(tensor)] = out_mask
-            for tensor, value in zip(node.outputs, node.results(y)):
-                values[id(tensor)] = value
+        for node, ins, outs in self._plan:
+            y, output_mask, backprop = node.forward([values[slot] for slot in ins],
+                                                    None if masks is None else [masks[slot] for slot in ins],
+                                                    training)
+            results = node.results(y)
+            for slot, value in zip(outs, results):
+                values[slot] = value
+            if output_mask is not None:
+                masks = masks or [None] * self._slot_count
+                # A layer with several outputs gives a list of masks, or one for its first output.
+                for slot, out_mask in zip(outs, output_mask if isinstance(output_mask, list) else [output_mask]):
+                    masks[slot] = out_mask
             if trace is not None:
-                trace.append((node, node.results(y)))
+                trace.append((node, results))
             if node.layer.activity_regularizer is not None or isinstance(node.layer, Wrapper):
                 activity = activity + layer_activity_penalty([node.layer])
             backprops.append(backprop)
@@ -141,61 +158,78 @@ class Functional(Model):
         several = len(self.outputs) > 1
 
         def run_backward(dy, inputs_gradient: bool):
-            needed = self._needs_gradient(inputs_gradient)
-            grads = {id(tensor): d for tensor, d in zip(self.outputs, dy if several else [dy])}  # names unique
-            accumulated: dict[int, Any] = {}
-            for node, backprop in zip(reversed(self._nodes), reversed(backprops)):
-                douts = [grads.pop(id(tensor), None) for tensor in node.outputs]
-                if all(d is None for d in douts) or not needed.get(id(node), False):
+            needed, runs = self._needs_gradient(inputs_gradient)
+            grads: list = [None] * self._slot_count
+            for slot, d in zip(self._output_slots, dy if several else [dy]):  # output names are unique
+                grads[slot] = d
+            done: set[int] = set()  # layers whose gradients are in variable.grad already
+            # Plain loops, no generators: this runs every training step.
+            for (node, ins, outs), backprop, node_runs in zip(reversed(self._plan), reversed(backprops),
+                                                             reversed(runs)):
+                if not node_runs:
                     continue
-                wanted = [t for t in node.inputs if needed.get(id(t), False)]
+                if node.multiple_outputs:
+                    dy_node = [grads[slot] for slot in outs]
+                    if all(d is None for d in dy_node):
+                        continue
+                else:
+                    dy_node = grads[outs[0]]
+                    if dy_node is None:
+                        continue
                 layer = node.layer
-                shared = self._calls[id(layer)] > 1
-                earlier = [v.grad for v in layer.trainable_weights] if shared and id(layer) in accumulated else None
-                dy_node = douts if node.multiple_outputs else douts[0]
-                if not wanted:
+                earlier = None
+                if id(layer) in done:  # a shared layer: its earlier calls' gradients are summed in
+                    earlier = [v.grad for v in layer.trainable_weights]
+                wants_dx = False
+                for slot in ins:
+                    wants_dx = wants_dx or needed[slot]
+                if not wants_dx:
                     getattr(backprop, "parameters_only", backprop)(dy_node)
                 else:
-                    for tensor, dx in zip(node.inputs, node.per_input(backprop(dy_node))):
-                        if needed.get(id(tensor), False):
-                            previous = grads.get(id(tensor))
-                            grads[id(tensor)] = dx if previous is None else previous + dx
+                    for slot, dx in zip(ins, node.per_input(backprop(dy_node))):
+                        if needed[slot]:
+                            grads[slot] = dx if grads[slot] is None else grads[slot] + dx
                 if earlier is not None:
                     for variable, grad in zip(layer.trainable_weights, earlier):
                         variable.grad = grad + variable.grad
-                accumulated[id(layer)] = True
+                if self._calls[id(layer)] > 1:
+                    done.add(id(layer))
             if not inputs_gradient:
                 return None
-            dxs = [grads.get(id(tensor)) for tensor in self.inputs]
+            dxs = [grads[slot] for slot in self._input_slots]
             return dxs[0] if len(dxs) == 1 else tuple(dxs)
 
         def backprop(dy):
             return run_backward(dy, inputs_gradient=True)
 
         backprop.parameters_only = lambda dy: run_backward(dy, inputs_gradient=False)
+        output_masks = [None if masks is None else masks[slot] for slot in self._output_slots]
         if not several:
-            output = self.outputs[0]
-            return values[id(output)], masks.get(id(output)), backprop
-        output_masks = tuple(masks.get(id(tensor)) for tensor in self.outputs)
-        return (tuple(values[id(tensor)] for tensor in self.outputs),
-                output_masks if any(m is not None for m in output_masks) else None, backprop)
+            return values[self._output_slots[0]], output_masks[0], backprop
+        return (tuple(values[slot] for slot in self._output_slots),
+                tuple(output_masks) if any(m is not None for m in output_masks) else None, backprop)
 
     def _activity_penalty(self) -> Any:
         """The activity penalties of the latest forward, summed over the calls of each layer."""
         return self._latest_activity
 
-    def _needs_gradient(self, inputs_gradient: bool) -> dict[int, bool]:
-        """Which tensors (and nodes) the backward must reach: a tensor needs its gradient when
-        a trainable weight lies upstream of it (or an input, when the inputs' gradient is asked
-        for); a node runs when any of its tensors needs it or its layer has trainable weights."""
-        needed = {id(tensor): inputs_gradient for tensor in self.inputs}
-        for node in self._nodes:
-            upstream = any(needed[id(tensor)] for tensor in node.inputs)
-            runs = upstream or bool(node.layer.trainable_weights)
-            needed[id(node)] = runs
-            for tensor in node.outputs:
-                needed[id(tensor)] = runs
-        return needed
+    def _needs_gradient(self, inputs_gradient: bool) -> tuple[list[bool], list[bool]]:
+        """Which tensors (by slot) the backward must reach, and which nodes must run: a tensor
+        needs its gradient when a trainable weight lies upstream of it (or an input, when the
+        inputs' gradient is asked for); a node runs when it or a node upstream has trainable
+        weights. Asked every step: a layer frozen by a callback counts at once."""
+        needed = [False] * self._slot_count
+        for slot in self._input_slots:
+            needed[slot] = inputs_gradient
+        runs = []
+        for node, ins, outs in self._plan:
+            node_runs = bool(node.layer.trainable_weights)
+            for slot in ins:
+                node_runs = node_runs or needed[slot]
+            runs.append(node_runs)
+            for slot in outs:
+                needed[slot] = node_runs
+        return needed, runs
 
     # --- a model inside a model -------------------------------------------------------------
     def call_symbolic(self, x):
