@@ -20,6 +20,9 @@ class Metric:
     """A running (weighted) mean of per-sample values."""
 
     sparse = False
+    # Keras 3's mean metrics (accuracies, errors) weight their values by the model's output
+    # mask; its RootMeanSquaredError and confusion metrics do not.
+    uses_output_mask = True
 
     def __init__(self, name: str | None = None):
         self.name = name or _NAME_OF.get(type(self), type(self).__name__.lower())
@@ -122,6 +125,8 @@ class MeanAbsoluteError(Metric):
 class RootMeanSquaredError(MeanSquaredError):
     """The square root of the (weighted) mean squared error over everything seen."""
 
+    uses_output_mask = False
+
     def result(self) -> float:
         return math.sqrt(super().result())
 
@@ -130,6 +135,8 @@ class ConfusionMetric(Metric):
     """Metrics from weighted confusion counts over every output entry at decision
     ``thresholds`` (a prediction above a threshold counts as positive); with ``class_id``
     only that column of ``(batch, classes)`` outputs. The counts stay on the device."""
+
+    uses_output_mask = False
 
     def __init__(self, thresholds=None, class_id: int | None = None, name=None):
         self.thresholds = self.default_thresholds() if thresholds is None else thresholds
@@ -330,8 +337,14 @@ class OutputMetric(Metric):
                 routed.append(cls(get(metric, loss_name), index, name))
         return routed
 
+    @property
+    def uses_output_mask(self) -> bool:
+        return self.metric.uses_output_mask
+
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        self.metric.update_state(y_true[self.index], y_pred[self.index], sample_weight)
+        """``sample_weight``: one for all outputs, or a tuple with one per output."""
+        weight = sample_weight[self.index] if isinstance(sample_weight, tuple) else sample_weight
+        self.metric.update_state(y_true[self.index], y_pred[self.index], weight)
 
     def reset_state(self) -> None:
         self.metric.reset_state()

@@ -286,9 +286,6 @@ def test_graph_errors_are_clear():
     joined = Add()([Dense(2)(a), Dense(2)(b)])
     with pytest.raises(ValueError, match=r"disconnected.*Input 'b'"):
         Model(a, joined)
-    with pytest.raises(ValueError, match=r"output names must be unique; \['out'\]"):
-        twice = Dense(1, name="out")(a)
-        Model(a, [twice, twice])
     with pytest.raises(TypeError, match="needs inputs= and outputs="):
         Model()
     with pytest.raises(TypeError, match="symbolic tensors"):
@@ -349,16 +346,25 @@ def test_models_of_a_models_parts_through_layer_output(backend):
     assert gate.output_shape == (None, 6) and [layer.name for layer in gate.layers][1:] == ["gate"]
 
 
-def test_layer_input_and_output_need_exactly_one_call():
+def test_layer_input_and_output_are_those_of_the_first_call():
+    """Keras reads node 0: a layer called twice gives its first call's tensors; a Sequential's
+    layers have theirs as soon as it is built (Model(s.layers[0].input, s.layers[1].output))."""
     with pytest.raises(AttributeError, match="has not been called on symbolic tensors"):
         _ = Dense(2).output
-    shared = residual_model().get_layer("shared")
-    with pytest.raises(AttributeError, match="called 2 times"):
-        _ = shared.output
+    graph = residual_model()
+    shared = graph.get_layer("shared")
+    assert shared.input is graph.get_layer("stem").output and shared.output is shared.inbound_nodes[0].outputs[0]
     inputs = Input((3,))
     assert inputs.node.layer.input is inputs and inputs.node.layer.output is inputs
     with pytest.raises(AttributeError, match="no input yet"):
         _ = Sequential([Dense(2)]).input
+    stack = Sequential([Input((4,)), Dense(5, name="first"), Dense(3, name="second")])
+    part = Model(stack.layers[0].input, stack.layers[1].output)
+    assert part.output_shape == (None, 3) and [layer.name for layer in part.layers][1:] == ["first", "second"]
+    stack.add(Dense(2, name="third"))  # the graph grows by the new layer only
+    assert stack.output is stack.layers[2].output and len(stack.layers[0].inbound_nodes) == 1
+    stack.pop()
+    assert stack.output is stack.layers[1].output
 
 
 # --- several outputs ------------------------------------------------------------------------------
@@ -525,3 +531,41 @@ def test_calling_a_model_with_several_inputs_checks_them(backend):
     for wrong in ([on[0]], on[0], on + [on[1]]):
         with pytest.raises(ValueError, match=r"2 inputs \['numbers', 'tokens'\]"):
             model(wrong)
+
+
+def test_inputs_as_a_dict_match_the_data_by_key_and_outputs_of_one_layer_get_numbered_names(backend, tmp_path):
+    x_age, x_income = np.ones((6, 1), np.float32), np.full((6, 2), 2.0, np.float32)
+    age, income = Input((1,), name="age_input"), Input((2,), name="income_input")
+    model = Model({"age": age, "income": income}, Dense(1, name="out")(Concatenate()([age, income])))
+    assert model.input_names == ["age", "income"]
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit({"income": x_income, "age": x_age}, np.zeros((6, 1), np.float32), epochs=1, verbose=0)
+    model.save(tmp_path / "dict_inputs.deepcore")
+    loaded = load_model(tmp_path / "dict_inputs.deepcore")
+    assert loaded.input_names == ["age", "income"]
+    np.testing.assert_array_equal(loaded.predict({"age": x_age, "income": x_income}, verbose=0),
+                                  model.predict([x_age, x_income], verbose=0))
+
+    encoder = Dense(2, name="enc")
+    left, right = Input((3,), name="left"), Input((3,), name="right")
+    siamese = Model([left, right], [encoder(left), encoder(right)])  # Keras: outputs enc and enc_1
+    assert siamese.output_names == ["enc", "enc_1"]
+    siamese.compile(optimizer="sgd", loss="mse")
+    logs = siamese.evaluate([np.ones((4, 3)), np.zeros((4, 3))], [np.zeros((4, 2)), np.zeros((4, 2))],
+                            verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "enc_loss", "enc_1_loss"} and logs["enc_1_loss"] == 0.0  # zeros in, no bias
+
+
+def test_one_tensor_given_twice_as_outputs_gets_both_gradients(backend, float64):
+    inputs = Input((3,))
+    hidden = Dense(2, name="twice")(inputs)
+    model = Model(inputs, [hidden, hidden])
+    assert model.output_names == ["twice", "twice_1"]
+    xp = backend.xp
+
+    def forward(x):
+        (first, second), _, backprop = model.forward_with_mask(x, training=True)
+        return xp.concat([first, second], axis=1), lambda dy: backprop((dy[:, :2], dy[:, 2:]))
+
+    check_backward(forward, np.random.default_rng(18).standard_normal((3, 3)), model.trainable_variables,
+                   label="one tensor as two outputs")

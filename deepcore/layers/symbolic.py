@@ -90,13 +90,12 @@ class SymbolicTensor:
 
 
 def node_tensors(layer, what: str) -> Any:
-    """The input or output tensor(s) of ``layer``'s one call on symbolic tensors (Keras's
-    ``layer.input`` / ``layer.output``): one tensor, or a list for several."""
+    """The input or output tensor(s) of ``layer``'s first call on symbolic tensors (Keras's
+    ``layer.input`` / ``layer.output``, which read node 0): one tensor, or a list for several."""
     nodes = layer.inbound_nodes
-    if len(nodes) != 1:
-        reason = ("it has not been called on symbolic tensors (Input() or another layer's output) yet"
-                  if not nodes else f"it was called {len(nodes)} times, so there is one {what} per call")
-        raise AttributeError(f"Layer {layer.name!r} has no single {what}: {reason}.")
+    if not nodes:
+        raise AttributeError(f"Layer {layer.name!r} has no {what}: it has not been called on symbolic tensors "
+                             "(Input() or another layer's output) yet.")
     tensors = nodes[0].outputs if what == "output" or not nodes[0].inputs else nodes[0].inputs  # an Input's is itself
     return tensors[0] if len(tensors) == 1 else list(tensors)
 

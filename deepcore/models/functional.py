@@ -39,7 +39,9 @@ class Functional(Model):
         from deepcore.layers.base import unique_name
 
         super().__init__(name=name or unique_name("functional"))
-        self.inputs = _tensors(inputs, "inputs")
+        # Inputs as a dict (Keras): the data are matched by its keys, in its order.
+        self._input_keys = [str(key) for key in inputs] if isinstance(inputs, dict) else None
+        self.inputs = _tensors(list(inputs.values()) if isinstance(inputs, dict) else inputs, "inputs")
         self.outputs = _tensors(outputs, "outputs")
         for tensor in self.inputs:
             if not isinstance(tensor.node.layer, InputLayer):
@@ -51,11 +53,11 @@ class Functional(Model):
         self._number_tensors()
         self._latest_activity: Any = 0.0
         self._calls = {id(layer): sum(node.layer is layer for node in self._nodes) for layer in self.layers}
-        for what, names in (("layer", [layer.name for layer in self.layers]),
-                            ("output", [tensor.name for tensor in self.outputs])):
-            repeated = sorted({name for name in names if names.count(name) > 1})
-            if repeated:
-                raise ValueError(f"Model {self.name!r}: {what} names must be unique; {repeated} are used twice.")
+        names = [layer.name for layer in self.layers]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"Model {self.name!r}: layer names must be unique; {repeated} are used twice.")
+        self.output_names = _distinct([tensor.name for tensor in self.outputs])
         shapes = [tensor.shape for tensor in self.inputs]
         self.input_shape = shapes[0] if len(shapes) == 1 else shapes
         output_shapes = [tensor.shape for tensor in self.outputs]
@@ -64,14 +66,11 @@ class Functional(Model):
 
     @property
     def input_names(self) -> list[str]:
-        """The names of the Input layers, in the order fit/evaluate/predict take the arrays."""
-        return [tensor.node.layer.name for tensor in self.inputs]
-
-    @property
-    def output_names(self) -> list[str]:
-        """The names of the outputs (their layers' names): the keys of per-output losses,
-        metrics and logs (``<output>_loss``)."""
-        return [tensor.name for tensor in self.outputs]
+        """The keys of the data of each input, in the order fit/evaluate/predict take a list:
+        the names of the Input layers, or the keys of ``inputs`` given as a dict. (The
+        outputs' names, ``output_names``, are their layers' names, made distinct with ``_1``,
+        ``_2``... for outputs of one layer: the keys of per-output losses, metrics and logs.)"""
+        return self._input_keys or [tensor.node.layer.name for tensor in self.inputs]
 
     def _input_names(self) -> list[str] | None:
         return self.input_names if len(self.inputs) > 1 else None
@@ -160,8 +159,8 @@ class Functional(Model):
         def run_backward(dy, inputs_gradient: bool):
             needed, runs = self._needs_gradient(inputs_gradient)
             grads: list = [None] * self._slot_count
-            for slot, d in zip(self._output_slots, dy if several else [dy]):  # output names are unique
-                grads[slot] = d
+            for slot, d in zip(self._output_slots, dy if several else [dy]):
+                grads[slot] = d if grads[slot] is None else grads[slot] + d  # one tensor listed twice
             done: set[int] = set()  # layers whose gradients are in variable.grad already
             # Plain loops, no generators: this runs every training step.
             for (node, ins, outs), backprop, node_runs in zip(reversed(self._plan), reversed(backprops),
@@ -293,6 +292,7 @@ class Functional(Model):
                        "multiple_inputs": node.multiple_inputs, "initial_states": node.initial_states}
                       for node in self._nodes],
             "inputs": [reference(tensor) for tensor in self.inputs],
+            "input_keys": self._input_keys,
             "outputs": [reference(tensor) for tensor in self.outputs],
         }
 
@@ -322,15 +322,27 @@ class Functional(Model):
             made.setdefault(spec["layer"], []).append(result if isinstance(result, list) else [result])
         inputs = [tensor(reference) for reference in config["inputs"]]
         outputs = [tensor(reference) for reference in config["outputs"]]
-        return cls(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
-                   name=config.get("name"))
+        keys = config.get("input_keys")
+        given = dict(zip(keys, inputs)) if keys else inputs if len(inputs) > 1 else inputs[0]
+        return cls(given, outputs if len(outputs) > 1 else outputs[0], name=config.get("name"))
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """``names`` with repeats numbered: ``["enc", "enc"] -> ["enc", "enc_1"]``."""
+    seen: dict[str, int] = {}
+    distinct = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        distinct.append(name if count == 0 else f"{name}_{count}")
+    return distinct
 
 
 def _tensors(value, what: str) -> list[SymbolicTensor]:
     """One symbolic tensor or a list/tuple of them -> a list."""
     if isinstance(value, dict):
-        raise NotImplementedError(f"Model(): {what} as a dict is not supported; pass a list (the data are then "
-                                  "matched by the Input and output layer names, in a dict, or by position).")
+        raise NotImplementedError(f"Model(): {what} as a dict is not supported; pass a list (the targets are "
+                                  "then matched by the output layer names, in a dict, or by position).")
     items = list(value) if isinstance(value, (list, tuple)) else [value]
     for item in items:
         if not isinstance(item, SymbolicTensor):

@@ -157,8 +157,8 @@ class Model:
                 jit_compile="auto", auto_scale_loss: bool = True) -> None:
         """Choose the optimizer, the loss and the metrics (names or objects).
 
-        As Keras 3, ``metrics`` ignore sample and class weights (and so the output mask);
-        ``weighted_metrics`` use them, logged as ``weighted_<name>`` when a plain metric has
+        As Keras 3, ``metrics`` ignore sample and class weights (mean metrics such as accuracy
+        are weighted by the output mask); ``weighted_metrics`` use them, logged as ``weighted_<name>`` when a plain metric has
         that name. ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
         ``auto_scale_loss`` choose how Keras compiles its steps; deepcore's steps are always
         eager array calls, so they change nothing.
@@ -277,14 +277,24 @@ class Model:
         if self._output_losses:
             for output_loss, term in zip(self._output_losses, self.loss.last_terms):
                 output_loss.update_state(term, sample_weight=n)
-        for metric in self.compiled_metrics:
-            metric.update_state(y, y_pred)  # Keras 3: no sample weights, hence no mask
-        if self.compiled_weighted_metrics:
-            if weights is not None and mask is not None:
-                # Keras 3 masks metrics only together with sample weights (no rescaling).
-                weights = losses_module.mask_weights(mask, y_pred.dtype, weights)
+        if mask is None:  # the usual case
+            for metric in self.compiled_metrics:
+                metric.update_state(y, y_pred)  # Keras 3: no sample weights
             for metric in self.compiled_weighted_metrics:
                 metric.update_state(y, y_pred, weights)
+            return
+        # Keras 3.15's mean metrics weight by the output mask (not rescaled), times the sample
+        # weights for weighted_metrics; a mask per output with several outputs.
+        if isinstance(mask, tuple):
+            masked = tuple(None if m is None else losses_module.mask_weights(m, p.dtype) for m, p in zip(mask, y_pred))
+        else:
+            masked = losses_module.mask_weights(mask, y_pred.dtype)
+        for metric in self.compiled_metrics:
+            metric.update_state(y, y_pred, masked if metric.uses_output_mask else None)
+        if self.compiled_weighted_metrics:
+            masked_weights = losses_module.mask_weights(mask, y_pred.dtype, weights)
+            for metric in self.compiled_weighted_metrics:
+                metric.update_state(y, y_pred, masked_weights if metric.uses_output_mask else weights)
 
     def _logs(self, tracker, prefix: str = "") -> dict:
         logs = {prefix + "loss": tracker.result()}

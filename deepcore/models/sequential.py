@@ -23,7 +23,8 @@ class Sequential(Model):
         self.layers: list[Layer] = []
         self.input_shape: tuple | None = None
         self.built = False
-        self._graph: tuple[list, list] | None = None  # (inputs, outputs), made by `inputs`
+        self._graph_input = None  # the symbolic graph of `inputs`: its Input tensor,
+        self._graph_outputs: list = []  # and each layer's symbolic output, in order
         for layer in layers or []:
             self.add(layer)
 
@@ -58,7 +59,6 @@ class Sequential(Model):
             self.input_shape = layer.input_shape
         self.layers.append(layer)
         self.built = False
-        self._graph = None
         if self.input_shape is not None:
             self.build(self.input_shape)
 
@@ -71,14 +71,16 @@ class Sequential(Model):
     def pop(self) -> Layer:
         layer = self.layers.pop()
         self.built = False
-        self._graph = None
+        del self._graph_outputs[len(self.layers):]
+        if self.input_shape is not None:
+            self.build(self.input_shape)
         return layer
 
     @property
     def inputs(self) -> list:
-        """The symbolic input of the built model, as a list (Keras): the first time it is asked
-        for, the layers are called once on an Input of the model's input shape, so that
-        ``model.input`` and each ``layer.output`` can define new functional models."""
+        """The symbolic input of the built model, as a list (Keras): building calls the layers
+        on an Input of the model's input shape (each new layer once), so that ``model.input``
+        and each ``layer.output`` can define new functional models."""
         return self._symbolic_graph()[0]
 
     @property
@@ -87,15 +89,15 @@ class Sequential(Model):
         return self._symbolic_graph()[1]
 
     def _symbolic_graph(self) -> tuple[list, list]:
-        if self._graph is None:
-            if not self.built:
-                raise AttributeError(f"Sequential model {self.name!r} has no input yet: give it an Input or "
-                                     "input_shape=, or build it, first.")
-            x = start = InputLayer(batch_shape=self.input_shape).output
-            for layer in self.layers:
-                x = layer(x)
-            self._graph = ([start], [x])
-        return self._graph
+        if not self.built:
+            raise AttributeError(f"Sequential model {self.name!r} has no input yet: give it an Input or "
+                                 "input_shape=, or build it, first.")
+        if self._graph_input is None or self._graph_input.shape[1:] != self.input_shape[1:]:
+            self._graph_input, self._graph_outputs = InputLayer(batch_shape=self.input_shape).output, []
+        while len(self._graph_outputs) < len(self.layers):
+            previous = self._graph_outputs[-1] if self._graph_outputs else self._graph_input
+            self._graph_outputs.append(self.layers[len(self._graph_outputs)](previous))
+        return [self._graph_input], [self._graph_outputs[-1] if self._graph_outputs else self._graph_input]
 
     def build(self, input_shape: tuple) -> None:
         """Create every layer's weights for inputs of ``input_shape`` (batch axis first)."""
@@ -109,6 +111,7 @@ class Sequential(Model):
             shape = layer.compute_output_shape(shape)
         self.output_shape = shape
         self.built = True
+        self._symbolic_graph()  # each layer's input and output, as Keras (new layers only)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer at ``index`` (which takes precedence, as Keras) or named ``name``."""
