@@ -309,9 +309,9 @@ class OutputMetric(Metric):
 
     @classmethod
     def for_outputs(cls, metrics: Any, output_names: list[str], loss_names: list[str]) -> list["OutputMetric"]:
-        """Keras's ``metrics`` for several outputs: a dict by output name or a list (in output
-        order) of a metric or a list of metrics per output; ``"accuracy"`` fits each output's
-        loss. Already routed metrics (a loaded model's) stay as they are."""
+        """Keras's ``metrics`` for several outputs: a dict by output name or a list with one
+        entry per output (in output order): a metric, a list of them, or None; ``"accuracy"``
+        fits each output's loss. Already routed metrics (a loaded model's) stay as they are."""
         if not metrics:
             return []
         if isinstance(metrics, (list, tuple)) and all(isinstance(m, OutputMetric) for m in metrics):
@@ -322,13 +322,12 @@ class OutputMetric(Metric):
                 raise ValueError(f"compile(): metrics name {unknown}, which are not outputs; the outputs are "
                                  f"{output_names}.")
             per_output = [metrics.get(name) for name in output_names]
-        elif isinstance(metrics, (list, tuple)) and len(metrics) == len(output_names) and all(
-                isinstance(m, (list, tuple)) or m is None for m in metrics):
-            per_output = list(metrics)
+        elif isinstance(metrics, (list, tuple)) and len(metrics) == len(output_names):
+            per_output = list(metrics)  # an entry per output: a metric, a list of them, or None
         else:
             raise ValueError(
                 f"compile(): for a model with {len(output_names)} outputs {output_names}, give metrics as a dict "
-                f"by output name or a list with one list of metrics per output, e.g. "
+                f"by output name or a list with one entry (a metric or a list of them) per output, e.g. "
                 f"{{{output_names[0]!r}: ['accuracy']}}; received {metrics!r}."
             )
         routed = []

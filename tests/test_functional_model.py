@@ -455,8 +455,10 @@ def test_several_outputs_errors_are_clear(backend):
         model.compile(optimizer="adam", loss=["mse"] * 3)
     with pytest.raises(ValueError, match=r"not outputs; the outputs are \['label', 'score'\]"):
         model.compile(optimizer="adam", loss={"labels": "mse", "score": "mse"})
-    with pytest.raises(ValueError, match="a list with one list of metrics per output"):
+    with pytest.raises(ValueError, match=r"a list with one entry \(a metric or a list of them\) per output"):
         model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy", "mse"], metrics=["accuracy", "mae"])
+    assert model.metrics_names == ["loss", "label_loss", "score_loss", "label_accuracy", "score_mae"]
     model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy", "mse"])
     with pytest.raises(ValueError, match=r"2 targets \['label', 'score'\]"):
         model.fit(x, label, verbose=0)

@@ -113,20 +113,27 @@ def test_evaluate_adds_the_weight_and_activity_penalties_as_keras(backend):
     np.testing.assert_allclose(difference, expected, rtol=RTOL)
 
 
-def test_activity_penalties_inside_wrappers_count_in_the_loss(backend):
-    """A wrapped layer's activity penalty (TimeDistributed, Bidirectional) enters the reported
-    loss, as its gradient already entered training."""
+def test_time_distributed_runs_its_layer_without_the_activity_penalty(backend):
+    """Keras 3's TimeDistributed runs the inner layer's call, which skips its activity
+    regularizer (checked against Keras 3.15.1: its loss is the bare MSE): neither the loss nor
+    the gradient gets the penalty."""
     dc.set_floatx("float64")
     rng = np.random.default_rng(5)
     x, y = rng.normal(size=(4, 3, 2)), rng.normal(size=(4, 3, 2))
-    inner = dc.layers.Dense(2, activity_regularizer=regularizers.l2(0.1))
-    model = dc.models.Sequential([dc.layers.Input((3, 2)), dc.layers.TimeDistributed(inner)])
-    model.compile(optimizer="sgd", loss="mse")
-    loss = model.evaluate(x, y, batch_size=4, verbose=0)
-    prediction = model.predict(x, verbose=0)
-    # The inner Dense sees the 12 time steps as its batch.
-    expected = np.mean((prediction - y) ** 2) + 0.1 * np.sum(prediction ** 2) / 12
-    np.testing.assert_allclose(loss, expected, rtol=RTOL)
+    models = []
+    for regularizer in (regularizers.l2(0.1), None):
+        inner = dc.layers.Dense(2, activity_regularizer=regularizer, kernel_initializer="ones")
+        model = dc.models.Sequential([dc.layers.Input((3, 2)), dc.layers.TimeDistributed(inner)])
+        model.compile(optimizer="sgd", loss="mse")
+        models.append(model)
+    regularized, plain = models
+    prediction = regularized.predict(x, verbose=0)
+    assert regularized.evaluate(x, y, batch_size=4, verbose=0) == pytest.approx(np.mean((prediction - y) ** 2),
+                                                                                 rel=RTOL)
+    for model in models:
+        model.train_on_batch(x, y)
+    for got, expected in zip(regularized.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_activity_penalty_is_divided_by_the_batch_size(backend):

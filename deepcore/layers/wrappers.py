@@ -7,7 +7,10 @@ from deepcore.layers.base import Layer
 
 
 class Wrapper(Layer):
-    """Owns inner layers; its weights are theirs, in order."""
+    """Owns inner layers; its weights are theirs, in order. ``applies_inner_activity``: the
+    inner layers' activity penalties count in the model's loss."""
+
+    applies_inner_activity = True
 
     def inner_layers(self) -> list[Layer]:
         raise NotImplementedError
@@ -32,9 +35,11 @@ class Wrapper(Layer):
 
 class TimeDistributed(Wrapper):
     """Applies ``layer`` to every time step: ``(batch, timesteps, ...) -> (batch, timesteps,
-    ...layer output)``, by folding the time axis into the batch axis."""
+    ...layer output)``, by folding the time axis into the batch axis. As Keras 3 (which runs
+    the inner layer's ``call``), the inner layer's activity regularizer is not applied."""
 
     supports_masking = True  # an incoming mask passes on (Keras)
+    applies_inner_activity = False
 
     def __init__(self, layer: Layer, **kwargs):
         super().__init__(**kwargs)
@@ -63,7 +68,9 @@ class TimeDistributed(Wrapper):
     def forward(self, x, training=False):
         xp = array_namespace(x)
         batch, steps = x.shape[0], x.shape[1]
-        y, inner_backprop = self.layer.forward(xp.reshape(x, (batch * steps, *x.shape[2:])), training)
+        # The class's forward: without the activity penalty a regularized layer's own adds.
+        y, inner_backprop = type(self.layer).forward(self.layer, xp.reshape(x, (batch * steps, *x.shape[2:])),
+                                                     training)
         return xp.reshape(y, (batch, steps, *y.shape[1:])), lambda dy: xp.reshape(
             inner_backprop(xp.reshape(dy, (batch * steps, *dy.shape[2:]))), x.shape
         )

@@ -528,7 +528,7 @@ def _activity_penalty(layers: list) -> Any:
     for layer in layers:
         if layer.activity_regularizer is not None:
             penalty = penalty + layer.activity_loss
-        if isinstance(layer, Wrapper):
+        if isinstance(layer, Wrapper) and layer.applies_inner_activity:
             penalty = penalty + _activity_penalty(layer.inner_layers())
     return penalty
 
