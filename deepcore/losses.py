@@ -470,11 +470,14 @@ class MultiOutputLoss(Loss):
 
     def forward(self, y_true, y_pred, sample_weight=None, mask=None) -> tuple[Any, Callable[[], Any]]:
         """Tuples of targets and predictions (and masks, or None) -> (the weighted sum,
-        backprop() -> the tuple of each prediction's gradient)."""
+        backprop() -> the tuple of each prediction's gradient). ``sample_weight``: one for all
+        outputs, or a tuple of one (or None) per output."""
         masks = mask if mask is not None else (None,) * len(self.losses)
+        weights = sample_weight if isinstance(sample_weight, tuple) else (sample_weight,) * len(self.losses)
         total, backprops, terms = 0.0, [], []
-        for loss, weight, target, prediction, output_mask in zip(self.losses, self.weights, y_true, y_pred, masks):
-            term, backprop = loss.forward(target, prediction, sample_weight, output_mask)
+        for loss, weight, target, prediction, output_mask, output_weights in zip(
+                self.losses, self.weights, y_true, y_pred, masks, weights):
+            term, backprop = loss.forward(target, prediction, output_weights, output_mask)
             terms.append(term)
             total = total + weight * term
             backprops.append(backprop)

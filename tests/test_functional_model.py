@@ -571,3 +571,23 @@ def test_one_tensor_given_twice_as_outputs_gets_both_gradients(backend, float64)
 
     check_backward(forward, np.random.default_rng(18).standard_normal((3, 3)), model.trainable_variables,
                    label="one tensor as two outputs")
+
+
+def test_sample_weights_per_output_weight_each_outputs_loss(backend):
+    """Keras's per-output sample_weight (a list in output order or a dict by name): each
+    output's loss is weighted by its own."""
+    inputs = Input((2,))
+    model = Model(inputs, [Dense(1, name="a", kernel_initializer="ones")(inputs),
+                           Dense(1, name="b", kernel_initializer="ones")(inputs)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], np.float32)  # outputs 1, 2, 2 on both heads
+    targets = [np.zeros((3, 1), np.float32), np.zeros((3, 1), np.float32)]
+    squared = np.array([1.0, 4.0, 4.0])
+    w_a, w_b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 2.0])
+    for weights in ([w_a, w_b], {"b": w_b, "a": w_a}):
+        logs = model.evaluate(x, targets, sample_weight=weights, verbose=0, return_dict=True)
+        assert logs["a_loss"] == pytest.approx(np.sum(squared * w_a) / 3, rel=1e-6)
+        assert logs["b_loss"] == pytest.approx(np.sum(squared * w_b) / 3, rel=1e-6)
+    logs = model.evaluate(x, targets, sample_weight=w_b, verbose=0, return_dict=True)  # one for both
+    assert logs["a_loss"] == logs["b_loss"] == pytest.approx(np.sum(squared * w_b) / 3, rel=1e-6)
+    model.fit(x, targets, sample_weight=[w_a, w_b], epochs=1, verbose=0, validation_data=(x, targets, [w_a, w_b]))

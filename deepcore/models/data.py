@@ -128,7 +128,9 @@ def xy_weights(backend: Backend, x: Any, y: Any, sample_weight: Any = None,
                y_names: list[str] | None = None, validation: bool = False) -> tuple[Any, Any, Any]:
     """``x`` and ``y`` (see `arrays_to_backend` for ``names`` and ``y_names``, the inputs' and
     outputs' names of a model with several) and the per-sample weights (or None) as backend
-    arrays, lengths checked. ``validation=True`` names them "validation x" / "x_val" in errors."""
+    arrays, lengths checked: with several outputs, ``sample_weight`` is one array for all or,
+    as Keras, a list (in output order) or dict (by output name) of one per output, which gives
+    a tuple. ``validation=True`` names them "validation x" / "x_val" in errors."""
     prefix, suffix = ("validation ", "_val") if validation else ("", "")
     if class_weight is not None and y_names is not None:
         raise ValueError("class_weight is only supported for models with one output (as Keras); "
@@ -138,7 +140,19 @@ def xy_weights(backend: Backend, x: Any, y: Any, sample_weight: Any = None,
     n = check_lengths(**{f"x{suffix}": x_array if names is None else x_array[0],
                          f"y{suffix}": y_array if y_names is None else y_array[0]})
     y_host = backend.to_numpy(y_array) if class_weight is not None else None
+    if y_names is not None and _per_output(sample_weight, y_names):
+        parts = in_order(sample_weight, y_names, f"{prefix}sample_weight")
+        return x_array, y_array, tuple(sample_weights(backend, None, n, part, None) for part in parts)
     return x_array, y_array, sample_weights(backend, y_host, n, sample_weight, class_weight)
+
+
+def _per_output(sample_weight: Any, y_names: list[str]) -> bool:
+    """Whether ``sample_weight`` gives one array per output (a dict, or a list of as many
+    array-likes as outputs) rather than one weight per sample."""
+    if isinstance(sample_weight, dict):
+        return True
+    return (isinstance(sample_weight, (list, tuple)) and len(sample_weight) == len(y_names)
+            and all(part is None or hasattr(part, "__len__") for part in sample_weight))
 
 
 def check_lengths(**arrays: Any) -> int:
