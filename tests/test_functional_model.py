@@ -591,3 +591,20 @@ def test_sample_weights_per_output_weight_each_outputs_loss(backend):
     logs = model.evaluate(x, targets, sample_weight=w_b, verbose=0, return_dict=True)  # one for both
     assert logs["a_loss"] == logs["b_loss"] == pytest.approx(np.sum(squared * w_b) / 3, rel=1e-6)
     model.fit(x, targets, sample_weight=[w_a, w_b], epochs=1, verbose=0, validation_data=(x, targets, [w_a, w_b]))
+
+
+def test_a_model_called_as_a_layer_keeps_its_place_in_kerass_weight_order(backend):
+    """Keras counts a nested model as one operation when it orders layers: its weights come
+    together, at its depth. Expected weight shapes printed by Keras 3.15.1 for this graph
+    (its layers: a, side, backbone, cat, head)."""
+    backbone = Sequential([Input((4,)), Dense(5, name="s1"), Dense(3, name="s2")], name="backbone")
+    a = Input((4,), name="a")
+    side = Dense(5, name="side")(a)
+    model = Model(a, Dense(1, name="head")(Concatenate(name="cat")([side, backbone(a)])))
+    assert [layer.name for layer in model.layers] == ["a", "side", "s1", "s2", "cat", "head"]
+    assert [w.shape for w in model.get_weights()] == [(4, 5), (5,), (4, 5), (5,), (5, 3), (3,), (8, 1), (1,)]
+    assert model.get_layer("backbone") is backbone
+    rebuilt = model_from_json(model.to_json())  # the grouping is not saved, the order is
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
+    model.get_layer("backbone").trainable = False
+    assert [v.name for v in model.trainable_variables] == ["side/kernel", "side/bias", "head/kernel", "head/bias"]

@@ -9,7 +9,10 @@ back from the outputs to run the layers in order, forward and backward.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
+
+_recording: list[list] = []  # the node lists of the model calls being recorded (`recording`)
 
 
 class Node:
@@ -26,7 +29,10 @@ class Node:
         self.multiple_outputs = multiple_outputs
         self.initial_states = initial_states
         self.outputs = [SymbolicTensor(shape, self, index) for index, shape in enumerate(output_shapes)]
+        self.model_call: ModelCall | None = None  # set when a model called as a layer made this node
         layer.inbound_nodes.append(self)
+        for nodes in _recording:
+            nodes.append(self)
 
     def arguments(self, values: list) -> Any:
         """The layer's argument from one value per input: the list itself or its first entry."""
@@ -58,6 +64,28 @@ class Node:
     def results(self, value: Any) -> list:
         """One value per output from what the layer returned."""
         return list(value) if self.multiple_outputs else [value]
+
+
+class ModelCall:
+    """A model called as a layer on symbolic tensors: its layers join the caller's graph as
+    ``nodes``; Keras counts the call as one operation when it orders a model's layers."""
+
+    def __init__(self, model, nodes: list):
+        self.model = model
+        self.nodes = nodes
+        for node in nodes:
+            node.model_call = self  # the outermost call wins: it is recorded last
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list]:
+    """Collect the nodes made inside the ``with`` block (calls of a model used as a layer)."""
+    nodes: list = []
+    _recording.append(nodes)
+    try:
+        yield nodes
+    finally:
+        _recording.pop()
 
 
 class SymbolicTensor:

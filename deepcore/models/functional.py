@@ -50,6 +50,10 @@ class Functional(Model):
         if len({id(tensor) for tensor in self.inputs}) != len(self.inputs):
             raise ValueError(f"Model {self.name!r}: the same Input is listed twice in inputs.")
         self._nodes, self.layers = _graph_order(self.outputs, self.inputs, self.name)
+        self._called_models = []  # models called as layers in the graph, for get_layer
+        for node in self._nodes:
+            if node.model_call is not None and all(m is not node.model_call.model for m in self._called_models):
+                self._called_models.append(node.model_call.model)
         self._number_tensors()
         self._latest_activity: Any = 0.0
         self._calls = {id(layer): sum(node.layer is layer for node in self._nodes) for layer in self.layers}
@@ -83,13 +87,16 @@ class Functional(Model):
         self.check_input_shape(input_shape)
 
     def get_layer(self, name: str | None = None, index: int | None = None):
-        """The layer at ``index`` in `layers` (Input layers first, as Keras) or named ``name``."""
+        """The layer at ``index`` in `layers` or named ``name``; also a model called as a layer,
+        by its name (Keras's ``get_layer("backbone")``: its layers are listed one by one in
+        `layers`, shared with it, so ``get_layer("backbone").trainable = False`` freezes them)."""
         if index is not None:
             return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"No such layer: {name!r}. Existing layers are: {[layer.name for layer in self.layers]}.")
+        for candidate in [*self.layers, *self._called_models]:
+            if candidate.name == name:
+                return candidate
+        known = [candidate.name for candidate in [*self.layers, *self._called_models]]
+        raise ValueError(f"No such layer: {name!r}. Existing layers are: {known}.")
 
     # --- checks (once per fit/evaluate/predict call, for all the data) ----------------------
     def check_input_shape(self, shape) -> None:
@@ -324,7 +331,13 @@ class Functional(Model):
         outputs = [tensor(reference) for reference in config["outputs"]]
         keys = config.get("input_keys")
         given = dict(zip(keys, inputs)) if keys else inputs if len(inputs) > 1 else inputs[0]
-        return cls(given, outputs if len(outputs) > 1 else outputs[0], name=config.get("name"))
+        model = cls(given, outputs if len(outputs) > 1 else outputs[0], name=config.get("name"))
+        # The saved layer order (it placed the layers of models called as layers, which the
+        # rebuilt graph no longer groups): get_weights keeps its order across save and load.
+        saved_order = [layers[spec["config"]["name"]] for spec in config["layers"]]
+        if {id(layer) for layer in saved_order} == {id(layer) for layer in model.layers}:
+            model.layers = saved_order
+        return model
 
 
 def _distinct(names: list[str]) -> list[str]:
@@ -355,13 +368,10 @@ def _tensors(value, what: str) -> list[SymbolicTensor]:
 
 def _graph_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], model: str) -> tuple[list, list]:
     """The nodes that ``outputs`` depend on, each after the nodes of its inputs (the Input
-    nodes left out), and the layers in Keras's order (its ``map_graph``: by decreasing depth,
-    the distance from the outputs, then by first visit going back from the outputs, which
-    `get_weights` follows). An error when the graph reaches an Input not in ``inputs``."""
+    nodes left out), and the layers in Keras's order (see `_keras_layer_order`). An error
+    when the graph reaches an Input not in ``inputs``."""
     listed = {id(tensor.node) for tensor in inputs}
-    post_order: list[Node] = []  # the Input nodes included, as Keras
-    first_visit: dict[int, int] = {}
-    layers: dict[int, Any] = {}
+    post_order: list[Node] = []  # the Input nodes included
     state: dict[int, str] = {}
     stack: list[tuple[Node, bool]] = [(tensor.node, False) for tensor in reversed(outputs)]
     while stack:
@@ -378,23 +388,70 @@ def _graph_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], mo
                 f"{node.layer.name!r}, which is not among the model's inputs "
                 f"{[tensor.node.layer.name for tensor in inputs]}."
             )
-        first_visit.setdefault(id(node.layer), len(first_visit))
-        layers[id(node.layer)] = node.layer
         state[id(node)] = "in progress"
         stack.append((node, True))
         for tensor in reversed(node.inputs):
             if id(tensor.node) not in state:
                 stack.append((tensor.node, False))
-    node_depth: dict[int, int] = {}
-    layer_depth: dict[int, int] = {}
-    for node in reversed(post_order):  # every consumer before the nodes it reads
-        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
-        for tensor in node.inputs:
-            node_depth[id(tensor.node)] = max(depth + 1, node_depth.get(id(tensor.node), 0))
+    return [node for node in post_order if id(node) not in listed], _keras_layer_order(outputs, inputs, state)
+
+
+def _keras_layer_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], in_graph: dict) -> list:
+    """The layers in Keras's order (its ``map_graph``), which `get_weights` follows: by
+    decreasing depth (distance from the outputs), then by first visit going back from the
+    outputs. As Keras, a model called as a layer is one operation (its layers in its own
+    order, at its place) when the whole call is in the graph (``in_graph``: the nodes)."""
+
+    def unit_of(node: Node) -> Any:
+        call = node.model_call
+        return call if call is not None and all(id(n) in in_graph for n in call.nodes) else node
+
+    def producers(unit) -> list[Node]:
+        if isinstance(unit, Node):
+            return [tensor.node for tensor in unit.inputs]
+        members = {id(node) for node in unit.nodes}
+        return [tensor.node for node in unit.nodes for tensor in node.inputs if id(tensor.node) not in members]
+
+    def operation(unit) -> Any:
+        return unit.layer if isinstance(unit, Node) else unit.model
+
+    post_order: list = []
+    first_visit: dict[int, int] = {}
+    operations: dict[int, Any] = {}
+    state: dict[int, str] = {}
+    stack: list = [(unit_of(tensor.node), False) for tensor in reversed(outputs)]
+    while stack:
+        unit, expanded = stack.pop()
+        if expanded:
+            state[id(unit)] = "done"
+            post_order.append(unit)
+            continue
+        if id(unit) in state:
+            continue
+        first_visit.setdefault(id(operation(unit)), len(first_visit))
+        operations[id(operation(unit))] = operation(unit)
+        state[id(unit)] = "in progress"
+        stack.append((unit, True))
+        for producer in reversed(producers(unit)):
+            if id(unit_of(producer)) not in state:
+                stack.append((unit_of(producer), False))
+    unit_depth: dict[int, int] = {}
+    depth_of: dict[int, int] = {}  # per operation
+    for unit in reversed(post_order):  # every consumer before the units it reads
+        key = id(operation(unit))
+        depth = max(unit_depth.get(id(unit), 0), depth_of.get(key, 0))
+        depth_of[key] = unit_depth[id(unit)] = depth
+        for producer in producers(unit):
+            upstream = id(unit_of(producer))
+            unit_depth[upstream] = max(depth + 1, unit_depth.get(upstream, 0))
     for tensor in inputs:  # an input that leads nowhere (Keras accepts it) comes first
         layer = tensor.node.layer
-        if id(layer) not in layers:
-            layers[id(layer)], layer_depth[id(layer)], first_visit[id(layer)] = layer, 0, -1
-    ordered_layers = sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_visit[id(layer)]))
-    return [node for node in post_order if id(node) not in listed], ordered_layers
+        if id(layer) not in operations:
+            operations[id(layer)], depth_of[id(layer)], first_visit[id(layer)] = layer, 0, -1
+    layers: list = []
+    for op in sorted(operations.values(), key=lambda op: (-depth_of[id(op)], first_visit[id(op)])):
+        # A model called as a layer: its layers but its Input layers, in its own order.
+        for layer in [l for l in op.layers if not isinstance(l, InputLayer)] if isinstance(op, Model) else [op]:
+            if all(layer is not listed for listed in layers):
+                layers.append(layer)
+    return layers

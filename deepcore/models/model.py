@@ -19,6 +19,7 @@ from deepcore import metrics as metrics_module
 from deepcore import optimizers as optimizers_module
 from deepcore import distribution
 from deepcore.callbacks import Callback, CallbackList, History, ProgbarLogger
+from deepcore.layers import symbolic
 from deepcore.layers.symbolic import is_symbolic
 from deepcore.layers.wrappers import Wrapper
 from deepcore.models import data
@@ -482,7 +483,10 @@ class Model:
         Embedding's reads two numbers). On symbolic tensors: the model used as a layer of a
         functional model (`call_symbolic`), its layers shared."""
         if is_symbolic(x):
-            return self.call_symbolic(x)
+            with symbolic.recording() as nodes:
+                y = self.call_symbolic(x)
+            symbolic.ModelCall(self, nodes)
+            return y
         names = self._input_names()
         if names is not None:
             x = tuple(data.in_order(x, names, "x"))
