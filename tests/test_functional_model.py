@@ -608,3 +608,19 @@ def test_a_model_called_as_a_layer_keeps_its_place_in_kerass_weight_order(backen
     assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
     model.get_layer("backbone").trainable = False
     assert [v.name for v in model.trainable_variables] == ["side/kernel", "side/bias", "head/kernel", "head/bias"]
+
+
+def test_one_output_takes_kerass_per_output_forms(backend):
+    """As Keras 3.15.1 (checked): with one output, loss=['mse'] or {'out': 'mse'},
+    metrics=[['mae']], targets [y] or {'out': y} and inputs [x] mean the same as the plain
+    forms; predict returns an array."""
+    inputs = Input((3,), name="a")
+    model = Model(inputs, [Dense(1, name="out")(inputs)])
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 1), np.float32)
+    results = []
+    for loss, metrics in ((["mse"], [["mae"]]), ({"out": "mse"}, {"out": "mae"}), ("mse", ["mae"])):
+        model.compile(optimizer="sgd", loss=loss, metrics=metrics)
+        assert model.metrics_names == ["loss", "mae"]
+        results.append([model.evaluate(*data, verbose=0) for data in ((x, y), ([x], [y]), ({"a": x}, {"out": y}))])
+    assert all(result == results[0][0] for runs in results for result in runs)
+    assert isinstance(model.predict([x], verbose=0), np.ndarray)

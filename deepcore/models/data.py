@@ -40,11 +40,22 @@ def arrays_to_backend(backend: Backend, x: Any, what: str, names: list[str] | No
     """A model's inputs (or targets) as backend arrays: for one (``names`` None) as
     `to_backend`; for several, a list/tuple in the order of ``names`` or a dict keyed by them
     -> a tuple."""
-    if names is None:
-        return to_backend(backend, x, what)
+    if names is None:  # [x] and {name: x} as Keras, but not a list holding one sample
+        one_sample = isinstance(x, (list, tuple)) and len(x) == 1 and getattr(x[0], "ndim", 0) < 1
+        return to_backend(backend, x if one_sample else only_entry(x), what)
     arrays = tuple(to_backend(backend, part, f"{what} ({name})") for part, name in zip(in_order(x, names, what), names))
     check_lengths(**{f"{what} ({name})": array for name, array in zip(names, arrays)})
     return arrays
+
+
+def only_entry(value: Any) -> Any:
+    """A one-entry list/tuple or dict -> its entry, anything else as it is: Keras's
+    per-output (per-input) forms for a model's one output (input)."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return value[0]
+    if isinstance(value, dict) and len(value) == 1:
+        return next(iter(value.values()))
+    return value
 
 
 def in_order(x: Any, names: list[str], what: str) -> list:

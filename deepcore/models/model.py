@@ -176,7 +176,9 @@ class Model:
                              "this model has one output (scale the loss itself instead).")
         self.optimizer = optimizers_module.get(optimizer)
         if output_names is None:
-            self.loss = losses_module.get(loss)
+            # Keras's per-output structures for the one output: [loss], {name: loss}, [[metrics]].
+            self.loss = losses_module.get(data.only_entry(loss))
+            metrics, weighted_metrics = _metrics_of_one_output(metrics), _metrics_of_one_output(weighted_metrics)
             self.compiled_metrics = [metrics_module.get(m, self.loss.name) for m in metrics or []]
             self.compiled_weighted_metrics = [metrics_module.get(m, self.loss.name) for m in weighted_metrics or []]
             self._output_losses = []
@@ -535,6 +537,15 @@ def _activity_penalty(layers: list) -> Any:
         if isinstance(layer, Wrapper) and layer.applies_inner_activity:
             penalty = penalty + _activity_penalty(layer.inner_layers())
     return penalty
+
+
+def _metrics_of_one_output(metrics: Any) -> Any:
+    """``[[m1, m2]]`` or ``{name: [m1, m2]}`` (Keras's per-output forms) -> ``[m1, m2]``."""
+    entry = data.only_entry(metrics) if isinstance(metrics, dict) else metrics
+    if isinstance(entry, (str, metrics_module.Metric)):
+        return [entry]
+    nested = isinstance(entry, (list, tuple)) and len(entry) == 1 and isinstance(entry[0], (list, tuple))
+    return entry[0] if nested else entry
 
 
 def _validates(epoch: int, validation_freq) -> bool:
