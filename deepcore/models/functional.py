@@ -371,32 +371,46 @@ def _graph_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], mo
     nodes left out), and the layers in Keras's order (see `_keras_layer_order`). An error
     when the graph reaches an Input not in ``inputs``."""
     listed = {id(tensor.node) for tensor in inputs}
-    post_order: list[Node] = []  # the Input nodes included
-    state: dict[int, str] = {}
-    stack: list[tuple[Node, bool]] = [(tensor.node, False) for tensor in reversed(outputs)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            state[id(node)] = "done"
-            post_order.append(node)
-            continue
-        if id(node) in state:  # done, or (impossible in a DAG) in progress
-            continue
+
+    def reached(node: Node) -> None:
         if isinstance(node.layer, InputLayer) and id(node) not in listed:
             raise ValueError(
                 f"Model {model!r}: the graph is disconnected: the output depends on Input "
                 f"{node.layer.name!r}, which is not among the model's inputs "
                 f"{[tensor.node.layer.name for tensor in inputs]}."
             )
-        state[id(node)] = "in progress"
-        stack.append((node, True))
-        for tensor in reversed(node.inputs):
-            if id(tensor.node) not in state:
-                stack.append((tensor.node, False))
-    return [node for node in post_order if id(node) not in listed], _keras_layer_order(outputs, inputs, state)
+
+    post_order = _post_order([tensor.node for tensor in outputs], lambda node: [t.node for t in node.inputs],
+                             reached)  # the Input nodes included
+    in_graph = {id(node) for node in post_order}
+    return [node for node in post_order if id(node) not in listed], _keras_layer_order(outputs, inputs, in_graph)
 
 
-def _keras_layer_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], in_graph: dict) -> list:
+def _post_order(starts: list, upstream: Callable[[Any], list], reached: Callable[[Any], None]) -> list:
+    """Every unit reachable from ``starts`` through ``upstream`` (a unit's producers, in
+    order), each after its producers; ``reached(unit)`` at each unit's first visit, in
+    depth-first order from the starts (Keras's traversal order)."""
+    post_order: list = []
+    state: dict[int, str] = {}  # "in progress" (impossible to meet again in a DAG) or "done"
+    stack: list = [(unit, False) for unit in reversed(starts)]
+    while stack:
+        unit, expanded = stack.pop()
+        if expanded:
+            state[id(unit)] = "done"
+            post_order.append(unit)
+            continue
+        if id(unit) in state:
+            continue
+        reached(unit)
+        state[id(unit)] = "in progress"
+        stack.append((unit, True))
+        for producer in reversed(upstream(unit)):
+            if id(producer) not in state:
+                stack.append((producer, False))
+    return post_order
+
+
+def _keras_layer_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], in_graph: set) -> list:
     """The layers in Keras's order (its ``map_graph``), which `get_weights` follows: by
     decreasing depth (distance from the outputs), then by first visit going back from the
     outputs. As Keras, a model called as a layer is one operation (its layers in its own
@@ -415,26 +429,15 @@ def _keras_layer_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTenso
     def operation(unit) -> Any:
         return unit.layer if isinstance(unit, Node) else unit.model
 
-    post_order: list = []
     first_visit: dict[int, int] = {}
     operations: dict[int, Any] = {}
-    state: dict[int, str] = {}
-    stack: list = [(unit_of(tensor.node), False) for tensor in reversed(outputs)]
-    while stack:
-        unit, expanded = stack.pop()
-        if expanded:
-            state[id(unit)] = "done"
-            post_order.append(unit)
-            continue
-        if id(unit) in state:
-            continue
+
+    def reached(unit) -> None:
         first_visit.setdefault(id(operation(unit)), len(first_visit))
         operations[id(operation(unit))] = operation(unit)
-        state[id(unit)] = "in progress"
-        stack.append((unit, True))
-        for producer in reversed(producers(unit)):
-            if id(unit_of(producer)) not in state:
-                stack.append((unit_of(producer), False))
+
+    post_order = _post_order([unit_of(tensor.node) for tensor in outputs],
+                             lambda unit: [unit_of(producer) for producer in producers(unit)], reached)
     unit_depth: dict[int, int] = {}
     depth_of: dict[int, int] = {}  # per operation
     for unit in reversed(post_order):  # every consumer before the units it reads
