@@ -294,9 +294,7 @@ def _rebuild(path: str, what: str, make: Callable[[], Any]) -> Any:
 
 def assign_weights(model, document: dict, tensors: dict[str, np.ndarray], path: str) -> None:
     """Check every saved weight against ``model`` (names the layer and both shapes on a
-    mismatch), then set them all: by layer name when the file and the model have the same
-    layer names (an order of ``model.layers`` that differs from the file's cannot misplace
-    weights), else by position (weights saved from a model with other names)."""
+    mismatch), then set them all."""
     saved = _field(document, "layers", path)
     if saved and not model.built:
         raise ValueError(
@@ -310,9 +308,6 @@ def assign_weights(model, document: dict, tensors: dict[str, np.ndarray], path: 
             f"{[entry['name'] for entry in saved]}, the model has {len(layers)} layer(s) with "
             f"weights {[layer.name for layer in layers]}."
         )
-    by_name = {entry["name"]: entry for entry in saved}
-    if len(by_name) == len(saved) and set(by_name) == {layer.name for layer in layers}:
-        saved = [by_name[layer.name] for layer in layers]
     values = []
     for layer, entry in zip(layers, saved):
         keys = entry["weights"]
@@ -341,11 +336,7 @@ def _restore_optimizer(model, saved: dict, tensors: dict[str, np.ndarray], path:
         optimizer.iterations = iterations
         return
     backend = get_backend()
-    # By variable name when they all match (as the weights), else in the saved order.
-    by_name = [f"{OPTIMIZER_PREFIX}{variable.name}/{slot}"
-               for variable in model.trainable_variables for slot in optimizer.slot_names()]
-    keys = by_name if set(by_name) == set(saved["slots"]) else saved["slots"]
-    arrays = [_tensor(tensors, key, path) for key in keys]
+    arrays = [_tensor(tensors, key, path) for key in saved["slots"]]
     optimizer.set_state(
         model.trainable_variables,
         [backend.asarray(a, dtype=backend.dtype(str(a.dtype))) for a in arrays],

@@ -446,31 +446,3 @@ def test_a_missing_file_or_a_directory_is_named(tmp_path):
         load_model(tmp_path / "no_such.deepcore")
     with pytest.raises(IsADirectoryError, match=str(tmp_path)):
         load_model(tmp_path)
-
-
-def test_weights_and_optimizer_state_load_by_layer_name_whatever_the_layer_order(backend, tmp_path):
-    """A file's layers are matched to the model's by name: a model whose layers are listed in
-    another order (e.g. by a newer graph ordering) still gets each layer's own weights and
-    Adam moments."""
-    x, y = data()
-    model = classifier()
-    model.fit(x, y, epochs=1, verbose=0)
-    path = tmp_path / "model.deepcore"
-    model.save(path)
-    loaded = saving.load_model(path)
-    loaded.layers.reverse()  # as if the same layers were listed in another order
-    saving.load_weights(loaded, path)
-    for name in [layer.name for layer in model.layers]:
-        for saved, got in zip(model.get_layer(name).get_weights(), loaded.get_layer(name).get_weights()):
-            np.testing.assert_array_equal(saved, got)
-    document, tensors = saving.read_file(str(path))
-    saving._restore_optimizer(loaded, document["optimizer"], tensors, str(path))
-    for variable, original in zip(loaded.trainable_variables, reversed_variables(model)):
-        for slot in loaded.optimizer.slot_names():
-            np.testing.assert_array_equal(backend.to_numpy(loaded.optimizer.slots_for(variable)[slot]),
-                                          backend.to_numpy(model.optimizer.slots_for(original)[slot]))
-
-
-def reversed_variables(model) -> list:
-    """The model's trainable variables, layer by layer in reverse layer order."""
-    return [v for layer in reversed(model.layers) for v in layer.trainable_weights]
