@@ -21,7 +21,7 @@ class Metric:
 
     sparse = False
     # Keras 3's mean metrics (accuracies, errors) weight their values by the model's output
-    # mask; its RootMeanSquaredError and confusion metrics do not.
+    # mask; its RootMeanSquaredError and confusion metrics do not (see `takes_output_mask`).
     uses_output_mask = True
 
     def __init__(self, name: str | None = None):
@@ -45,6 +45,12 @@ class Metric:
             weights = xp.broadcast_to(weights_like(xp, sample_weight, values), values.shape)
             self.total = self.total + xp.sum(values * weights)
             self.count = self.count + xp.sum(weights)
+
+    def takes_output_mask(self) -> bool:
+        """Whether a model weights this metric's values by its output mask: as Keras 3, a
+        mean metric (per-entry `values` and this class's `update_state`) does; a metric with
+        its own `update_state` (a user's, a confusion metric) and RootMeanSquaredError do not."""
+        return self.uses_output_mask and type(self).update_state is Metric.update_state
 
     def result(self) -> float:
         """The mean so far, as a Python float (this reads the device once)."""
@@ -336,9 +342,8 @@ class OutputMetric(Metric):
                 routed.append(cls(get(metric, loss_name), index, name))
         return routed
 
-    @property
-    def uses_output_mask(self) -> bool:
-        return self.metric.uses_output_mask
+    def takes_output_mask(self) -> bool:
+        return self.metric.takes_output_mask()
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         """``sample_weight``: one for all outputs, or a tuple with one per output."""

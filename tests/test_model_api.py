@@ -607,3 +607,20 @@ def test_reversed_views_of_data_are_accepted(backend):
     # so 5 float32 roundings at most.
     np.testing.assert_allclose(model.predict(x[::-1], verbose=0), model.predict(x, verbose=0)[::-1],
                                rtol=0, atol=5 * np.finfo(np.float32).eps)
+
+
+def test_one_input_data_in_a_one_item_list_or_dict(backend):
+    """Keras takes a model's one input as [x] or {name: x}; a one-item list holding one
+    sample (of a lower rank than the model's inputs) stays one sample, as before."""
+    rng = np.random.default_rng(0)
+    x, images = rng.random((4, 3)).astype(np.float32), rng.random((5, 4, 4)).astype(np.float32)
+    model = Sequential([Input((3,)), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    whole = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(model.predict([x], verbose=0), whole)
+    np.testing.assert_allclose(model.predict([x[0]], verbose=0), whole[:1], rtol=1e-6)
+    assert model.evaluate([x], [np.zeros(4)], verbose=0) == model.evaluate(x, np.zeros((4, 1)), verbose=0)
+    np.testing.assert_array_equal(backend.to_numpy(model([backend.asarray(x)])), whole)
+    flat = Sequential([Input((4, 4)), dc.layers.Flatten(), Dense(1)])
+    assert flat.predict([images[0]], verbose=0).shape == (1, 1)
+    assert flat.predict([images], verbose=0).shape == (5, 1)

@@ -103,7 +103,24 @@ def test_mean_metrics_count_only_real_positions(backend):
     logs = model.evaluate(ids, labels, verbose=0, return_dict=True)
     assert hits[real].mean() != hits.mean()  # the mask matters here
     assert logs["accuracy"] == pytest.approx(hits[real].mean(), rel=1e-12)
-    assert not dc.metrics.RootMeanSquaredError().uses_output_mask and not dc.metrics.AUC().uses_output_mask
+    assert not dc.metrics.RootMeanSquaredError().takes_output_mask() and not dc.metrics.AUC().takes_output_mask()
+
+
+def test_a_metric_with_its_own_update_state_gets_no_mask(backend):
+    """Keras 3 gives a user's metric sample_weight=None under metrics= (checked against 3.15.1);
+    the mask went to it as weights of another shape and broke its update."""
+
+    class SequenceError(dc.metrics.Metric):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            assert sample_weight is None
+            self.total = self.total + float(backend.xp.sum(y_pred))
+            self.count += 1
+
+    model = tagger()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=[SequenceError(name="seq")])
+    ids, labels = padded_batch()
+    assert model.evaluate(ids, labels, verbose=0, return_dict=True)["seq"] == pytest.approx(
+        float(model.predict(ids, verbose=0).sum()), rel=1e-9)
 
 
 def test_the_sum_reduction_is_not_rescaled(backend):

@@ -36,16 +36,35 @@ def to_backend(backend: Backend, data: Any, what: str, dtype: Any = None) -> Any
     return backend.asarray(host, dtype=dtype)
 
 
-def arrays_to_backend(backend: Backend, x: Any, what: str, names: list[str] | None) -> Any:
+def arrays_to_backend(backend: Backend, x: Any, what: str, names: list[str] | None, rank: int | None = None,
+                      samples: int | None = None) -> Any:
     """A model's inputs (or targets) as backend arrays: for one (``names`` None) as
-    `to_backend`; for several, a list/tuple in the order of ``names`` or a dict keyed by them
-    -> a tuple."""
-    if names is None:  # [x] and {name: x} as Keras, but not a list holding one sample
-        one_sample = isinstance(x, (list, tuple)) and len(x) == 1 and getattr(x[0], "ndim", 0) < 1
-        return to_backend(backend, x if one_sample else only_entry(x), what)
+    `to_backend`, also given as Keras takes it, ``[x]`` or ``{name: x}`` (see `one_array`);
+    for several, a list/tuple in the order of ``names`` or a dict keyed by them -> a tuple."""
+    if names is None:
+        return to_backend(backend, one_array(x, rank, samples), what)
     arrays = tuple(to_backend(backend, part, f"{what} ({name})") for part, name in zip(in_order(x, names, what), names))
     check_lengths(**{f"{what} ({name})": array for name, array in zip(names, arrays)})
     return arrays
+
+
+def one_array(x: Any, rank: int | None = None, samples: int | None = None) -> Any:
+    """The data of a model's one input (or output) out of a one-entry dict, or out of a
+    one-item list whose item is the whole data rather than one sample: an array of the
+    model's ``rank`` (when known), of ``samples`` rows (targets), or else of 2 or more axes.
+    Anything else as it is."""
+    if isinstance(x, dict):
+        return only_entry(x)
+    if not (isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "ndim")):
+        return x
+    item = x[0]
+    if rank is not None:
+        whole = item.ndim == rank
+    elif samples is not None:
+        whole = item.ndim >= 1 and item.shape[0] == samples
+    else:
+        whole = item.ndim >= 2
+    return item if whole else x
 
 
 def only_entry(value: Any) -> Any:
@@ -136,7 +155,8 @@ def sample_weights(backend: Backend, y_host: np.ndarray | None, n: int, sample_w
 
 def xy_weights(backend: Backend, x: Any, y: Any, sample_weight: Any = None,
                class_weight: dict | None = None, names: list[str] | None = None,
-               y_names: list[str] | None = None, validation: bool = False) -> tuple[Any, Any, Any]:
+               y_names: list[str] | None = None, validation: bool = False,
+               x_rank: int | None = None) -> tuple[Any, Any, Any]:
     """``x`` and ``y`` (see `arrays_to_backend` for ``names`` and ``y_names``, the inputs' and
     outputs' names of a model with several) and the per-sample weights (or None) as backend
     arrays, lengths checked: with several outputs, ``sample_weight`` is one array for all or,
@@ -146,8 +166,8 @@ def xy_weights(backend: Backend, x: Any, y: Any, sample_weight: Any = None,
     if class_weight is not None and y_names is not None:
         raise ValueError("class_weight is only supported for models with one output (as Keras); "
                          "pass sample_weight instead.")
-    x_array = arrays_to_backend(backend, x, f"{prefix}x", names)
-    y_array = arrays_to_backend(backend, y, f"{prefix}y", y_names)
+    x_array = arrays_to_backend(backend, x, f"{prefix}x", names, rank=x_rank)
+    y_array = arrays_to_backend(backend, y, f"{prefix}y", y_names, samples=count(x_array))
     n = check_lengths(**{f"x{suffix}": x_array if names is None else x_array[0],
                          f"y{suffix}": y_array if y_names is None else y_array[0]})
     y_host = backend.to_numpy(y_array) if class_weight is not None else None

@@ -74,6 +74,16 @@ class Model:
         dict of arrays), else None."""
         return None
 
+    def _input_rank(self) -> int | None:
+        """The rank of the one input's data (batch axis included), when known."""
+        shape = getattr(self, "input_shape", None)
+        return len(shape) if isinstance(shape, tuple) else None
+
+    def _data(self, backend, x, y, sample_weight=None, class_weight=None, validation: bool = False):
+        """`data.xy_weights` for this model's inputs and outputs."""
+        return data.xy_weights(backend, x, y, sample_weight, class_weight, self._input_names(), self._output_names(),
+                               validation=validation, x_rank=self._input_rank())
+
     def _output_names(self) -> list[str] | None:
         """The names of the model's outputs when it has several (its targets and predictions
         are then lists), else None."""
@@ -293,11 +303,11 @@ class Model:
         else:
             masked = losses_module.mask_weights(mask, y_pred.dtype)
         for metric in self.compiled_metrics:
-            metric.update_state(y, y_pred, masked if metric.uses_output_mask else None)
+            metric.update_state(y, y_pred, masked if metric.takes_output_mask() else None)
         if self.compiled_weighted_metrics:
             masked_weights = losses_module.mask_weights(mask, y_pred.dtype, weights)
             for metric in self.compiled_weighted_metrics:
-                metric.update_state(y, y_pred, masked_weights if metric.uses_output_mask else weights)
+                metric.update_state(y, y_pred, masked_weights if metric.takes_output_mask() else weights)
 
     def _logs(self, tracker, prefix: str = "") -> dict:
         logs = {prefix + "loss": tracker.result()}
@@ -331,8 +341,7 @@ class Model:
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1); received {validation_split}.")
         backend = get_backend()
-        x_all, y_all, w_all = data.xy_weights(backend, x, y, sample_weight, class_weight,
-                                              self._input_names(), self._output_names())
+        x_all, y_all, w_all = self._data(backend, x, y, sample_weight, class_weight)
         n_all = data.count(x_all)
 
         if validation_data is not None:
@@ -417,8 +426,7 @@ class Model:
         if len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val).")
         weights = validation_data[2] if len(validation_data) == 3 else None
-        return data.xy_weights(backend, validation_data[0], validation_data[1], weights, None,
-                               self._input_names(), self._output_names(), validation=True)
+        return self._data(backend, validation_data[0], validation_data[1], weights, validation=True)
 
     # --- evaluate and predict ---------------------------------------------------------------
     def _evaluate_arrays(self, backend, x, y, weights, batch_size: int, hooks: CallbackList, prefix: str = "",
@@ -447,8 +455,7 @@ class Model:
         ``steps`` caps the batches; ``callbacks`` get the ``on_test_*`` hooks."""
         self._require_compiled("evaluate")
         backend = get_backend()
-        x_all, y_all, weights = data.xy_weights(backend, x, y, sample_weight, None,
-                                                self._input_names(), self._output_names())
+        x_all, y_all, weights = self._data(backend, x, y, sample_weight)
         self._prepare(x_all)
         hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
         logs = self._evaluate_arrays(backend, x_all, y_all, weights, batch_size or 32, hooks, steps=steps)
@@ -464,7 +471,7 @@ class Model:
         outputs), computed in batches (at most ``steps`` of them); ``callbacks`` get the
         ``on_predict_*`` hooks."""
         backend = get_backend()
-        x_all = data.arrays_to_backend(backend, x, "x", self._input_names())
+        x_all = data.arrays_to_backend(backend, x, "x", self._input_names(), rank=self._input_rank())
         self._prepare(x_all)
         n = data.count(x_all)
         hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
@@ -490,8 +497,7 @@ class Model:
             symbolic.ModelCall(self, nodes)
             return y
         names = self._input_names()
-        if names is not None:
-            x = tuple(data.in_order(x, names, "x"))
+        x = data.one_array(x, self._input_rank()) if names is None else tuple(data.in_order(x, names, "x"))
         self._prepare(x)
         return self.forward(x, training)[0]
 
@@ -504,8 +510,7 @@ class Model:
         """One optimizer step on one batch; returns the loss and metrics of that batch."""
         self._require_compiled("train_on_batch")
         backend = get_backend()
-        xb, yb, wb = data.xy_weights(backend, x, y, sample_weight, class_weight,
-                                     self._input_names(), self._output_names())
+        xb, yb, wb = self._data(backend, x, y, sample_weight, class_weight)
         self._prepare(xb)
         tracker = self._reset_metrics()
         loss, y_pred, mask = self._train_step(xb, yb, wb, self.trainable_variables)
