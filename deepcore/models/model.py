@@ -74,6 +74,11 @@ class Model:
         dict of arrays), else None."""
         return None
 
+    def _output_names(self) -> list[str] | None:
+        """The names of the model's outputs when it has several (its targets and predictions
+        are then lists), else None."""
+        return None
+
     def _input_rank(self) -> int | None:
         """The rank of the one input's data (batch axis included), when known."""
         shape = getattr(self, "input_shape", None)
@@ -83,11 +88,6 @@ class Model:
         """`data.xy_weights` for this model's inputs and outputs."""
         return data.xy_weights(backend, x, y, sample_weight, class_weight, self._input_names(), self._output_names(),
                                validation=validation, x_rank=self._input_rank())
-
-    def _output_names(self) -> list[str] | None:
-        """The names of the model's outputs when it has several (its targets and predictions
-        are then lists), else None."""
-        return None
 
     def reset_states(self) -> None:
         """Forget the states that stateful recurrent layers carry between batches."""
@@ -169,8 +169,8 @@ class Model:
         """Choose the optimizer, the loss and the metrics (names or objects).
 
         As Keras 3, ``metrics`` ignore sample and class weights (mean metrics such as accuracy
-        are weighted by the output mask); ``weighted_metrics`` use them, logged as ``weighted_<name>`` when a plain metric has
-        that name. ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
+        are weighted by the output mask); ``weighted_metrics`` use them, logged as
+        ``weighted_<name>`` when a plain metric has that name. ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
         ``auto_scale_loss`` choose how Keras compiles its steps; deepcore's steps are always
         eager array calls, so they change nothing.
 
