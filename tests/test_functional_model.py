@@ -538,8 +538,8 @@ def test_calling_a_model_with_several_inputs_checks_them(backend):
 def test_inputs_as_a_dict_match_the_data_by_key_and_outputs_of_one_layer_get_numbered_names(backend, tmp_path):
     x_age, x_income = np.ones((6, 1), np.float32), np.full((6, 2), 2.0, np.float32)
     age, income = Input((1,), name="age_input"), Input((2,), name="income_input")
-    model = Model({"age": age, "income": income}, Dense(1, name="out")(Concatenate()([age, income])))
-    assert model.input_names == ["age", "income"]
+    model = Model({"income": income, "age": age}, Dense(1, name="out")(Concatenate()([age, income])))
+    assert model.input_names == ["age", "income"] and model.inputs == [age, income]  # sorted by key, as Keras
     model.compile(optimizer="sgd", loss="mse")
     model.fit({"income": x_income, "age": x_age}, np.zeros((6, 1), np.float32), epochs=1, verbose=0)
     model.save(tmp_path / "dict_inputs.deepcore")
@@ -624,3 +624,40 @@ def test_one_output_takes_kerass_per_output_forms(backend):
         results.append([model.evaluate(*data, verbose=0) for data in ((x, y), ([x], [y]), ({"a": x}, {"out": y}))])
     assert all(result == results[0][0] for runs in results for result in runs)
     assert isinstance(model.predict([x], verbose=0), np.ndarray)
+
+
+def test_several_outputs_take_weighted_metrics_with_their_own_sample_weights(backend):
+    inputs = Input((2,))
+    model = Model(inputs, [Dense(1, name="a", kernel_initializer="ones")(inputs),
+                           Dense(1, name="b", kernel_initializer="ones")(inputs)])
+    model.compile(optimizer="sgd", loss="mse", metrics=[["mae"], ["mae"]], weighted_metrics=[["mae"], ["mae"]])
+    assert model.metrics_names == ["loss", "a_loss", "b_loss", "a_mae", "b_mae", "weighted_a_mae", "weighted_b_mae"]
+    x = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], np.float32)  # both heads predict 1, 2, 2
+    targets = [np.zeros((3, 1), np.float32), np.zeros((3, 1), np.float32)]
+    w_a, w_b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 3.0])
+    logs = model.evaluate(x, targets, sample_weight=[w_a, w_b], verbose=0, return_dict=True)
+    assert logs["a_mae"] == logs["b_mae"] == pytest.approx(5.0 / 3)  # metrics ignore sample weights
+    assert logs["weighted_a_mae"] == pytest.approx(1.0)  # (1 * 1) / 1
+    assert logs["weighted_b_mae"] == pytest.approx((2.0 * 1 + 2.0 * 3) / 4)
+
+
+def test_masked_outputs_weight_their_metrics_by_mask_and_sample_weights(backend):
+    tokens = Input((5,), name="tokens")
+    hidden = LSTM(4, return_sequences=True)(Embedding(9, 3, mask_zero=True)(tokens))
+    model = Model(tokens, [Dense(3, activation="softmax", name="tag")(hidden),
+                           Dense(2, activation="softmax", name="kind")(hidden)])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=[["accuracy"], ["accuracy"]],
+                  weighted_metrics=[["accuracy"], ["accuracy"]])
+    rng = np.random.default_rng(19)
+    ids = rng.integers(1, 9, (6, 5))
+    ids[:, 3:] = 0
+    tags, kinds = rng.integers(0, 3, (6, 5)), rng.integers(0, 2, (6, 5))
+    w_tag, w_kind = rng.random(6), rng.random(6)
+    logs = model.evaluate(ids, [tags, kinds], sample_weight={"tag": w_tag, "kind": w_kind}, verbose=0,
+                          return_dict=True)
+    real = ids != 0
+    for name, labels, weights in (("tag", tags, w_tag), ("kind", kinds, w_kind)):
+        hits = model.predict(ids, verbose=0)[0 if name == "tag" else 1].argmax(-1) == labels
+        assert logs[f"{name}_accuracy"] == pytest.approx(hits[real].mean(), rel=1e-6)
+        weighted = weights[:, None] * real
+        assert logs[f"weighted_{name}_accuracy"] == pytest.approx((hits * weighted).sum() / weighted.sum(), rel=1e-5)

@@ -39,9 +39,10 @@ class Functional(Model):
         from deepcore.layers.base import unique_name
 
         super().__init__(name=name or unique_name("functional"))
-        # Inputs as a dict (Keras): the data are matched by its keys, in its order.
-        self._input_keys = [str(key) for key in inputs] if isinstance(inputs, dict) else None
-        self.inputs = _tensors(list(inputs.values()) if isinstance(inputs, dict) else inputs, "inputs")
+        # Inputs as a dict (Keras): the data are matched by its keys; model.inputs sorted by key.
+        self._input_keys = sorted(str(key) for key in inputs) if isinstance(inputs, dict) else None
+        self.inputs = _tensors([inputs[key] for key in sorted(inputs)] if isinstance(inputs, dict) else inputs,
+                               "inputs")
         self.outputs = _tensors(outputs, "outputs")
         for tensor in self.inputs:
             if not isinstance(tensor.node.layer, InputLayer):

@@ -193,14 +193,12 @@ class Model:
             self.compiled_weighted_metrics = [metrics_module.get(m, self.loss.name) for m in weighted_metrics or []]
             self._output_losses = []
         else:
-            if weighted_metrics:
-                raise NotImplementedError("compile(): weighted_metrics for a model with several outputs are not "
-                                          "supported yet; use metrics.")
             self.loss = loss if isinstance(loss, losses_module.MultiOutputLoss) else \
                 losses_module.MultiOutputLoss.for_outputs(loss, loss_weights, output_names)
             loss_names = [output_loss.name for output_loss in self.loss.losses]
             self.compiled_metrics = metrics_module.OutputMetric.for_outputs(metrics, output_names, loss_names)
-            self.compiled_weighted_metrics = []
+            self.compiled_weighted_metrics = metrics_module.OutputMetric.for_outputs(weighted_metrics, output_names,
+                                                                                     loss_names)
             self._output_losses = [metrics_module.Mean(name=f"{name}_loss") for name in output_names]
         taken = {"loss"} | {metric.name for metric in self.compiled_metrics}
         for metric in self.compiled_weighted_metrics:
@@ -297,15 +295,12 @@ class Model:
                 metric.update_state(y, y_pred, weights)
             return
         # Keras 3.15's mean metrics weight by the output mask (not rescaled), times the sample
-        # weights for weighted_metrics; a mask per output with several outputs.
-        if isinstance(mask, tuple):
-            masked = tuple(None if m is None else losses_module.mask_weights(m, p.dtype) for m, p in zip(mask, y_pred))
-        else:
-            masked = losses_module.mask_weights(mask, y_pred.dtype)
+        # weights for weighted_metrics; a mask (and weights) per output with several outputs.
+        masked = _masked_weights(mask, y_pred, None)
         for metric in self.compiled_metrics:
             metric.update_state(y, y_pred, masked if metric.takes_output_mask() else None)
         if self.compiled_weighted_metrics:
-            masked_weights = losses_module.mask_weights(mask, y_pred.dtype, weights)
+            masked_weights = _masked_weights(mask, y_pred, weights)
             for metric in self.compiled_weighted_metrics:
                 metric.update_state(y, y_pred, masked_weights if metric.takes_output_mask() else weights)
 
@@ -542,6 +537,16 @@ def _activity_penalty(layers: list) -> Any:
         if isinstance(layer, Wrapper) and layer.applies_inner_activity:
             penalty = penalty + _activity_penalty(layer.inner_layers())
     return penalty
+
+
+def _masked_weights(mask, y_pred, weights) -> Any:
+    """The output mask as metric weights, times ``weights`` (per-sample, or None); for several
+    outputs a tuple, one per output (``mask``, ``y_pred`` and tuple ``weights`` per output)."""
+    if not isinstance(mask, tuple):
+        return losses_module.mask_weights(mask, y_pred.dtype, weights)
+    per_output = weights if isinstance(weights, tuple) else (weights,) * len(mask)
+    return tuple(w if m is None else losses_module.mask_weights(m, p.dtype, w)
+                 for m, p, w in zip(mask, y_pred, per_output))
 
 
 def _metrics_of_one_output(metrics: Any) -> Any:
