@@ -128,3 +128,22 @@ def test_the_sum_reduction_is_not_rescaled(backend):
     ids, labels = padded_batch()
     expected = per_entry_losses(model, ids, labels)[ids != 0].sum()
     assert model.evaluate(ids, labels, verbose=0, return_dict=True)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_per_timestep_sample_weights_weigh_each_step(backend):
+    """Keras's temporal sample weights, (batch, timesteps): each real step's loss is weighted
+    by its own weight, the mask still applies."""
+    model = tagger()
+    ids, labels = padded_batch()
+    real = ids != 0
+    weights = np.random.default_rng(4).random(ids.shape)
+    values = per_entry_losses(model, ids, labels)
+    expected = (values * weights)[real].sum() / real.sum()
+    logs = model.evaluate(ids, labels, sample_weight=weights, verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(expected, rel=1e-12)
+    hits = (model.predict(ids, verbose=0).argmax(axis=-1) == labels).astype(float)
+    assert logs["weighted_accuracy"] == pytest.approx((hits * weights * real).sum() / (weights * real).sum(),
+                                                      rel=1e-12)
+    model.fit(ids, labels, sample_weight=weights, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="sample_weight has 2 entries but the data has 3 samples"):
+        model.evaluate(ids, labels, sample_weight=weights[:2], verbose=0)

@@ -134,22 +134,27 @@ def _check_finite(array: Any, what: str) -> None:
 def sample_weights(backend: Backend, y_host: np.ndarray | None, n: int, sample_weight: Any,
                    class_weight: dict | None) -> Any:
     """Per-sample weights ``(n,)`` from ``sample_weight`` and/or ``class_weight`` (Keras:
-    the class of a sample is its label, or the arg-max of a one-hot label), or None."""
+    the class of a sample is its label, or the arg-max of a one-hot label), or None. A 2-D
+    ``sample_weight`` ``(n, timesteps)`` weighs each step of sequence outputs (Keras's
+    temporal sample weights) and stays 2-D."""
     if sample_weight is None and class_weight is None:
         return None
     weights = np.ones(n)
     if sample_weight is not None:
-        given = np.asarray(sample_weight, dtype=float).reshape(-1)
-        if given.shape[0] != n:
-            raise ValueError(f"sample_weight has {given.shape[0]} entries but the data has {n} samples.")
-        weights = weights * given
+        given = np.asarray(sample_weight, dtype=float)
+        if given.ndim == 0 or given.shape[0] != n:
+            entries = given.shape[0] if given.ndim else 1
+            raise ValueError(f"sample_weight has {entries} entries but the data has {n} samples.")
+        given = given.reshape(n, -1)
+        weights = weights * given[:, 0] if given.shape[1] == 1 else weights[:, None] * given
     if class_weight is not None:
         labels = y_host.reshape(n, -1)
         classes = labels.argmax(axis=1) if labels.shape[1] > 1 else np.rint(labels[:, 0]).astype(int)
         missing = sorted(set(np.unique(classes).tolist()) - set(class_weight))
         if missing:
             raise ValueError(f"class_weight has no entry for class(es) {missing}.")
-        weights = weights * np.array([class_weight[c] for c in classes.tolist()], dtype=float)
+        per_class = np.array([class_weight[c] for c in classes.tolist()], dtype=float)
+        weights = weights * per_class.reshape(n, *(1,) * (weights.ndim - 1))
     return backend.asarray(weights, dtype=backend.dtype())
 
 
