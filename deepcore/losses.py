@@ -448,6 +448,32 @@ def get(identifier: str | Loss | dict) -> Loss:
     return resolve(identifier, Loss, _BY_NAME, "loss", "losses")
 
 
+class ScaledLoss(Loss):
+    """``weight * loss``: Keras's ``loss_weights`` for a model with one output. Named and
+    (for ``"accuracy"``) resolved as the loss it scales."""
+
+    def __init__(self, loss: Any, weight: float, name: str | None = None):
+        self.loss = get(loss)
+        super().__init__(name=name or self.loss.name, reduction=self.loss.reduction)
+        self.weight = float(weight)
+        self.sparse = self.loss.sparse
+
+    def per_sample(self, y_true, y_pred) -> tuple[Any, Callable]:
+        values, backprop = self.loss.per_sample(y_true, y_pred)
+        return self.weight * values, lambda d: backprop(self.weight * d)
+
+    def get_config(self) -> dict:
+        from deepcore.saving import serialize_object
+
+        return {"loss": serialize_object(self.loss, "loss"), "weight": self.weight, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config_: dict) -> "ScaledLoss":
+        from deepcore.saving import deserialize_object
+
+        return cls(deserialize_object(config_["loss"], "loss"), config_["weight"], config_.get("name"))
+
+
 class MultiOutputLoss(Loss):
     """The loss of a model with several outputs: ``sum_k weight_k * loss_k(y_k, y_pred_k)``
     over tuples of targets, predictions and masks (one sample weight for all). The unweighted

@@ -508,12 +508,24 @@ def test_weighted_metrics_survive_save_and_load(backend, tmp_path):
     assert loaded.metrics_names == model.metrics_names == ["loss", "mae", "weighted_mae", "mse"]
 
 
-def test_compile_takes_kerass_execution_options_and_refuses_loss_weights():
-    model = Sequential([Input((2,)), Dense(1)])
+def test_compile_takes_kerass_execution_options_and_loss_weights(backend, tmp_path):
+    """loss_weights on a one-output model scale its loss and gradient (Keras 3.15.1: mse 2.109
+    with loss_weights=[2.0] reports 4.219); the scaled loss saves and loads."""
+    model = Sequential([Input((2,)), Dense(1, kernel_initializer="ones")])
     model.compile(optimizer="adam", loss="mse", run_eagerly=True, jit_compile=False, steps_per_execution=4,
                   auto_scale_loss=False)
-    with pytest.raises(ValueError, match="loss_weights=.* one output"):
-        model.compile(optimizer="adam", loss="mse", loss_weights=[0.5])
+    x, y = np.array([[1.0, 2.0], [0.5, 0.0]], np.float32), np.zeros((2, 1), np.float32)
+    plain = model.evaluate(x, y, verbose=0)
+    for weights in (0.5, [0.5], {"dense": 0.5}):
+        model.compile(optimizer="sgd", loss="mse", metrics=["mae"], loss_weights=weights)
+        assert model.evaluate(x, y, verbose=0) == pytest.approx([0.5 * plain, 1.75])
+    model.save(tmp_path / "scaled.deepcore")
+    assert dc.models.load_model(tmp_path / "scaled.deepcore").evaluate(x, y, verbose=0) == pytest.approx(
+        [0.5 * plain, 1.75])
+    before = model.get_weights()[0].copy()
+    model.train_on_batch(x, y)  # SGD(0.01) on 0.5 * mse: kernel step 0.01 * 0.5 * mean(2 * y_pred * x)
+    step = 0.01 * 0.5 * np.mean(2 * (x @ before) * x, axis=0)[:, None]
+    np.testing.assert_allclose(model.get_weights()[0], before - step, rtol=1e-5)
 
 
 class CountingCallback(dc.callbacks.Callback):

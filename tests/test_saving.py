@@ -303,6 +303,7 @@ def test_every_builtin_optimizer_loss_and_metric_round_trips(kind, module):
     assert classes
     needing_arguments = {  # the classes that route several outputs have no defaults
         dc.losses.MultiOutputLoss: lambda: dc.losses.MultiOutputLoss(["mse", "mae"], [1.0, 0.5], ["a", "b"]),
+        dc.losses.ScaledLoss: lambda: dc.losses.ScaledLoss(dc.losses.Huber(delta=2.0), 0.25),
         dc.metrics.OutputMetric: lambda: dc.metrics.OutputMetric(dc.metrics.MeanAbsoluteError(), 1, "b"),
     }
     for cls in classes:

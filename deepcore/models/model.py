@@ -172,7 +172,8 @@ class Model:
         are weighted by the output mask); ``weighted_metrics`` use them, logged as
         ``weighted_<name>`` when a plain metric has that name. ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
         ``auto_scale_loss`` choose how Keras compiles its steps; deepcore's steps are always
-        eager array calls, so they change nothing.
+        eager array calls, so they change nothing. With one output, ``loss_weights`` scale the
+        loss, as Keras.
 
         A model with several outputs takes, as Keras, one loss for all or a list (in output
         order) or dict (by output name) of losses, ``loss_weights`` likewise, and ``metrics``
@@ -181,13 +182,13 @@ class Model:
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='mse' or loss='binary_crossentropy'.")
         output_names = self._output_names()
-        if output_names is None and loss_weights is not None:
-            raise ValueError(f"compile(): loss_weights={loss_weights!r} weigh the losses of several outputs; "
-                             "this model has one output (scale the loss itself instead).")
         self.optimizer = optimizers_module.get(optimizer)
         if output_names is None:
-            # Keras's per-output structures for the one output: [loss], {name: loss}, [[metrics]].
+            # Keras's per-output structures for the one output: [loss], {name: loss}, [[metrics]],
+            # and loss_weights (a number, [w] or {name: w}) scaling the loss.
             self.loss = losses_module.get(data.only_entry(loss))
+            if loss_weights is not None:
+                self.loss = losses_module.ScaledLoss(self.loss, data.only_entry(loss_weights))
             metrics, weighted_metrics = _metrics_of_one_output(metrics), _metrics_of_one_output(weighted_metrics)
             self.compiled_metrics = [metrics_module.get(m, self.loss.name) for m in metrics or []]
             self.compiled_weighted_metrics = [metrics_module.get(m, self.loss.name) for m in weighted_metrics or []]
