@@ -269,12 +269,12 @@ class Layer:
 
     @property
     def input(self):
-        """The symbolic input of the layer's one call in a functional model (Keras's ``input``)."""
+        """The symbolic input of the layer's first call on symbolic tensors (Keras's ``input``)."""
         return symbolic.node_tensors(self, "input")
 
     @property
     def output(self):
-        """The symbolic output of the layer's one call in a functional model (Keras's
+        """The symbolic output of the layer's first call on symbolic tensors (Keras's
         ``output``, e.g. ``Model(model.input, model.get_layer("features").output)``)."""
         return symbolic.node_tensors(self, "output")
 

@@ -9,7 +9,6 @@ A layer called at several nodes (shared weights) gets the sum of its nodes' weig
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 from deepcore.layers.core import InputLayer
@@ -17,7 +16,7 @@ from deepcore.layers.symbolic import Node, SymbolicTensor
 from deepcore.layers.wrappers import Wrapper
 from deepcore.models.model import Model
 from deepcore.models.model import _activity_penalty as layer_activity_penalty
-from deepcore.models.sequential import _row
+from deepcore.models.summary import print_summary
 
 
 class Functional(Model):
@@ -257,27 +256,15 @@ class Functional(Model):
                 expand_nested: bool = False, show_trainable: bool = False) -> None:
         """Print the layers with output shapes, parameter counts and the layers each is
         connected to (Keras's functional summary)."""
-        print_fn = print_fn or print
         rows = []
         for node in [tensor.node for tensor in self.inputs] + self._nodes:
             layer = node.layer
-            shapes = [str(tensor.shape) for tensor in node.outputs]
+            shapes = ", ".join(str(tensor.shape) for tensor in node.outputs)
             sources = "  " + (", ".join(tensor.name for tensor in node.inputs) or "-")
-            row = (f"{layer.name} ({type(layer).__name__})", ", ".join(shapes), f"{layer.count_params():,}",
-                   sources)
-            rows.append(row + ("Y" if layer.trainable else "N",) if show_trainable else row)
-        header = ("Layer (type)", "Output Shape", "Param #", "  Connected to") + (
-            ("Trainable",) if show_trainable else ())
-        widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(len(header))]
-        widths[1] += max((line_length or 0) - sum(widths), 0)
-        trainable = sum(math.prod(variable.shape) for variable in self.trainable_variables)
-        total = self.count_params()
-        lines = [f'Model: "{self.name}"', "-" * sum(widths), _row(header, widths, left=(0, 1, 3)),
-                 "=" * sum(widths), *(_row(r, widths, left=(0, 1, 3)) for r in rows), "=" * sum(widths),
-                 f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-                 f"Non-trainable params: {total - trainable:,}"]
-        for text in lines:
-            print_fn(text)
+            rows.append((layer, (f"{layer.name} ({type(layer).__name__})", shapes, f"{layer.count_params():,}",
+                                 sources)))
+        print_summary(self, ("Layer (type)", "Output Shape", "Param #", "  Connected to"), rows, line_length,
+                      print_fn, show_trainable, left=(0, 1, 3))
 
     def get_config(self) -> dict:
         """The layers (Input layers included) and, for each node in order, the layer it calls

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 from deepcore.layers.base import Layer, unique_name
 from deepcore.layers.core import InputLayer
 from deepcore.layers.symbolic import SymbolicTensor
 from deepcore.models.model import Model
+from deepcore.models.summary import print_summary
 
 
 class Sequential(Model):
@@ -178,30 +178,14 @@ class Sequential(Model):
         """Print a table of layers with output shapes and parameter counts (and, with
         ``show_trainable``, whether each layer trains), at least ``line_length`` wide. Nested
         models are already expanded (see `add`), so ``expand_nested`` changes nothing."""
-        print_fn = print_fn or print
         rows = []
         shape = self.input_shape
         for layer in self.layers:
             shape = layer.compute_output_shape(shape) if shape is not None else None
             out = str(shape) if shape is not None else "?"
-            row = (f"{layer.name} ({type(layer).__name__})", out, f"{layer.count_params():,}")
-            rows.append(row + ("Y" if layer.trainable else "N",) if show_trainable else row)
-        header = ("Layer (type)", "Output Shape", "Param #") + (("Trainable",) if show_trainable else ())
-        widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(len(header))]
-        widths[1] += max((line_length or 0) - sum(widths), 0)
-        line = "-" * sum(widths)
-        lines = [f'Model: "{self.name}"', line, _row(header, widths), "=" * sum(widths)]
-        lines += [_row(r, widths) for r in rows]
-        trainable = sum(math.prod(variable.shape) for variable in self.trainable_variables)
-        total = self.count_params()
-        lines += [
-            "=" * sum(widths),
-            f"Total params: {total:,}",
-            f"Trainable params: {trainable:,}",
-            f"Non-trainable params: {total - trainable:,}",
-        ]
-        for text in lines:
-            print_fn(text)
+            rows.append((layer, (f"{layer.name} ({type(layer).__name__})", out, f"{layer.count_params():,}")))
+        print_summary(self, ("Layer (type)", "Output Shape", "Param #"), rows, line_length, print_fn, show_trainable,
+                      left=(0, 1))
 
     def get_config(self) -> dict:
         from deepcore.saving import serialize_layer
@@ -222,9 +206,3 @@ class Sequential(Model):
             model.build((None, *config["input_shape"]))
         return model
 
-
-def _row(cells, widths, left: tuple[int, ...] = (0, 1)) -> str:
-    """The cells at the ``left`` positions (name, shape...) left-aligned, the others (numbers,
-    the trainable flag) right-aligned."""
-    return "".join(cell.ljust(width) if position in left else cell.rjust(width)
-                   for position, (cell, width) in enumerate(zip(cells, widths)))
