@@ -5,6 +5,8 @@ in-place with reused buffers, CuPy: one fused kernel). Here each override is run
 reference on the same inputs.
 """
 
+from types import SimpleNamespace
+
 import array_api_compat
 import numpy as np
 import pytest
@@ -18,15 +20,15 @@ ADAM_RTOL = 16 * float(np.finfo(np.float32).eps)
 ADAM_SCALARS = dict(alpha=3e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 
 
-def _adam_state(backend, amsgrad: bool, shape: tuple = (7, 5)):
+def _adam_state(backend, amsgrad: bool, shape: tuple = (7, 5), dtype: str = "float32"):
     """value, gradient, m, v (and v_hat) as two identical sets of backend arrays."""
     rng = np.random.default_rng(0)
     # Weights as small as the updates, so a rounding difference in an update shows in the weights.
     host = [1e-6 * rng.standard_normal(shape), rng.standard_normal(shape), 0.1 * rng.standard_normal(shape),
             0.01 * rng.random(shape)] + ([0.02 * rng.random(shape)] if amsgrad else [])
-    host = [a.astype(np.float32) for a in host]
+    host = [a.astype(dtype) for a in host]
     # Copies: NumPy's asarray would share memory with `host` and between the two sets.
-    return [[backend.asarray(a.copy(), dtype=backend.dtype("float32")) for a in host] for _ in range(2)], host
+    return [[backend.asarray(a.copy(), dtype=backend.dtype(dtype)) for a in host] for _ in range(2)], host
 
 
 def _adam(update, arrays, amsgrad: bool) -> None:
@@ -48,17 +50,56 @@ def test_adam_update_matches_the_reference(backend, amsgrad):
             assert not np.array_equal(f_host, before), f"{name} was not updated in place"
 
 
+def _counting_kernels(monkeypatch) -> dict:
+    """Route the NumPy backend's compiled kernels through call counters; skip without Numba."""
+    from deepcore.backends import numba_kernels
+
+    pytest.importorskip("numba", reason="numba is not installed: the compiled kernels are off")
+    kernels, calls = numba_kernels.load(), {}
+    if kernels is None:
+        pytest.skip("DEEPCORE_NUMBA=0 turns the compiled kernels off")
+
+    def counting(name):
+        def kernel(*args):
+            calls[name] = calls.get(name, 0) + 1
+            return getattr(kernels, name)(*args)
+        return kernel
+
+    counted = SimpleNamespace(**{name: counting(name) for name in vars(kernels)})
+    monkeypatch.setattr(numba_kernels, "load", lambda: counted)
+    return calls
+
+
 @pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
 @pytest.mark.parametrize("amsgrad", [False, True], ids=["adam", "amsgrad"])
 @pytest.mark.parametrize("shape", [(7, 5), (600, 400)], ids=["small", "in-blocks"])
-def test_numpy_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgrad, shape):
+def test_numpy_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgrad, shape, monkeypatch):
+    from deepcore.backends import numba_kernels
     from deepcore.backends.numpy_backend import ADAM_BLOCK
 
     assert (shape[0] * shape[1] > ADAM_BLOCK) == (shape[0] > 7), "the large case must span several blocks"
+    monkeypatch.setattr(numba_kernels, "load", lambda: None)  # NumPy's own path, as without Numba
     (fast, reference), _ = _adam_state(deepcore_backend, amsgrad, shape)
     _adam(deepcore_backend.adam_update, fast, amsgrad)
     _adam(lambda *a, **k: Backend.adam_update(deepcore_backend, *a, **k), reference, amsgrad)
     for f, r in zip(fast, reference):
+        np.testing.assert_array_equal(f, r)
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+@pytest.mark.parametrize("amsgrad", [False, True], ids=["adam", "amsgrad"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgrad, dtype, monkeypatch):
+    from deepcore.backends.numpy_backend import KERNEL_MIN_SIZE
+
+    calls = _counting_kernels(monkeypatch)
+    shape = (KERNEL_MIN_SIZE // 16, 16)
+    (fast, reference), _ = _adam_state(deepcore_backend, amsgrad, shape, dtype)
+    _adam(deepcore_backend.adam_update, fast, amsgrad)
+    _adam(lambda *a, **k: Backend.adam_update(deepcore_backend, *a, **k), reference, amsgrad)
+    assert calls == {"adam_amsgrad" if amsgrad else "adam": 3}
+    for f, r in zip(fast, reference):
+        assert f.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(f, r)
 
 
