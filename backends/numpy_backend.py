@@ -6,6 +6,7 @@ import numpy as np
 
 from deepcore.backends import numba_kernels
 from deepcore import host_memory
+from deepcore.activations import sigmoid_floor
 from deepcore.backend import Backend, Probe, denormal_threshold, patches_from_window_view
 
 
@@ -115,6 +116,29 @@ class NumpyBackend(Backend):
         t += epsilon
         u /= t
         value -= u
+
+    def lstm_cell(self, z, c):
+        kernels = numba_kernels.load()
+        if kernels is None or z.dtype.name not in numba_kernels.KERNEL_DTYPES:
+            return None
+        # NumPy's SIMD exp and tanh (a compiled loop calls the scalar libm ones, ~10x slower),
+        # then one compiled pass for the sigmoids and c_new, and one back.
+        units, one = c.shape[1], z.dtype.type(1.0)
+        e, _ = self._scratch(z)
+        np.maximum(z, sigmoid_floor(self.xp, z.dtype), out=e)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        np.tanh(z[:, 2 * units:3 * units], out=e[:, 2 * units:3 * units])
+        acts, c_new = z, np.empty_like(c)  # the gates' values replace z
+        kernels.lstm_cell_forward(e, c, acts, c_new, one)
+        tanh_c = np.tanh(c_new)
+
+        def backprop(dh, dc_new, dz):
+            dc = np.empty_like(c)
+            kernels.lstm_cell_backward(acts, c, tanh_c, dh, dc_new, dz, dc, one)
+            return dc
+
+        return acts[:, 3 * units:] * tanh_c, c_new, backprop
 
     def flush_denormals(self, arrays):
         for a in arrays:

@@ -49,12 +49,13 @@ def _stable_sigmoid(xp, x):
     # (up to ~15x slower arithmetic on x86), and above that bound it keeps full relative
     # accuracy (max 2.4e-7 in float32). One exp and no where(): 3-9x faster in NumPy than
     # exp(-|x|) with a where() on the sign (measured on (64, 128) to (128, 512) float32).
-    return 1.0 / (1.0 + xp.exp(-xp.maximum(x, _sigmoid_floor(xp, x.dtype))))
+    return 1.0 / (1.0 + xp.exp(-xp.maximum(x, sigmoid_floor(xp, x.dtype))))
 
 
 @functools.lru_cache(maxsize=None)
-def _sigmoid_floor(xp, dtype) -> float:
-    """ceil(ln(smallest normal)) of ``dtype``: -87.0 for float32, -708.0 for float64."""
+def sigmoid_floor(xp, dtype) -> float:
+    """ceil(ln(smallest normal)) of ``dtype``: -87.0 for float32, -708.0 for float64. The
+    sigmoid raises its input to this bound (fused fast paths must do the same)."""
     return float(math.ceil(math.log(xp.finfo(dtype).smallest_normal)))
 
 

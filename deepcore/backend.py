@@ -149,6 +149,19 @@ class Backend:
         return self.xp.argmax(x, axis=axis)
 
     # --- fused fast paths: the portable reference, overridden by adapters ---------------------
+    def lstm_cell(self, z: Any, c: Any) -> tuple[Any, Any, Any] | None:
+        """The LSTM cell after its matmuls, fused, for Keras's default activations: ``z (batch,
+        4 * units)`` holds the gate pre-activations in the order i, f, c, o (this call may
+        overwrite it); ``c (batch, units)`` the previous cell state.
+
+        Returns ``(h, c_new, backprop)`` with ``i, f, o = sigmoid(z_i, z_f, z_o)``, ``g =
+        tanh(z_c)``, ``c_new = f * c + i * g`` and ``h = o * tanh(c_new)``; ``backprop(dh,
+        dc_new, dz)`` writes the gradient of ``z`` into ``dz (batch, 4 * units)`` and returns
+        that of ``c``. Or None: the portable code has no fused cell, and `LSTM` composes its
+        activations (the reference a fused cell is tested against).
+        """
+        return None
+
     def adam_update(self, value: Any, gradient: Any, m: Any, v: Any, alpha: float, beta_1: float,
                     beta_2: float, epsilon: float, v_hat: Any = None) -> None:
         """One Adam step, in place, in Keras 3's formula and order of operations:

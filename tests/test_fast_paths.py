@@ -179,3 +179,65 @@ def test_flat_concat_matches_the_reference(backend):
     assert array_api_compat.device(fast) == backend.device
     np.testing.assert_array_equal(backend.to_numpy(fast), np.concatenate([a.reshape(-1) for a in host]))
     np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(reference))
+
+
+def _lstm_cell_inputs(dtype: str, batch: int = 6, units: int = 5):
+    """Gate pre-activations ``z (batch, 4 * units)`` reaching far below the sigmoid's floor, a
+    cell state, and the gradients of h and c_new."""
+    rng = np.random.default_rng(3)
+    z = 4.0 * rng.standard_normal((batch, 4 * units))
+    z[0, :] = -800.0  # below -87 (float32) and -708 (float64): the sigmoid's floor applies
+    return [a.astype(dtype) for a in (z, rng.standard_normal((batch, units)),
+                                      rng.standard_normal((batch, units)), rng.standard_normal((batch, units)))]
+
+
+def _run_cell(cell, z, c, dh, dc_new):
+    h, c_new, backprop = cell(z.copy(), c)
+    dz = np.empty_like(z)
+    dc = backprop(dh, dc_new, dz)
+    return h, c_new, dz, dc
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_lstm_cell_is_bit_identical_to_the_composed_one(deepcore_backend, dtype, monkeypatch):
+    calls = _counting_kernels(monkeypatch)
+    layer = dc.layers.LSTM(5)
+    z, c, dh, dc_new = _lstm_cell_inputs(dtype)
+    fused = _run_cell(deepcore_backend.lstm_cell, z, c, dh, dc_new)
+    composed = _run_cell(layer._cell, z, c, dh, dc_new)
+    assert calls == {"lstm_cell_forward": 1, "lstm_cell_backward": 1}
+    for name, f, r in zip(["h", "c_new", "dz", "dc"], fused, composed):
+        assert f.dtype == np.dtype(dtype), name
+        np.testing.assert_array_equal(f, r, err_msg=name)
+
+
+def test_lstm_cell_has_no_portable_fusion(backend):
+    """Without a fused cell the layer composes its activations (the tested reference)."""
+    z, c, _, _ = _lstm_cell_inputs("float32")
+    assert Backend.lstm_cell(backend, backend.asarray(z), backend.asarray(c)) is None
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+def test_lstm_trains_the_same_with_and_without_its_compiled_cell(deepcore_backend, monkeypatch):
+    from deepcore.backends import numba_kernels
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 7, 3)).astype(np.float32)
+    mask = np.ones((8, 7), dtype=bool)
+    mask[:3, 5:] = False  # masked steps go around the cell
+
+    layer = dc.layers.LSTM(6, return_sequences=True)
+    layer.build(x.shape)
+
+    def gradients():
+        y, backprop = layer.forward(x, training=True, mask=mask)
+        dx = backprop(np.ones_like(y))
+        return [y, dx] + [v.grad for v in layer.trainable_weights]
+
+    calls = _counting_kernels(monkeypatch)
+    fused = gradients()
+    assert calls == {"lstm_cell_forward": 7, "lstm_cell_backward": 7}
+    monkeypatch.setattr(numba_kernels, "load", lambda: None)
+    for f, r in zip(fused, gradients()):
+        np.testing.assert_array_equal(f, r)

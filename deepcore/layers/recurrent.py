@@ -29,6 +29,7 @@ from deepcore import random as host_random
 from deepcore.backend import array_namespace
 from deepcore.layers.base import Layer
 from deepcore.layers.dropout import dropout_mask
+from deepcore.registry import get_backend
 
 
 class Recurrent(Layer):
@@ -344,9 +345,24 @@ class LSTM(Recurrent):
 
     def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep):
         h, c = _dropped(states[0], recurrent_keep), states[1]
-        u = self.units
         z = h @ recurrent_kernel
         z += xw_t  # in place: z is this step's own new array
+        fused = None
+        if self.activation.name == "tanh" and self.recurrent_activation.name == "sigmoid":
+            fused = get_backend().lstm_cell(z, c)
+        h_new, c_new, cell_backprop = fused if fused is not None else self._cell(z, c)
+
+        def step_backprop(dstates, dxw, t):
+            dh, dc_new = dstates
+            dc = cell_backprop(dh, dc_new, dxw[t, ...])
+            dh_prev = _dropped(dxw[t, ...] @ recurrent_kernel_t, recurrent_keep)
+            return [dh_prev, dc], {"recurrent_kernel": (h, None)}
+
+        return [h_new, c_new], step_backprop
+
+    def _cell(self, z, c):
+        """`Backend.lstm_cell` for any activations, composed from them: ``(h, c_new, backprop)``."""
+        u = self.units
         i, i_backprop = self.recurrent_activation.forward(_gate(z, 0, u))
         f, f_backprop = self.recurrent_activation.forward(_gate(z, 1, u))
         g, g_backprop = self.activation.forward(_gate(z, 2, u))
@@ -354,19 +370,16 @@ class LSTM(Recurrent):
         c_new = f * c
         c_new += i * g
         tanh_c, tanh_c_backprop = self.activation.forward(c_new)
-        h_new = o * tanh_c
 
-        def step_backprop(dstates, dxw, t):
-            dh, dc_next = dstates
-            dc = dc_next + tanh_c_backprop(dh * o)
-            dxw[t, :, :u] = i_backprop(dc * g)
-            dxw[t, :, u:2 * u] = f_backprop(dc * c)
-            dxw[t, :, 2 * u:3 * u] = g_backprop(dc * i)
-            dxw[t, :, 3 * u:] = o_backprop(dh * tanh_c)
-            dh_prev = _dropped(dxw[t, ...] @ recurrent_kernel_t, recurrent_keep)
-            return [dh_prev, dc * f], {"recurrent_kernel": (h, None)}
+        def backprop(dh, dc_new, dz):
+            dc = dc_new + tanh_c_backprop(dh * o)
+            dz[:, :u] = i_backprop(dc * g)
+            dz[:, u:2 * u] = f_backprop(dc * c)
+            dz[:, 2 * u:3 * u] = g_backprop(dc * i)
+            dz[:, 3 * u:] = o_backprop(dh * tanh_c)
+            return dc * f
 
-        return [h_new, c_new], step_backprop
+        return o * tanh_c, c_new, backprop
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
