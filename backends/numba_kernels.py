@@ -110,5 +110,63 @@ def load() -> SimpleNamespace | None:
                 dz_o[j] = ((dh_b[j] * t[j]) * o[j]) * (one - o[j])
                 dc_b[j] = dc_j * f[j]
 
+    @compiled
+    def max_pool_forward(x, pool_rows, pool_cols, stride_rows, stride_cols, y, first):
+        # x (batch, rows, cols, channels), padded; y (batch, out_rows, out_cols, channels) the
+        # windows' maxima with np.maximum's NaN rule, `first` the offset (row-major in the
+        # window) of each window's first maximum; in a NaN window its last offset, where the
+        # portable rule (the first element equal to the maximum, else the last) puts it.
+        last = pool_rows * pool_cols - 1
+        for b in range(y.shape[0]):
+            for r in range(y.shape[1]):
+                for q in range(y.shape[2]):
+                    y_w, first_w = y[b, r, q], first[b, r, q]
+                    top, left = r * stride_rows, q * stride_cols
+                    x_0 = x[b, top, left]
+                    for ch in range(y_w.size):
+                        y_w[ch] = x_0[ch]
+                        first_w[ch] = 0
+                    for k in range(1, last + 1):
+                        x_k = x[b, top + k // pool_cols, left + k % pool_cols]
+                        for ch in range(y_w.size):
+                            if x_k[ch] > y_w[ch] or x_k[ch] != x_k[ch]:
+                                y_w[ch] = x_k[ch]
+                                first_w[ch] = k
+                    for ch in range(y_w.size):
+                        if y_w[ch] != y_w[ch]:
+                            first_w[ch] = last
+
+    @compiled
+    def max_pool_backward(dy, first, pool_rows, pool_cols, stride_rows, stride_cols, disjoint, dx):
+        # Each window's gradient to its `first` element: dy times a 0/1 share per offset,
+        # assigned where windows share no element, added where they overlap.
+        for b in range(dy.shape[0]):
+            for r in range(dy.shape[1]):
+                for q in range(dy.shape[2]):
+                    dy_w, first_w = dy[b, r, q], first[b, r, q]
+                    top, left = r * stride_rows, q * stride_cols
+                    for k in range(pool_rows * pool_cols):
+                        dx_k = dx[b, top + k // pool_cols, left + k % pool_cols]
+                        for ch in range(dy_w.size):
+                            share = dy_w[ch] * (1.0 if first_w[ch] == k else 0.0)
+                            if disjoint:
+                                dx_k[ch] = share
+                            else:
+                                dx_k[ch] += share
+
+    @compiled
+    def fold_patches(patches, kernel_cols, stride_rows, stride_cols, dilation_rows, dilation_cols, x):
+        # patches (window, batch, out_rows, out_cols, channels), window offsets row-major;
+        # each offset's block is added into x (batch, rows, cols, channels) where it came from.
+        for k in range(patches.shape[0]):
+            row_offset, col_offset = (k // kernel_cols) * dilation_rows, (k % kernel_cols) * dilation_cols
+            for b in range(patches.shape[1]):
+                for r in range(patches.shape[2]):
+                    for q in range(patches.shape[3]):
+                        source, target = patches[k, b, r, q], x[b, r * stride_rows + row_offset, q * stride_cols + col_offset]
+                        for ch in range(source.size):
+                            target[ch] += source[ch]
+
     return SimpleNamespace(adam=adam, adam_amsgrad=adam_amsgrad, lstm_cell_forward=lstm_cell_forward,
-                           lstm_cell_backward=lstm_cell_backward)
+                           lstm_cell_backward=lstm_cell_backward, max_pool_forward=max_pool_forward,
+                           max_pool_backward=max_pool_backward, fold_patches=fold_patches)

@@ -73,10 +73,17 @@ class NumpyBackend(Backend):
         return patches_from_window_view(self.xp, view, dilations, x.shape[-1])
 
     def fold_patches(self, patches, padded_shape, windows, strides, dilations):
+        result = np.zeros(padded_shape, dtype=patches.dtype)
+        kernels = numba_kernels.load()
+        if kernels is not None and patches.dtype.name in numba_kernels.KERNEL_DTYPES and len(windows) <= 2:
+            (_, kernel_cols), stride, dilation = _planar(windows), _planar(strides), _planar(dilations)
+            planar_patches = patches if len(windows) == 2 else patches[:, :, :, None, :]
+            kernels.fold_patches(planar_patches, kernel_cols, *stride, *dilation,
+                                 result if len(windows) == 2 else result[:, :, None, :])
+            return result
         # In-place adds (the portable path allocates a temporary per window offset).
         from deepcore.layers.conv_utils import offset_slices
 
-        result = np.zeros(padded_shape, dtype=patches.dtype)
         for k, index in enumerate(offset_slices(windows, strides, dilations, patches.shape[2:-1])):
             result[index] += patches[k]
         return result
@@ -140,6 +147,30 @@ class NumpyBackend(Backend):
 
         return acts[:, 3 * units:] * tanh_c, c_new, backprop
 
+    def max_pool(self, x, pool_size, strides):
+        kernels = numba_kernels.load()
+        if kernels is None or x.dtype.name not in numba_kernels.KERNEL_DTYPES or len(pool_size) > 2:
+            return None
+        x4 = x if len(pool_size) == 2 else x[:, :, None, :]
+        (pool_rows, pool_cols), (stride_rows, stride_cols) = _planar(pool_size), _planar(strides)
+        if pool_rows * pool_cols > 256:  # offsets are kept in one byte
+            return None
+        batch, rows, cols, channels = x4.shape
+        out = (batch, (rows - pool_rows) // stride_rows + 1, (cols - pool_cols) // stride_cols + 1, channels)
+        y, first = np.empty(out, dtype=x.dtype), np.empty(out, dtype=np.uint8)
+        kernels.max_pool_forward(x4, pool_rows, pool_cols, stride_rows, stride_cols, y, first)
+        disjoint = stride_rows >= pool_rows and stride_cols >= pool_cols
+        # Disjoint windows that also cover x assign every element of dx: no zeros needed.
+        tiled = (stride_rows, stride_cols) == (pool_rows, pool_cols) and rows % pool_rows == 0 and cols % pool_cols == 0
+
+        def backprop(dy):
+            dx = (np.empty if tiled else np.zeros)(x4.shape, dtype=x.dtype)
+            kernels.max_pool_backward(dy.reshape(out), first, pool_rows, pool_cols, stride_rows, stride_cols,
+                                      disjoint, dx)
+            return dx.reshape(x.shape)
+
+        return (y if len(pool_size) == 2 else y[:, :, 0, :]), backprop
+
     def flush_denormals(self, arrays):
         for a in arrays:
             np.copyto(a, 0, where=np.abs(a) < denormal_threshold(np.finfo(a.dtype)))
@@ -167,3 +198,9 @@ class NumpyBackend(Backend):
                 for i in threadpool_info() if i["user_api"] == "blas"]
         return {**super().describe(), "numpy": np.__version__, "blas": blas, "host_allocator": host_memory.tune(),
                 "compiled_kernels": numba_kernels.status()}
+
+
+def _planar(values: tuple) -> tuple:
+    """Window arithmetic of 1 or 2 spatial axes as 2-D: the compiled kernels see a 1-D input
+    ``(batch, steps, C)`` as ``(batch, steps, 1, C)``."""
+    return tuple(values) if len(values) == 2 else (values[0], 1)

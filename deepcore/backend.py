@@ -149,6 +149,15 @@ class Backend:
         return self.xp.argmax(x, axis=axis)
 
     # --- fused fast paths: the portable reference, overridden by adapters ---------------------
+    def max_pool(self, x: Any, pool_size: tuple, strides: tuple) -> tuple[Any, Any] | None:
+        """Max pooling fused into one pass: ``x (batch, *spatial, C)``, already padded, ->
+        ``(y, backprop)`` with ``y (batch, *out, C)`` the windows' maxima (NaN if any element
+        is) and ``backprop(dy) -> dx`` of ``x``'s shape sending each window's gradient to its
+        first maximum in row-major window order (to its last element when none equals the
+        maximum, i.e. for NaN). Or None: `MaxPooling` then reduces the window offsets' strided
+        slices itself (the reference)."""
+        return None
+
     def lstm_cell(self, z: Any, c: Any) -> tuple[Any, Any, Any] | None:
         """The LSTM cell after its matmuls, fused, for Keras's default activations: ``z (batch,
         4 * units)`` holds the gate pre-activations in the order i, f, c, o (this call may

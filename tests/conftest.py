@@ -4,6 +4,8 @@ The parametrization and skipping live in `deepcore.testing.pytest_plugin` (loade
 ``pytest11`` entry point), which users get for their own test suites too.
 """
 
+from types import SimpleNamespace
+
 import pytest
 
 import deepcore as dc
@@ -29,3 +31,33 @@ def _fresh_settings():
     dc.utils.set_random_seed(1234)
     yield
     dc.set_floatx("float32")
+
+
+@pytest.fixture
+def compiled_kernels(monkeypatch) -> dict:
+    """The NumPy backend's compiled kernels routed through call counters: the returned dict
+    maps each kernel's name to its calls so far. Skips without Numba."""
+    from deepcore.backends import numba_kernels
+
+    pytest.importorskip("numba", reason="numba is not installed: the compiled kernels are off")
+    kernels, calls = numba_kernels.load(), {}
+    if kernels is None:
+        pytest.skip("DEEPCORE_NUMBA=0 turns the compiled kernels off")
+
+    def counting(name):
+        def kernel(*args):
+            calls[name] = calls.get(name, 0) + 1
+            return getattr(kernels, name)(*args)
+        return kernel
+
+    counted = SimpleNamespace(**{name: counting(name) for name in vars(kernels)})
+    monkeypatch.setattr(numba_kernels, "load", lambda: counted)
+    return calls
+
+
+@pytest.fixture
+def without_compiled_kernels(monkeypatch) -> None:
+    """The NumPy backend as without Numba: its own NumPy code instead of compiled kernels."""
+    from deepcore.backends import numba_kernels
+
+    monkeypatch.setattr(numba_kernels, "load", lambda: None)

@@ -5,8 +5,6 @@ in-place with reused buffers, CuPy: one fused kernel). Here each override is run
 reference on the same inputs.
 """
 
-from types import SimpleNamespace
-
 import array_api_compat
 import numpy as np
 import pytest
@@ -50,35 +48,13 @@ def test_adam_update_matches_the_reference(backend, amsgrad):
             assert not np.array_equal(f_host, before), f"{name} was not updated in place"
 
 
-def _counting_kernels(monkeypatch) -> dict:
-    """Route the NumPy backend's compiled kernels through call counters; skip without Numba."""
-    from deepcore.backends import numba_kernels
-
-    pytest.importorskip("numba", reason="numba is not installed: the compiled kernels are off")
-    kernels, calls = numba_kernels.load(), {}
-    if kernels is None:
-        pytest.skip("DEEPCORE_NUMBA=0 turns the compiled kernels off")
-
-    def counting(name):
-        def kernel(*args):
-            calls[name] = calls.get(name, 0) + 1
-            return getattr(kernels, name)(*args)
-        return kernel
-
-    counted = SimpleNamespace(**{name: counting(name) for name in vars(kernels)})
-    monkeypatch.setattr(numba_kernels, "load", lambda: counted)
-    return calls
-
-
 @pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
 @pytest.mark.parametrize("amsgrad", [False, True], ids=["adam", "amsgrad"])
 @pytest.mark.parametrize("shape", [(7, 5), (600, 400)], ids=["small", "in-blocks"])
-def test_numpy_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgrad, shape, monkeypatch):
-    from deepcore.backends import numba_kernels
+def test_numpy_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgrad, shape, without_compiled_kernels):
     from deepcore.backends.numpy_backend import ADAM_BLOCK
 
     assert (shape[0] * shape[1] > ADAM_BLOCK) == (shape[0] > 7), "the large case must span several blocks"
-    monkeypatch.setattr(numba_kernels, "load", lambda: None)  # NumPy's own path, as without Numba
     (fast, reference), _ = _adam_state(deepcore_backend, amsgrad, shape)
     _adam(deepcore_backend.adam_update, fast, amsgrad)
     _adam(lambda *a, **k: Backend.adam_update(deepcore_backend, *a, **k), reference, amsgrad)
@@ -89,10 +65,10 @@ def test_numpy_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgrad,
 @pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
 @pytest.mark.parametrize("amsgrad", [False, True], ids=["adam", "amsgrad"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgrad, dtype, monkeypatch):
+def test_compiled_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgrad, dtype, compiled_kernels):
     from deepcore.backends.numpy_backend import KERNEL_MIN_SIZE
 
-    calls = _counting_kernels(monkeypatch)
+    calls = compiled_kernels
     shape = (KERNEL_MIN_SIZE // 16, 16)
     (fast, reference), _ = _adam_state(deepcore_backend, amsgrad, shape, dtype)
     _adam(deepcore_backend.adam_update, fast, amsgrad)
@@ -200,8 +176,8 @@ def _run_cell(cell, z, c, dh, dc_new):
 
 @pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_lstm_cell_is_bit_identical_to_the_composed_one(deepcore_backend, dtype, monkeypatch):
-    calls = _counting_kernels(monkeypatch)
+def test_compiled_lstm_cell_is_bit_identical_to_the_composed_one(deepcore_backend, dtype, compiled_kernels):
+    calls = compiled_kernels
     layer = dc.layers.LSTM(5)
     z, c, dh, dc_new = _lstm_cell_inputs(dtype)
     fused = _run_cell(deepcore_backend.lstm_cell, z, c, dh, dc_new)
@@ -219,7 +195,7 @@ def test_lstm_cell_has_no_portable_fusion(backend):
 
 
 @pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
-def test_lstm_trains_the_same_with_and_without_its_compiled_cell(deepcore_backend, monkeypatch):
+def test_lstm_trains_the_same_with_and_without_its_compiled_cell(deepcore_backend, compiled_kernels, monkeypatch):
     from deepcore.backends import numba_kernels
 
     rng = np.random.default_rng(4)
@@ -235,9 +211,51 @@ def test_lstm_trains_the_same_with_and_without_its_compiled_cell(deepcore_backen
         dx = backprop(np.ones_like(y))
         return [y, dx] + [v.grad for v in layer.trainable_weights]
 
-    calls = _counting_kernels(monkeypatch)
+    calls = compiled_kernels
     fused = gradients()
     assert calls == {"lstm_cell_forward": 7, "lstm_cell_backward": 7}
     monkeypatch.setattr(numba_kernels, "load", lambda: None)
     for f, r in zip(fused, gradients()):
         np.testing.assert_array_equal(f, r)
+
+
+MAX_POOLS = [  # (layer, input shape)
+    (lambda: dc.layers.MaxPooling2D(2), (3, 6, 6, 4)),  # tiling windows
+    (lambda: dc.layers.MaxPooling2D(2), (3, 7, 5, 4)),  # a remainder row and column get no gradient
+    (lambda: dc.layers.MaxPooling2D(3, strides=1), (2, 6, 7, 3)),  # overlapping windows add up
+    (lambda: dc.layers.MaxPooling2D((2, 3), strides=(3, 2), padding="same"), (2, 7, 8, 3)),
+    (lambda: dc.layers.MaxPooling1D(3, strides=2, padding="same"), (2, 9, 3)),
+]
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("make, shape", MAX_POOLS)
+def test_compiled_max_pooling_is_bit_identical_to_the_reference(deepcore_backend, dtype, make, shape,
+                                                                compiled_kernels, monkeypatch):
+    from deepcore.backends import numba_kernels
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-2, 3, size=shape).astype(dtype)  # few distinct values: many tied maxima
+    x.reshape(-1)[::11] = np.nan  # NaN windows: NaN out, the gradient to their last element
+    layer = make()
+
+    def pooled():
+        y, backprop = layer.forward(x)
+        dy = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
+        return y, backprop(dy)
+
+    fused = pooled()
+    assert compiled_kernels == {"max_pool_forward": 1, "max_pool_backward": 1}
+    monkeypatch.setattr(numba_kernels, "load", lambda: None)
+    reference = pooled()
+    assert np.isnan(reference[0]).any() and not np.isnan(reference[0]).all()
+    for name, f, r in zip(["y", "dx"], fused, reference):
+        assert f.dtype == np.dtype(dtype) and f.shape == r.shape, name
+        np.testing.assert_array_equal(f, r, err_msg=name)
+
+
+def test_max_pool_has_no_portable_fusion(backend):
+    """Without a fused max pooling the layer reduces strided slices (the tested reference)."""
+    x = backend.asarray(np.zeros((1, 4, 4, 1)), dtype=backend.dtype())
+    assert Backend.max_pool(backend, x, (2, 2), (2, 2)) is None

@@ -80,6 +80,10 @@ class MaxPooling(Pooling):
         xp = array_namespace(x)
         # -inf padding never wins, and every "same" window holds at least one real element.
         padded, amounts, slices = self._offsets(x, -math.inf)
+        fused = get_backend().max_pool(padded, self.pool_size, self.strides)
+        if fused is not None:
+            y, backprop = fused
+            return y, lambda dy: conv_utils.crop(backprop(dy), amounts)
         y = padded[slices[0]]
         for index in slices[1:]:
             y = xp.maximum(y, padded[index])
