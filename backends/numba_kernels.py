@@ -78,6 +78,11 @@ def load() -> SimpleNamespace | None:
     # makes Numba check for negative indices) and never write an array they read (possible
     # aliasing): either stops the loop from vectorizing, 3-4x slower.
     @compiled
+    def relu_gradient(dy, x, dx, one, zero):
+        for i in range(dy.size):
+            dx[i] = dy[i] * (one if x[i] > 0 else zero)
+
+    @compiled
     def lstm_cell_forward(e, c, acts, c_new, one):
         # e (batch, 4 * units): exp(-max(z, floor)) for the gates i, f, o and tanh(z) for g;
         # acts receives the gates' values i, f, g, o.
@@ -167,6 +172,7 @@ def load() -> SimpleNamespace | None:
                         for ch in range(source.size):
                             target[ch] += source[ch]
 
-    return SimpleNamespace(adam=adam, adam_amsgrad=adam_amsgrad, lstm_cell_forward=lstm_cell_forward,
+    return SimpleNamespace(adam=adam, adam_amsgrad=adam_amsgrad, relu_gradient=relu_gradient,
+                           lstm_cell_forward=lstm_cell_forward,
                            lstm_cell_backward=lstm_cell_backward, max_pool_forward=max_pool_forward,
                            max_pool_backward=max_pool_backward, fold_patches=fold_patches)

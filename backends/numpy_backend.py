@@ -147,6 +147,17 @@ class NumpyBackend(Backend):
 
         return acts[:, 3 * units:] * tanh_c, c_new, backprop
 
+    def relu_gradient(self, dy, x):
+        kernels = numba_kernels.load() if dy.size >= KERNEL_MIN_SIZE else None
+        usable = (dy.dtype.name in numba_kernels.KERNEL_DTYPES and dy.dtype == x.dtype and dy.shape == x.shape
+                  and dy.flags.c_contiguous and x.flags.c_contiguous)
+        if kernels is None or not usable:
+            return super().relu_gradient(dy, x)
+        dx = np.empty_like(dy)
+        to_dtype = dy.dtype.type
+        kernels.relu_gradient(dy.reshape(-1), x.reshape(-1), dx.reshape(-1), to_dtype(1.0), to_dtype(0.0))
+        return dx
+
     def max_pool(self, x, pool_size, strides):
         kernels = numba_kernels.load()
         if kernels is None or x.dtype.name not in numba_kernels.KERNEL_DTYPES or len(pool_size) > 2:

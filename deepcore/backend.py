@@ -149,6 +149,12 @@ class Backend:
         return self.xp.argmax(x, axis=axis)
 
     # --- fused fast paths: the portable reference, overridden by adapters ---------------------
+    def relu_gradient(self, dy: Any, x: Any) -> Any:
+        """The ReLU's backward: ``dy`` where ``x > 0``, else 0 (``dy`` times the 0/1 mask, so a
+        masked negative ``dy`` gives -0.0 and a masked NaN stays NaN); a new array."""
+        xp = array_namespace(dy)
+        return dy * xp.astype(x > 0, dy.dtype)
+
     def max_pool(self, x: Any, pool_size: tuple, strides: tuple) -> tuple[Any, Any] | None:
         """Max pooling fused into one pass: ``x (batch, *spatial, C)``, already padded, ->
         ``(y, backprop)`` with ``y (batch, *out, C)`` the windows' maxima (NaN if any element

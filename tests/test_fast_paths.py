@@ -259,3 +259,35 @@ def test_max_pool_has_no_portable_fusion(backend):
     """Without a fused max pooling the layer reduces strided slices (the tested reference)."""
     x = backend.asarray(np.zeros((1, 4, 4, 1)), dtype=backend.dtype())
     assert Backend.max_pool(backend, x, (2, 2), (2, 2)) is None
+
+
+@pytest.mark.parametrize("size", [5, 1 << 15], ids=["small", "large"])
+def test_relu_gradient_matches_the_reference(backend, size):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(size)
+    x[:4] = [0.0, -0.0, np.nan, np.inf]
+    dy = rng.standard_normal(size)
+    dy[1:5] = [-1.0, 2.0, np.nan, -3.0]
+    x, dy = (backend.asarray(a, dtype=backend.dtype()) for a in (x, dy))
+    with np.errstate(invalid="ignore"):  # NumPy warns for inf * 0 (masked inf: NaN, as the reference)
+        fast, reference = backend.relu_gradient(dy, x), Backend.relu_gradient(backend, dy, x)
+    f_host, r_host = backend.to_numpy(fast), backend.to_numpy(reference)
+    np.testing.assert_array_equal(f_host, r_host)
+    np.testing.assert_array_equal(np.signbit(f_host), np.signbit(r_host))  # -0.0 where a negative dy is masked
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_relu_gradient_is_bit_identical_to_the_reference(deepcore_backend, dtype, compiled_kernels):
+    from deepcore.backends.numpy_backend import KERNEL_MIN_SIZE
+
+    rng = np.random.default_rng(8)
+    x, dy = (rng.standard_normal((KERNEL_MIN_SIZE // 8, 8)).astype(dtype) for _ in range(2))
+    x[0, :3], dy[0, 3:6] = [0.0, -0.0, np.nan], [np.nan, np.inf, -np.inf]
+    fast = deepcore_backend.relu_gradient(dy, x)
+    assert compiled_kernels == {"relu_gradient": 1}
+    with np.errstate(invalid="ignore"):  # inf * 0 in the reference
+        reference = Backend.relu_gradient(deepcore_backend, dy, x)
+    assert fast.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(fast, reference)
+    np.testing.assert_array_equal(np.signbit(fast), np.signbit(reference))
