@@ -22,8 +22,9 @@ import functools
 import importlib.util
 import os
 from types import SimpleNamespace
+from typing import Any
 
-KERNEL_DTYPES = ("float32", "float64")
+KERNEL_DTYPE_CHARS = "fd"  # the kernels take float32 and float64 arrays
 
 
 def enabled() -> bool:
@@ -40,6 +41,14 @@ def status() -> str:
     from importlib.metadata import version
 
     return f"on (numba {version('numba')})"
+
+
+def for_arrays(*arrays: Any) -> SimpleNamespace | None:
+    """`load`'s kernels when they can take ``arrays`` (all float32 or all float64), else None."""
+    dtype = arrays[0].dtype
+    if dtype.char not in KERNEL_DTYPE_CHARS or any(a.dtype != dtype for a in arrays[1:]):
+        return None
+    return load()
 
 
 @functools.lru_cache(maxsize=None)

@@ -15,8 +15,9 @@ from deepcore.backend import Backend, Probe, denormal_threshold, patches_from_wi
 # Adam step (670k float32 weights, one thread), 1.95 ms whole vs 1.33 ms in blocks.
 ADAM_BLOCK = 1 << 16
 
-# From this many elements an update goes to a compiled kernel (when Numba is installed); below
-# it, a parallel launch costs more than NumPy's few small calls.
+# From this many elements the Adam update and ReLU's backward go to a compiled kernel (when
+# Numba is installed): smaller arrays are NumPy's few quick calls, and a small model (the seed
+# network) never loads Numba at all.
 KERNEL_MIN_SIZE = 1 << 12
 
 
@@ -74,8 +75,8 @@ class NumpyBackend(Backend):
 
     def fold_patches(self, patches, padded_shape, windows, strides, dilations):
         result = np.zeros(padded_shape, dtype=patches.dtype)
-        kernels = numba_kernels.load()
-        if kernels is not None and patches.dtype.name in numba_kernels.KERNEL_DTYPES and len(windows) <= 2:
+        kernels = numba_kernels.for_arrays(patches) if len(windows) <= 2 else None
+        if kernels is not None:
             (_, kernel_cols), stride, dilation = _planar(windows), _planar(strides), _planar(dilations)
             planar_patches = patches if len(windows) == 2 else patches[:, :, :, None, :]
             kernels.fold_patches(planar_patches, kernel_cols, *stride, *dilation,
@@ -90,15 +91,16 @@ class NumpyBackend(Backend):
 
     def adam_update(self, value, gradient, m, v, alpha, beta_1, beta_2, epsilon, v_hat=None):
         arrays, scalars = (value, gradient, m, v, v_hat), (alpha, beta_1, beta_2, epsilon)
-        contiguous = all(a is None or a.flags.c_contiguous for a in arrays)
-        kernels = numba_kernels.load() if value.size >= KERNEL_MIN_SIZE and contiguous else None
-        if kernels is not None and value.dtype.name in numba_kernels.KERNEL_DTYPES:
+        given = [a for a in arrays if a is not None]
+        contiguous = all(a.flags.c_contiguous for a in given)
+        kernels = numba_kernels.for_arrays(*given) if value.size >= KERNEL_MIN_SIZE and contiguous else None
+        if kernels is not None:
             to_dtype = value.dtype.type
-            flat = [a.reshape(-1) for a in arrays if a is not None]
+            flat = [a.reshape(-1) for a in given]
             constants = (to_dtype(alpha), to_dtype(1.0 - beta_1), to_dtype(1.0 - beta_2), to_dtype(epsilon))
             (kernels.adam if v_hat is None else kernels.adam_amsgrad)(*flat, *constants)
             return None
-        if value.size <= ADAM_BLOCK or not all(a is None or a.flags.c_contiguous for a in arrays):
+        if value.size <= ADAM_BLOCK or not contiguous:
             return self._adam_block(*arrays, *scalars)
         flat = [None if a is None else a.reshape(-1) for a in arrays]  # views: contiguous arrays
         for start in range(0, value.size, ADAM_BLOCK):
@@ -125,8 +127,8 @@ class NumpyBackend(Backend):
         value -= u
 
     def lstm_cell(self, z, c):
-        kernels = numba_kernels.load()
-        if kernels is None or z.dtype.name not in numba_kernels.KERNEL_DTYPES:
+        kernels = numba_kernels.for_arrays(z, c)
+        if kernels is None:
             return None
         # NumPy's SIMD exp and tanh (a compiled loop calls the scalar libm ones, ~10x slower),
         # then one compiled pass for the sigmoids and c_new, and one back.
@@ -148,10 +150,10 @@ class NumpyBackend(Backend):
         return acts[:, 3 * units:] * tanh_c, c_new, backprop
 
     def relu_gradient(self, dy, x):
-        kernels = numba_kernels.load() if dy.size >= KERNEL_MIN_SIZE else None
-        usable = (dy.dtype.name in numba_kernels.KERNEL_DTYPES and dy.dtype == x.dtype and dy.shape == x.shape
-                  and dy.flags.c_contiguous and x.flags.c_contiguous)
-        if kernels is None or not usable:
+        if dy.size < KERNEL_MIN_SIZE or dy.shape != x.shape or not (dy.flags.c_contiguous and x.flags.c_contiguous):
+            return super().relu_gradient(dy, x)
+        kernels = numba_kernels.for_arrays(dy, x)
+        if kernels is None:
             return super().relu_gradient(dy, x)
         dx = np.empty_like(dy)
         to_dtype = dy.dtype.type
@@ -159,8 +161,8 @@ class NumpyBackend(Backend):
         return dx
 
     def max_pool(self, x, pool_size, strides):
-        kernels = numba_kernels.load()
-        if kernels is None or x.dtype.name not in numba_kernels.KERNEL_DTYPES or len(pool_size) > 2:
+        kernels = numba_kernels.for_arrays(x) if len(pool_size) <= 2 else None
+        if kernels is None:
             return None
         x4 = x if len(pool_size) == 2 else x[:, :, None, :]
         (pool_rows, pool_cols), (stride_rows, stride_cols) = _planar(pool_size), _planar(strides)

@@ -33,13 +33,13 @@ def align_targets(y_true, y_pred, sparse: bool = False):
     if y_true.ndim == expected_rank + 1 and y_true.shape[-1] == 1:
         return xp.reshape(y_true, y_true.shape[:-1])
     if not sparse and y_true.ndim == expected_rank - 1 and y_pred.shape[-1] == 1:
-        return xp.expand_dims(y_true, axis=-1)
+        return xp.reshape(y_true, (*y_true.shape, 1))  # expand_dims, without NumPy's ~5 us of checks
     return y_true
 
 
 def _per_value(dvalues, xp):
     """Upstream gradient of per-sample values, broadcastable against the last axis."""
-    return dvalues if isinstance(dvalues, float) else xp.expand_dims(dvalues, axis=-1)
+    return dvalues if isinstance(dvalues, float) else xp.reshape(dvalues, (*dvalues.shape, 1))
 
 
 def weights_like(xp, sample_weight, values):
