@@ -92,22 +92,36 @@ def load() -> SimpleNamespace | None:
             dx[i] = dy[i] * (one if x[i] > 0 else zero)
 
     @compiled
-    def lstm_cell_forward(e, c, acts, c_new, one):
-        # e (batch, 4 * units): exp(-max(z, floor)) for the gates i, f, o and tanh(z) for g;
-        # acts receives the gates' values i, f, g, o.
+    def lstm_gate_inputs(z, floor, e, g):
+        # z (batch, 4 * units), gates i, f, c, o -> e (batch, 3 * units): -max(z, floor) of the
+        # sigmoid gates i, f, o (np.maximum's NaN rule), ready for one exp; g (batch, units): z_c.
+        units = g.shape[1]
+        for b in range(z.shape[0]):
+            z_i, z_f, z_g, z_o = z[b, :units], z[b, units:2 * units], z[b, 2 * units:3 * units], z[b, 3 * units:]
+            e_i, e_f, e_o, g_b = e[b, :units], e[b, units:2 * units], e[b, 2 * units:], g[b]
+            for j in range(units):
+                e_i[j] = -(floor if z_i[j] < floor else z_i[j])
+                e_f[j] = -(floor if z_f[j] < floor else z_f[j])
+                e_o[j] = -(floor if z_o[j] < floor else z_o[j])
+                g_b[j] = z_g[j]
+
+    @compiled
+    def lstm_cell_forward(e, g, c, acts, c_new, one):
+        # e: exp(-max(z, floor)) of the gates i, f, o; g: tanh(z_c). acts (batch, 4 * units)
+        # receives the gates' values i, f, g, o; c_new = f * c + i * g.
         units = c.shape[1]
         for b in range(c.shape[0]):
-            e_i, e_f, e_g, e_o = e[b, :units], e[b, units:2 * units], e[b, 2 * units:3 * units], e[b, 3 * units:]
-            i, f, g, o = acts[b, :units], acts[b, units:2 * units], acts[b, 2 * units:3 * units], acts[b, 3 * units:]
+            e_i, e_f, e_o, g_b = e[b, :units], e[b, units:2 * units], e[b, 2 * units:], g[b]
+            i, f, g_out, o = acts[b, :units], acts[b, units:2 * units], acts[b, 2 * units:3 * units], acts[b, 3 * units:]
             c_b, c_new_b = c[b], c_new[b]
             for j in range(units):
                 i_j = one / (one + e_i[j])
                 f_j = one / (one + e_f[j])
                 i[j] = i_j
                 f[j] = f_j
-                g[j] = e_g[j]
+                g_out[j] = g_b[j]
                 o[j] = one / (one + e_o[j])
-                c_new_b[j] = f_j * c_b[j] + i_j * e_g[j]
+                c_new_b[j] = f_j * c_b[j] + i_j * g_b[j]
 
     @compiled
     def lstm_cell_backward(acts, c, tanh_c, dh, dc_new, dz, dc, one):
@@ -182,6 +196,6 @@ def load() -> SimpleNamespace | None:
                             target[ch] += source[ch]
 
     return SimpleNamespace(adam=adam, adam_amsgrad=adam_amsgrad, relu_gradient=relu_gradient,
-                           lstm_cell_forward=lstm_cell_forward,
+                           lstm_gate_inputs=lstm_gate_inputs, lstm_cell_forward=lstm_cell_forward,
                            lstm_cell_backward=lstm_cell_backward, max_pool_forward=max_pool_forward,
                            max_pool_backward=max_pool_backward, fold_patches=fold_patches)
