@@ -152,8 +152,7 @@ class Backend:
     def relu_gradient(self, dy: Any, x: Any) -> Any:
         """The ReLU's backward: ``dy`` where ``x > 0``, else 0 (``dy`` times the 0/1 mask, so a
         masked negative ``dy`` gives -0.0 and a masked NaN stays NaN); a new array."""
-        xp = array_namespace(dy)
-        return dy * xp.astype(x > 0, dy.dtype)
+        return dy * self.xp.astype(x > 0, dy.dtype)
 
     def max_pool(self, x: Any, pool_size: tuple, strides: tuple) -> tuple[Any, Any] | None:
         """Max pooling fused into one pass: ``x (batch, *spatial, C)``, already padded, ->
