@@ -139,6 +139,57 @@ def load() -> SimpleNamespace | None:
                 dc_b[j] = dc_j * f[j]
 
     @compiled
+    def gru_gate_inputs(xw, inner, floor, e):
+        # e (batch, 2 * units) <- -max(xw + inner, floor) of the gates z, r (np.maximum's NaN rule).
+        units = e.shape[1] // 2
+        for b in range(e.shape[0]):
+            xw_zr, inner_zr, e_b = xw[b, :2 * units], inner[b, :2 * units], e[b]
+            for j in range(2 * units):
+                v = xw_zr[j] + inner_zr[j]
+                e_b[j] = -(floor if v < floor else v)
+
+    @compiled
+    def gru_cell_forward(e, xw, inner, zr, candidate, one):
+        # e: exp(-max(., floor)) of z, r -> zr (batch, 2 * units) their sigmoids; candidate
+        # (batch, units) <- xw_h + r * inner_h, the input of tanh.
+        units = candidate.shape[1]
+        for b in range(e.shape[0]):
+            e_b, zr_b = e[b], zr[b]
+            for j in range(2 * units):
+                zr_b[j] = one / (one + e_b[j])
+            r, xw_h, inner_h, candidate_b = zr[b, units:], xw[b, 2 * units:], inner[b, 2 * units:], candidate[b]
+            for j in range(units):
+                candidate_b[j] = xw_h[j] + r[j] * inner_h[j]
+
+    @compiled
+    def gru_cell_output(zr, hh, h, h_new, one):
+        units = h.shape[1]
+        for b in range(h.shape[0]):
+            z, hh_b, h_b, h_new_b = zr[b, :units], hh[b], h[b], h_new[b]
+            for j in range(units):
+                h_new_b[j] = z[j] * h_b[j] + (one - z[j]) * hh_b[j]
+
+    @compiled
+    def gru_cell_backward(zr, hh, h, inner, dh, dxw, dinner, dh_kept, one):
+        units = h.shape[1]
+        for b in range(h.shape[0]):
+            z, r, hh_b, h_b, inner_h, dh_b = zr[b, :units], zr[b, units:], hh[b], h[b], inner[b, 2 * units:], dh[b]
+            dxw_z, dxw_r, dxw_h = dxw[b, :units], dxw[b, units:2 * units], dxw[b, 2 * units:]
+            dinner_z, dinner_r, dinner_h, dh_kept_b = (dinner[b, :units], dinner[b, units:2 * units],
+                                                       dinner[b, 2 * units:], dh_kept[b])
+            for j in range(units):
+                da_h = (dh_b[j] * (one - z[j])) * (one - hh_b[j] * hh_b[j])
+                da_z = ((dh_b[j] * (h_b[j] - hh_b[j])) * z[j]) * (one - z[j])
+                da_r = ((da_h * inner_h[j]) * r[j]) * (one - r[j])
+                dxw_z[j] = da_z
+                dxw_r[j] = da_r
+                dxw_h[j] = da_h
+                dinner_z[j] = da_z
+                dinner_r[j] = da_r
+                dinner_h[j] = da_h * r[j]
+                dh_kept_b[j] = dh_b[j] * z[j]
+
+    @compiled
     def max_pool_forward(x, pool_rows, pool_cols, stride_rows, stride_cols, y, first):
         # x (batch, rows, cols, channels), padded; y (batch, out_rows, out_cols, channels) the
         # windows' maxima with np.maximum's NaN rule, `first` the offset (row-major in the
@@ -197,5 +248,7 @@ def load() -> SimpleNamespace | None:
 
     return SimpleNamespace(adam=adam, adam_amsgrad=adam_amsgrad, relu_gradient=relu_gradient,
                            lstm_gate_inputs=lstm_gate_inputs, lstm_cell_forward=lstm_cell_forward,
-                           lstm_cell_backward=lstm_cell_backward, max_pool_forward=max_pool_forward,
+                           lstm_cell_backward=lstm_cell_backward, gru_gate_inputs=gru_gate_inputs,
+                           gru_cell_forward=gru_cell_forward, gru_cell_output=gru_cell_output,
+                           gru_cell_backward=gru_cell_backward, max_pool_forward=max_pool_forward,
                            max_pool_backward=max_pool_backward, fold_patches=fold_patches)

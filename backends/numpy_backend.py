@@ -148,6 +148,29 @@ class NumpyBackend(Backend):
 
         return acts[:, 3 * units:] * tanh_c, c_new, backprop
 
+    def gru_cell(self, xw, inner, h):
+        kernels = numba_kernels.for_arrays(xw, inner, h)
+        if kernels is None:
+            return None
+        # As `lstm_cell`: NumPy's SIMD exp and tanh between compiled passes.
+        batch, units = h.shape
+        one = h.dtype.type(1.0)
+        e = np.empty((batch, 2 * units), dtype=h.dtype)
+        kernels.gru_gate_inputs(xw, inner, h.dtype.type(sigmoid_floor(self.xp, h.dtype)), e)
+        np.exp(e, out=e)
+        zr, hh = np.empty_like(e), np.empty_like(h)
+        kernels.gru_cell_forward(e, xw, inner, zr, hh, one)
+        np.tanh(hh, out=hh)
+        h_new = np.empty_like(h)
+        kernels.gru_cell_output(zr, hh, h, h_new, one)
+
+        def backprop(dh, dxw):
+            dinner, dh_kept = np.empty_like(xw), np.empty_like(h)
+            kernels.gru_cell_backward(zr, hh, h, inner, dh, dxw, dinner, dh_kept, one)
+            return dinner, dh_kept
+
+        return h_new, backprop
+
     def relu_gradient(self, dy, x):
         if dy.size < KERNEL_MIN_SIZE or dy.shape != x.shape or not (dy.flags.c_contiguous and x.flags.c_contiguous):
             return super().relu_gradient(dy, x)

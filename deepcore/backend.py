@@ -154,6 +154,19 @@ class Backend:
         masked negative ``dy`` gives -0.0 and a masked NaN stays NaN); a new array."""
         return dy * self.xp.astype(x > 0, dy.dtype)
 
+    def gru_cell(self, xw: Any, inner: Any, h: Any) -> tuple[Any, Any] | None:
+        """The GRU cell (``reset_after=True``) after its matmuls, fused, for Keras's default
+        activations: ``xw (batch, 3 * units)`` is ``x_t W + b`` and ``inner`` ``h U + b'`` (this
+        call may overwrite it), gates in the order z, r, h; ``h (batch, units)``.
+
+        Returns ``(h_new, backprop)`` with ``z, r = sigmoid(xw_{z,r} + inner_{z,r})``, ``hh =
+        tanh(xw_h + r * inner_h)`` and ``h_new = z * h + (1 - z) * hh``; ``backprop(dh, dxw)``
+        writes the gradient of ``xw`` into ``dxw (batch, 3 * units)`` and returns that of
+        ``inner`` and ``dh * z`` (the part of h's gradient that skips the matmul). Or None: the
+        portable code has no fused cell, and `GRU` composes its activations (the reference).
+        """
+        return None
+
     def max_pool(self, x: Any, pool_size: tuple, strides: tuple) -> tuple[Any, Any] | None:
         """Max pooling fused into one pass: ``x (batch, *spatial, C)``, already padded, ->
         ``(y, backprop)`` with ``y (batch, *out, C)`` the windows' maxima (NaN if any element

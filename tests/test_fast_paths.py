@@ -195,15 +195,48 @@ def test_lstm_cell_has_no_portable_fusion(backend):
 
 
 @pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
-def test_lstm_trains_the_same_with_and_without_its_compiled_cell(deepcore_backend, compiled_kernels, monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_gru_cell_is_bit_identical_to_the_composed_one(deepcore_backend, dtype, compiled_kernels):
+    rng = np.random.default_rng(9)
+    xw, inner = (4.0 * rng.standard_normal((6, 15))).astype(dtype), rng.standard_normal((6, 15)).astype(dtype)
+    xw[0, :] = -800.0  # below the sigmoid's floor in both dtypes
+    h, dh = (rng.standard_normal((6, 5)).astype(dtype) for _ in range(2))
+
+    def run(cell):
+        h_new, backprop = cell(xw, inner.copy(), h)
+        dxw = np.empty_like(xw)
+        return (h_new, dxw, *backprop(dh, dxw))
+
+    fused, composed = run(deepcore_backend.gru_cell), run(dc.layers.GRU(5)._cell)
+    assert compiled_kernels == {"gru_gate_inputs": 1, "gru_cell_forward": 1, "gru_cell_output": 1,
+                                "gru_cell_backward": 1}
+    for name, f, r in zip(["h_new", "dxw", "dinner", "dh * z"], fused, composed):
+        assert f.dtype == np.dtype(dtype), name
+        np.testing.assert_array_equal(f, r, err_msg=name)
+
+
+def test_gru_cell_has_no_portable_fusion(backend):
+    xw, h = backend.asarray(np.zeros((2, 6))), backend.asarray(np.zeros((2, 2)))
+    assert Backend.gru_cell(backend, xw, xw, h) is None
+
+
+CELL_KERNELS = {
+    "LSTM": ("lstm_gate_inputs", "lstm_cell_forward", "lstm_cell_backward"),
+    "GRU": ("gru_gate_inputs", "gru_cell_forward", "gru_cell_output", "gru_cell_backward"),
+}
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+@pytest.mark.parametrize("layer_name", sorted(CELL_KERNELS))
+def test_recurrent_layer_trains_the_same_with_and_without_its_compiled_cell(
+        deepcore_backend, layer_name, compiled_kernels, monkeypatch):
     from deepcore.backends import numba_kernels
 
     rng = np.random.default_rng(4)
     x = rng.standard_normal((8, 7, 3)).astype(np.float32)
     mask = np.ones((8, 7), dtype=bool)
     mask[:3, 5:] = False  # masked steps go around the cell
-
-    layer = dc.layers.LSTM(6, return_sequences=True)
+    layer = getattr(dc.layers, layer_name)(6, return_sequences=True)
     layer.build(x.shape)
 
     def gradients():
@@ -211,9 +244,8 @@ def test_lstm_trains_the_same_with_and_without_its_compiled_cell(deepcore_backen
         dx = backprop(np.ones_like(y))
         return [y, dx] + [v.grad for v in layer.trainable_weights]
 
-    calls = compiled_kernels
     fused = gradients()
-    assert calls == {"lstm_gate_inputs": 7, "lstm_cell_forward": 7, "lstm_cell_backward": 7}
+    assert compiled_kernels == {name: 7 for name in CELL_KERNELS[layer_name]}
     monkeypatch.setattr(numba_kernels, "load", lambda: None)
     for f, r in zip(fused, gradients()):
         np.testing.assert_array_equal(f, r)

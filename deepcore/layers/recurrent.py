@@ -410,40 +410,63 @@ class GRU(Recurrent):
         xp = array_namespace(xw_t)
         h = states[0]
         h_in = _dropped(h, recurrent_keep)  # what the recurrent matmuls see; the blend uses h
+        if not self.reset_after:
+            return self._step_reset_before(xw_t, h, h_in, recurrent_kernel, recurrent_kernel_t, recurrent_keep)
+        inner = h_in @ recurrent_kernel
+        if self.bias is not None:
+            inner += self.bias.value[1, :]  # in place: inner is this step's own new array
+        fused = None
+        if self.activation.name == "tanh" and self.recurrent_activation.name == "sigmoid":
+            fused = get_backend().gru_cell(xw_t, inner, h)
+        h_new, cell_backprop = fused if fused is not None else self._cell(xw_t, inner, h)
+
+        def step_backprop(dstates, dxw, t):
+            dinner, dh_kept = cell_backprop(dstates[0], dxw[t, ...])
+            grads = {"recurrent_kernel": (h_in, dinner), "recurrent_bias": xp.sum(dinner, axis=0)}
+            return [dh_kept + _dropped(dinner @ recurrent_kernel_t, recurrent_keep)], grads
+
+        return [h_new], step_backprop
+
+    def _cell(self, xw_t, inner, h):
+        """`Backend.gru_cell` for any activations, composed from them: ``(h_new, backprop)``."""
+        xp = array_namespace(xw_t)
         u = self.units
-        if self.reset_after:
-            inner = h_in @ recurrent_kernel
-            if self.bias is not None:
-                inner = inner + self.bias.value[1, :]
-            inner_zr = inner[:, :2 * u]
-        else:
-            inner_zr = h_in @ recurrent_kernel[:, :2 * u]
+        z, z_backprop = self.recurrent_activation.forward(_gate(xw_t, 0, u) + _gate(inner, 0, u))
+        r, r_backprop = self.recurrent_activation.forward(_gate(xw_t, 1, u) + _gate(inner, 1, u))
+        inner_h = _gate(inner, 2, u)
+        hh, hh_backprop = self.activation.forward(_gate(xw_t, 2, u) + r * inner_h)
+
+        def backprop(dh, dxw_t):
+            da_h = hh_backprop(dh * (1.0 - z))
+            da_z = z_backprop(dh * (h - hh))
+            da_r = r_backprop(da_h * inner_h)
+            dxw_t[:, :u] = da_z
+            dxw_t[:, u:2 * u] = da_r
+            dxw_t[:, 2 * u:] = da_h
+            return xp.concat([da_z, da_r, da_h * r], axis=-1), dh * z
+
+        return z * h + (1.0 - z) * hh, backprop
+
+    def _step_reset_before(self, xw_t, h, h_in, recurrent_kernel, recurrent_kernel_t, recurrent_keep):
+        """``reset_after=False``: the reset gate applies to h before its matmul with U_h."""
+        xp = array_namespace(xw_t)
+        u = self.units
+        inner_zr = h_in @ recurrent_kernel[:, :2 * u]
         z, z_backprop = self.recurrent_activation.forward(_gate(xw_t, 0, u) + inner_zr[:, :u])
         r, r_backprop = self.recurrent_activation.forward(_gate(xw_t, 1, u) + inner_zr[:, u:])
-        if self.reset_after:
-            inner_h = _gate(inner, 2, u)
-            candidate_in = _gate(xw_t, 2, u) + r * inner_h
-        else:
-            reset_h = r * h_in
-            candidate_in = _gate(xw_t, 2, u) + reset_h @ recurrent_kernel[:, 2 * u:]
-        hh, hh_backprop = self.activation.forward(candidate_in)
+        reset_h = r * h_in
+        hh, hh_backprop = self.activation.forward(_gate(xw_t, 2, u) + reset_h @ recurrent_kernel[:, 2 * u:])
         h_new = z * h + (1.0 - z) * hh
 
         def step_backprop(dstates, dxw, t):
             dh = dstates[0]
             da_h = hh_backprop(dh * (1.0 - z))
             da_z = z_backprop(dh * (h - hh))
-            if self.reset_after:
-                da_r = r_backprop(da_h * inner_h)
-                dinner = xp.concat([da_z, da_r, da_h * r], axis=-1)
-                grads = {"recurrent_kernel": (h_in, dinner), "recurrent_bias": xp.sum(dinner, axis=0)}
-                dh_in = dinner @ recurrent_kernel_t
-            else:
-                dreset_h = da_h @ recurrent_kernel_t[2 * u:, :]
-                da_r = r_backprop(dreset_h * h_in)
-                da_zr = xp.concat([da_z, da_r], axis=-1)
-                grads = {"recurrent_kernel": xp.concat([h_in.T @ da_zr, reset_h.T @ da_h], axis=-1)}
-                dh_in = dreset_h * r + da_zr @ recurrent_kernel_t[:2 * u, :]
+            dreset_h = da_h @ recurrent_kernel_t[2 * u:, :]
+            da_r = r_backprop(dreset_h * h_in)
+            da_zr = xp.concat([da_z, da_r], axis=-1)
+            grads = {"recurrent_kernel": xp.concat([h_in.T @ da_zr, reset_h.T @ da_h], axis=-1)}
+            dh_in = dreset_h * r + da_zr @ recurrent_kernel_t[:2 * u, :]
             dxw[t, :, :u] = da_z
             dxw[t, :, u:2 * u] = da_r
             dxw[t, :, 2 * u:] = da_h
