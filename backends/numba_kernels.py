@@ -87,6 +87,15 @@ def load() -> SimpleNamespace | None:
     # makes Numba check for negative indices) and never write an array they read (possible
     # aliasing): either stops the loop from vectorizing, 3-4x slower.
     @compiled
+    def bias_relu(z, bias, zero):
+        # z (rows, units) <- max(z + bias, 0) with np.maximum's rules (NaN stays, -0.0 -> 0.0).
+        for r in range(z.shape[0]):
+            row = z[r]
+            for j in range(row.size):
+                v = row[j] + bias[j]
+                row[j] = v if v > zero or v != v else zero
+
+    @compiled
     def relu_gradient(dy, x, dx, one, zero):
         for i in range(dy.size):
             dx[i] = dy[i] * (one if x[i] > 0 else zero)
@@ -246,7 +255,7 @@ def load() -> SimpleNamespace | None:
                         for ch in range(source.size):
                             target[ch] += source[ch]
 
-    return SimpleNamespace(adam=adam, adam_amsgrad=adam_amsgrad, relu_gradient=relu_gradient,
+    return SimpleNamespace(adam=adam, adam_amsgrad=adam_amsgrad, bias_relu=bias_relu, relu_gradient=relu_gradient,
                            lstm_gate_inputs=lstm_gate_inputs, lstm_cell_forward=lstm_cell_forward,
                            lstm_cell_backward=lstm_cell_backward, gru_gate_inputs=gru_gate_inputs,
                            gru_cell_forward=gru_cell_forward, gru_cell_output=gru_cell_output,

@@ -171,6 +171,17 @@ class NumpyBackend(Backend):
 
         return h_new, backprop
 
+    def bias_relu(self, z, bias):
+        kernels = None
+        if bias is not None and z.size >= KERNEL_MIN_SIZE and z.flags.c_contiguous:
+            kernels = numba_kernels.for_arrays(z, bias)
+        if kernels is None:
+            if bias is not None:
+                z += bias
+            return np.maximum(z, 0.0, out=z)  # in place: no new array
+        kernels.bias_relu(z.reshape(-1, bias.shape[0]), bias, z.dtype.type(0.0))
+        return z
+
     def relu_gradient(self, dy, x):
         if dy.size < KERNEL_MIN_SIZE or dy.shape != x.shape or not (dy.flags.c_contiguous and x.flags.c_contiguous):
             return super().relu_gradient(dy, x)

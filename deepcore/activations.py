@@ -22,7 +22,17 @@ class ActivationFunction:
     def __init__(self, name: str, forward: Callable[..., tuple[Any, Callable]]):
         self.name = name
         self.forward = forward
+        self.forward_with_bias: Callable[[Any, Any], tuple[Any, Callable]] | None = None
         self.__doc__ = forward.__doc__
+
+    def forward_biased(self, z, bias) -> tuple[Any, Callable]:
+        """``forward(z + bias)`` (``bias`` None: ``forward(z)``) for a layer's own new ``z``,
+        which this may overwrite; an activation may fuse the sum into its own pass."""
+        if self.forward_with_bias is not None:
+            return self.forward_with_bias(z, bias)
+        if bias is not None:
+            z += bias
+        return self.forward(z)
 
     def __call__(self, x, **kwargs):
         return self.forward(x, **kwargs)[0]
@@ -75,7 +85,9 @@ def relu(x, negative_slope: float = 0.0, max_value: float | None = None, thresho
     if not negative_slope and max_value is None and not threshold:
         # dy times the 0/1 mask rather than where(x > 0, dy, 0): branch-free, ~10x faster in
         # NumPy on the random masks of real activations (NumPy with Numba: one compiled pass).
-        return xp.maximum(x, 0.0), lambda dy: get_backend().relu_gradient(dy, x)
+        # y > 0 exactly where x > 0, so the backward needs only the output.
+        y = xp.maximum(x, 0.0)
+        return y, lambda dy: get_backend().relu_gradient(dy, y)
     slope = xp.astype(x > threshold, x.dtype)  # dy/dx, built up term by term
     y = x * slope
     if max_value is not None:
@@ -86,6 +98,15 @@ def relu(x, negative_slope: float = 0.0, max_value: float | None = None, thresho
         y = y + negative_slope * (x - threshold) * below
         slope = slope + negative_slope * below
     return y, lambda dy: dy * slope
+
+
+def _relu_of_sum(z, bias):
+    """ReLU of ``z + bias``, both in one pass where the backend can (in place in ``z``)."""
+    y = get_backend().bias_relu(z, bias)
+    return y, lambda dy: get_backend().relu_gradient(dy, y)
+
+
+relu.forward_with_bias = _relu_of_sum
 
 
 @_activation("relu6")

@@ -149,6 +149,13 @@ class Backend:
         return self.xp.argmax(x, axis=axis)
 
     # --- fused fast paths: the portable reference, overridden by adapters ---------------------
+    def bias_relu(self, z: Any, bias: Any) -> Any:
+        """``max(z + bias, 0)`` (``bias`` None: ``max(z, 0)``) for a layer's own new ``z
+        (..., units)`` with ``bias (units,)``; ``z`` may be overwritten (and returned)."""
+        if bias is not None:
+            z += bias
+        return self.xp.maximum(z, 0.0)
+
     def relu_gradient(self, dy: Any, x: Any) -> Any:
         """The ReLU's backward: ``dy`` where ``x > 0``, else 0 (``dy`` times the 0/1 mask, so a
         masked negative ``dy`` gives -0.0 and a masked NaN stays NaN); a new array."""

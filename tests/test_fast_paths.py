@@ -323,3 +323,60 @@ def test_compiled_relu_gradient_is_bit_identical_to_the_reference(deepcore_backe
     assert fast.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(fast, reference)
     np.testing.assert_array_equal(np.signbit(fast), np.signbit(reference))
+
+
+def _bias_relu_inputs(dtype: str, rows: int = 6, units: int = 5):
+    """z (rows, units) and bias (units,) with NaN, infinities and sums of exactly 0 and -0."""
+    rng = np.random.default_rng(10)
+    z, bias = rng.standard_normal((rows, units)).astype(dtype), rng.standard_normal(units).astype(dtype)
+    z[0, :3] = [np.nan, np.inf, -np.inf]
+    z[1, :] = -bias  # z + bias == 0.0 exactly
+    z[2, 0], bias[0] = -0.0, -0.0  # -0.0 + -0.0 == -0.0, whose maximum with 0 is 0.0
+    return z, bias
+
+
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
+def test_bias_relu_matches_the_reference(backend, with_bias):
+    z, bias = _bias_relu_inputs("float32")
+    bias = backend.asarray(bias) if with_bias else None
+    fast = backend.bias_relu(backend.asarray(z.copy()), bias)
+    reference = Backend.bias_relu(backend, backend.asarray(z.copy()), bias)
+    np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(reference))
+    expected = np.maximum(z + (backend.to_numpy(bias) if with_bias else 0.0), 0.0)
+    np.testing.assert_array_equal(backend.to_numpy(fast), expected)
+    assert tuple(fast.shape) == z.shape and array_api_compat.device(fast) == backend.device
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_bias_relu_is_bit_identical_to_the_reference(deepcore_backend, dtype, compiled_kernels):
+    from deepcore.backends.numpy_backend import KERNEL_MIN_SIZE
+
+    z, bias = _bias_relu_inputs(dtype, rows=KERNEL_MIN_SIZE // 5 + 1)
+    fast = deepcore_backend.bias_relu(z.copy(), bias)
+    assert compiled_kernels == {"bias_relu": 1}
+    reference = Backend.bias_relu(deepcore_backend, z.copy(), bias)
+    assert fast.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(fast, reference)
+    np.testing.assert_array_equal(np.signbit(fast), np.signbit(reference))
+
+
+def test_a_layer_with_relu_gives_the_same_as_its_parts(backend):
+    """Dense(relu) fuses the bias into the ReLU: the same outputs and gradients as Dense
+    followed by a separate ReLU."""
+    rng = np.random.default_rng(11)
+    x = backend.asarray(rng.standard_normal((64, 70)), dtype=backend.dtype())
+    dy = backend.asarray(rng.standard_normal((64, 90)), dtype=backend.dtype())
+    fused = dc.layers.Dense(90, activation="relu", bias_initializer="random_normal")
+    fused.build((None, 70))
+    plain = dc.layers.Dense(90)
+    plain.build((None, 70))
+    plain.set_weights(fused.get_weights())
+    y, backprop = fused.forward(x)
+    dx = backprop(dy)
+    z, plain_backprop = plain.forward(x)
+    y_parts, relu_backprop = dc.activations.get("relu").forward(z)
+    dx_parts = plain_backprop(relu_backprop(dy))
+    for name, a, b in [("y", y, y_parts), ("dx", dx, dx_parts), ("kernel grad", fused.kernel.grad, plain.kernel.grad),
+                       ("bias grad", fused.bias.grad, plain.bias.grad)]:
+        np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b), err_msg=name)

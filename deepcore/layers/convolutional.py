@@ -126,10 +126,8 @@ class Conv(BaseConv):
                              (groups, rows, window * per_group))
         kernel_value = self.kernel.value
         kernel = xp.permute_dims(xp.reshape(kernel_value, (window * per_group, groups, group_filters)), (1, 0, 2))
-        z = xp.reshape(xp.permute_dims(columns @ kernel, (1, 0, 2)), out_shape)
-        if self.bias is not None:
-            z += self.bias.value  # in place: z is this layer's own new array
-        y, activation_backprop = self.activation.forward(z)
+        z = xp.reshape(xp.permute_dims(columns @ kernel, (1, 0, 2)), out_shape)  # this layer's own array
+        y, activation_backprop = self.activation.forward_biased(z, None if self.bias is None else self.bias.value)
 
         def parameter_gradients(dy):
             """Store the kernel and bias gradients; return dz ``(groups, positions, filters/groups)``."""

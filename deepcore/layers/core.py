@@ -92,10 +92,8 @@ class Dense(Layer):
     def forward(self, x, training=False):
         xp = array_namespace(x)
         kernel = self.kernel.value
-        z = x @ kernel
-        if self.bias is not None:
-            z += self.bias.value  # in place: z is this layer's own new array
-        y, activation_backprop = self.activation.forward(z)
+        z = x @ kernel  # this layer's own new array: the bias goes in in place
+        y, activation_backprop = self.activation.forward_biased(z, None if self.bias is None else self.bias.value)
 
         def parameter_gradients(dy):
             """Store the kernel and bias gradients; return dz (at the activation's input)."""
