@@ -101,18 +101,21 @@ def load() -> SimpleNamespace | None:
             dx[i] = dy[i] * (one if x[i] > 0 else zero)
 
     @compiled
-    def lstm_gate_inputs(z, floor, e, g):
-        # z (batch, 4 * units), gates i, f, c, o -> e (batch, 3 * units): -max(z, floor) of the
-        # sigmoid gates i, f, o (np.maximum's NaN rule), ready for one exp; g (batch, units): z_c.
+    def lstm_gate_inputs(z, xw, floor, e, g):
+        # z + xw (batch, 4 * units), gates i, f, c, o -> e (batch, 3 * units): -max(z + xw, floor)
+        # of the sigmoid gates i, f, o (np.maximum's NaN rule), ready for one exp; g (batch,
+        # units): z_c + xw_c.
         units = g.shape[1]
         for b in range(z.shape[0]):
             z_i, z_f, z_g, z_o = z[b, :units], z[b, units:2 * units], z[b, 2 * units:3 * units], z[b, 3 * units:]
+            x_i, x_f, x_g, x_o = xw[b, :units], xw[b, units:2 * units], xw[b, 2 * units:3 * units], xw[b, 3 * units:]
             e_i, e_f, e_o, g_b = e[b, :units], e[b, units:2 * units], e[b, 2 * units:], g[b]
             for j in range(units):
-                e_i[j] = -(floor if z_i[j] < floor else z_i[j])
-                e_f[j] = -(floor if z_f[j] < floor else z_f[j])
-                e_o[j] = -(floor if z_o[j] < floor else z_o[j])
-                g_b[j] = z_g[j]
+                i, f, o = z_i[j] + x_i[j], z_f[j] + x_f[j], z_o[j] + x_o[j]
+                e_i[j] = -(floor if i < floor else i)
+                e_f[j] = -(floor if f < floor else f)
+                e_o[j] = -(floor if o < floor else o)
+                g_b[j] = z_g[j] + x_g[j]
 
     @compiled
     def lstm_cell_forward(e, g, c, acts, c_new, one):

@@ -126,15 +126,15 @@ class NumpyBackend(Backend):
         u /= t
         value -= u
 
-    def lstm_cell(self, z, c):
-        kernels = numba_kernels.for_arrays(z, c)
+    def lstm_cell(self, z, xw, c):
+        kernels = numba_kernels.for_arrays(z, xw, c)
         if kernels is None:
             return None
         # NumPy's SIMD exp and tanh (a compiled loop calls the scalar libm ones, ~10x slower)
         # between compiled passes that gather their inputs and combine their results.
         batch, units = c.shape
         e, g = np.empty((batch, 3 * units), dtype=z.dtype), np.empty_like(c)
-        kernels.lstm_gate_inputs(z, z.dtype.type(sigmoid_floor(self.xp, z.dtype)), e, g)
+        kernels.lstm_gate_inputs(z, xw, z.dtype.type(sigmoid_floor(self.xp, z.dtype)), e, g)
         np.exp(e, out=e)
         np.tanh(g, out=g)
         acts, c_new, one = z, np.empty_like(c), z.dtype.type(1.0)  # the gates' values replace z

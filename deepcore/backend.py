@@ -183,10 +183,11 @@ class Backend:
         slices itself (the reference)."""
         return None
 
-    def lstm_cell(self, z: Any, c: Any) -> tuple[Any, Any, Any] | None:
-        """The LSTM cell after its matmuls, fused, for Keras's default activations: ``z (batch,
-        4 * units)`` holds the gate pre-activations in the order i, f, c, o (this call may
-        overwrite it); ``c (batch, units)`` the previous cell state.
+    def lstm_cell(self, z: Any, xw: Any, c: Any) -> tuple[Any, Any, Any] | None:
+        """The LSTM cell after its matmuls, fused, for Keras's default activations: the gate
+        pre-activations ``z + xw`` (``(batch, 4 * units)``, gates in the order i, f, c, o) are
+        ``z = h @ recurrent_kernel`` (this call may overwrite it) plus the step's input
+        projection and bias ``xw``; ``c (batch, units)`` is the previous cell state.
 
         Returns ``(h, c_new, backprop)`` with ``i, f, o = sigmoid(z_i, z_f, z_o)``, ``g =
         tanh(z_c)``, ``c_new = f * c + i * g`` and ``h = o * tanh(c_new)``; ``backprop(dh,

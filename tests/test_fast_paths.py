@@ -158,17 +158,17 @@ def test_flat_concat_matches_the_reference(backend):
 
 
 def _lstm_cell_inputs(dtype: str, batch: int = 6, units: int = 5):
-    """Gate pre-activations ``z (batch, 4 * units)`` reaching far below the sigmoid's floor, a
-    cell state, and the gradients of h and c_new."""
+    """The two parts ``z, xw (batch, 4 * units)`` of gate pre-activations reaching far below
+    the sigmoid's floor, a cell state, and the gradients of h and c_new."""
     rng = np.random.default_rng(3)
-    z = 4.0 * rng.standard_normal((batch, 4 * units))
+    z, xw = 4.0 * rng.standard_normal((batch, 4 * units)), rng.standard_normal((batch, 4 * units))
     z[0, :] = -800.0  # below -87 (float32) and -708 (float64): the sigmoid's floor applies
-    return [a.astype(dtype) for a in (z, rng.standard_normal((batch, units)),
+    return [a.astype(dtype) for a in (z, xw, rng.standard_normal((batch, units)),
                                       rng.standard_normal((batch, units)), rng.standard_normal((batch, units)))]
 
 
-def _run_cell(cell, z, c, dh, dc_new):
-    h, c_new, backprop = cell(z.copy(), c)
+def _run_cell(cell, z, xw, c, dh, dc_new):
+    h, c_new, backprop = cell(z.copy(), xw, c)
     dz = np.empty_like(z)
     dc = backprop(dh, dc_new, dz)
     return h, c_new, dz, dc
@@ -179,9 +179,9 @@ def _run_cell(cell, z, c, dh, dc_new):
 def test_compiled_lstm_cell_is_bit_identical_to_the_composed_one(deepcore_backend, dtype, compiled_kernels):
     calls = compiled_kernels
     layer = dc.layers.LSTM(5)
-    z, c, dh, dc_new = _lstm_cell_inputs(dtype)
-    fused = _run_cell(deepcore_backend.lstm_cell, z, c, dh, dc_new)
-    composed = _run_cell(layer._cell, z, c, dh, dc_new)
+    z, xw, c, dh, dc_new = _lstm_cell_inputs(dtype)
+    fused = _run_cell(deepcore_backend.lstm_cell, z, xw, c, dh, dc_new)
+    composed = _run_cell(layer._cell, z, xw, c, dh, dc_new)
     assert calls == {"lstm_gate_inputs": 1, "lstm_cell_forward": 1, "lstm_cell_backward": 1}
     for name, f, r in zip(["h", "c_new", "dz", "dc"], fused, composed):
         assert f.dtype == np.dtype(dtype), name
@@ -190,8 +190,8 @@ def test_compiled_lstm_cell_is_bit_identical_to_the_composed_one(deepcore_backen
 
 def test_lstm_cell_has_no_portable_fusion(backend):
     """Without a fused cell the layer composes its activations (the tested reference)."""
-    z, c, _, _ = _lstm_cell_inputs("float32")
-    assert Backend.lstm_cell(backend, backend.asarray(z), backend.asarray(c)) is None
+    z, xw, c, _, _ = _lstm_cell_inputs("float32")
+    assert Backend.lstm_cell(backend, *(backend.asarray(a) for a in (z, xw, c))) is None
 
 
 @pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)

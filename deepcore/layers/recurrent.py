@@ -345,12 +345,11 @@ class LSTM(Recurrent):
 
     def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep):
         h, c = _dropped(states[0], recurrent_keep), states[1]
-        z = h @ recurrent_kernel
-        z += xw_t  # in place: z is this step's own new array
+        z = h @ recurrent_kernel  # this step's own new array
         fused = None
         if self.activation.name == "tanh" and self.recurrent_activation.name == "sigmoid":
-            fused = get_backend().lstm_cell(z, c)
-        h_new, c_new, cell_backprop = fused if fused is not None else self._cell(z, c)
+            fused = get_backend().lstm_cell(z, xw_t, c)
+        h_new, c_new, cell_backprop = fused if fused is not None else self._cell(z, xw_t, c)
 
         def step_backprop(dstates, dxw, t):
             dh, dc_new = dstates
@@ -360,9 +359,10 @@ class LSTM(Recurrent):
 
         return [h_new, c_new], step_backprop
 
-    def _cell(self, z, c):
+    def _cell(self, z, xw, c):
         """`Backend.lstm_cell` for any activations, composed from them: ``(h, c_new, backprop)``."""
         u = self.units
+        z += xw
         i, i_backprop = self.recurrent_activation.forward(_gate(z, 0, u))
         f, f_backprop = self.recurrent_activation.forward(_gate(z, 1, u))
         g, g_backprop = self.activation.forward(_gate(z, 2, u))
