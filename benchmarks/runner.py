@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 import deepcore as dc
+from deepcore.backends import numba_kernels
 from benchmarks import deepcore_workloads, gemms, gpu, process, torch_reference
 from benchmarks.report import Section, table, write_json
 from benchmarks.sizes import FULL, TINY, Sizes
@@ -199,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
     path = args.json or RESULTS / f"bench-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
     write_json(path, _meta(args, sizes, backends), sections)
     print(table(sections))
-    print(f"\nJSON written to {path}")
+    print(f"\nNumPy backend's compiled kernels: {numba_kernels.status()}")
+    print(f"JSON written to {path}")
     return 0
 
 
@@ -226,9 +228,9 @@ def _meta(args: argparse.Namespace, sizes: Sizes, backends: list[str]) -> dict:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpu_count": os.cpu_count(), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
         "tiny": args.tiny, "sizes": sizes.as_dict(), "backends": backends, "versions": versions,
-        "thread_pools": describe_threads(), "dtype": "float32",
-        "environment": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                                   "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ},
+        "thread_pools": describe_threads(), "dtype": "float32", "numpy_compiled_kernels": numba_kernels.status(),
+        "environment": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                                                   "OMP_NUM_THREADS", "DEEPCORE_NUMBA") if k in os.environ},
     }
 
 
