@@ -62,26 +62,19 @@ def load() -> SimpleNamespace | None:
     compiled = numba.njit(nogil=True, cache=True, error_model="numpy")
 
     @compiled
-    def adam(value, gradient, m, v, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+    def adam(value, gradient, m, v, v_hat, amsgrad, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
+        # Without AMSGrad ``v_hat`` is not read (pass any array, e.g. v); the branch is
+        # loop-invariant, and the compiler makes a loop of each case.
         for i in range(value.size):
             g = gradient[i]
             m_i = m[i] + (g - m[i]) * one_minus_beta_1
             v_i = v[i] + (g * g - v[i]) * one_minus_beta_2
             m[i] = m_i
             v[i] = v_i
+            if amsgrad:
+                v_i = max(v_hat[i], v_i)
+                v_hat[i] = v_i
             value[i] -= (m_i * alpha) / (np.sqrt(v_i) + epsilon)
-
-    @compiled
-    def adam_amsgrad(value, gradient, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon):
-        for i in range(value.size):
-            g = gradient[i]
-            m_i = m[i] + (g - m[i]) * one_minus_beta_1
-            v_i = v[i] + (g * g - v[i]) * one_minus_beta_2
-            m[i] = m_i
-            v[i] = v_i
-            v_hat_i = max(v_hat[i], v_i)
-            v_hat[i] = v_hat_i
-            value[i] -= (m_i * alpha) / (np.sqrt(v_hat_i) + epsilon)
 
     # The LSTM kernels index row slices with the loop counter alone (an index like ``units + j``
     # makes Numba check for negative indices) and never write an array they read (possible
@@ -258,7 +251,7 @@ def load() -> SimpleNamespace | None:
                         for ch in range(source.size):
                             target[ch] += source[ch]
 
-    return SimpleNamespace(adam=adam, adam_amsgrad=adam_amsgrad, bias_relu=bias_relu, relu_gradient=relu_gradient,
+    return SimpleNamespace(adam=adam, bias_relu=bias_relu, relu_gradient=relu_gradient,
                            lstm_gate_inputs=lstm_gate_inputs, lstm_cell_forward=lstm_cell_forward,
                            lstm_cell_backward=lstm_cell_backward, gru_gate_inputs=gru_gate_inputs,
                            gru_cell_forward=gru_cell_forward, gru_cell_output=gru_cell_output,
