@@ -12,8 +12,9 @@ threads compete with OpenBLAS's threads, which spin for a while after every GEMM
 loop vectorizes once division never raises (``error_model="numpy"``), and then runs Adam over
 670k float32 weights in 0.36 ms against NumPy's 1.33 ms.
 
-`load` returns this module's kernels, or None when Numba is not installed or
-``DEEPCORE_NUMBA=0`` turns them off; the backend then keeps its NumPy path.
+`load` returns this module's kernels, or None when Numba is not installed, cannot be imported
+(e.g. it does not support the installed NumPy yet: a warning says so) or ``DEEPCORE_NUMBA=0``
+turns them off; the backend then keeps its NumPy path.
 """
 
 from __future__ import annotations
@@ -21,15 +22,11 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
 KERNEL_DTYPE_CHARS = "fd"  # the kernels take float32 and float64 arrays
-
-
-def enabled() -> bool:
-    """Whether the kernels can be used: Numba is installed and ``DEEPCORE_NUMBA`` is not ``0``."""
-    return os.environ.get("DEEPCORE_NUMBA", "1") != "0" and importlib.util.find_spec("numba") is not None
 
 
 def status() -> str:
@@ -38,6 +35,8 @@ def status() -> str:
         return "off (DEEPCORE_NUMBA=0)"
     if importlib.util.find_spec("numba") is None:
         return 'off (numba is not installed: pip install "deepcore[fast]")'
+    if load() is None:
+        return "off (numba cannot be imported; see the warning)"
     from importlib.metadata import version
 
     return f"on (numba {version('numba')})"
@@ -54,9 +53,15 @@ def for_arrays(*arrays: Any) -> SimpleNamespace | None:
 @functools.lru_cache(maxsize=None)
 def load() -> SimpleNamespace | None:
     """The compiled kernels (compiled lazily, per dtype, on first call), or None."""
-    if not enabled():
+    if os.environ.get("DEEPCORE_NUMBA", "1") == "0" or importlib.util.find_spec("numba") is None:
         return None
-    import numba
+    try:
+        import numba
+    except ImportError as exc:  # e.g. "Numba needs NumPy 2.3 or less"
+        warnings.warn(f"numba is installed but cannot be imported ({exc}); the NumPy backend runs without "
+                      "its compiled kernels (same results, slower). DEEPCORE_NUMBA=0 silences this.",
+                      RuntimeWarning, stacklevel=2)
+        return None
     import numpy as np
 
     compiled = numba.njit(nogil=True, cache=True, error_model="numpy")

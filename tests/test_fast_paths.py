@@ -380,3 +380,28 @@ def test_a_layer_with_relu_gives_the_same_as_its_parts(backend):
     for name, a, b in [("y", y, y_parts), ("dx", dx, dx_parts), ("kernel grad", fused.kernel.grad, plain.kernel.grad),
                        ("bias grad", fused.bias.grad, plain.bias.grad)]:
         np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b), err_msg=name)
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+def test_a_numba_that_cannot_be_imported_leaves_the_numpy_code_with_a_warning(deepcore_backend, monkeypatch):
+    """A Numba that does not import (say it does not support this NumPy yet) costs speed only."""
+    import sys
+
+    from deepcore.backends import numba_kernels
+    from deepcore.backends.numpy_backend import KERNEL_MIN_SIZE
+
+    monkeypatch.delenv("DEEPCORE_NUMBA", raising=False)
+    monkeypatch.setattr(numba_kernels.importlib.util, "find_spec", lambda name: object())  # "installed"
+    monkeypatch.setitem(sys.modules, "numba", None)  # ... but `import numba` fails
+    numba_kernels.load.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="numba is installed but cannot be imported"):
+            assert numba_kernels.load() is None
+        assert numba_kernels.status() == "off (numba cannot be imported; see the warning)"
+        (fast, reference), _ = _adam_state(deepcore_backend, False, (KERNEL_MIN_SIZE, 2))
+        _adam(deepcore_backend.adam_update, fast, False)
+        _adam(lambda *a, **k: Backend.adam_update(deepcore_backend, *a, **k), reference, False)
+        for f, r in zip(fast, reference):
+            np.testing.assert_array_equal(f, r)
+    finally:
+        numba_kernels.load.cache_clear()  # the real kernels again for later tests
