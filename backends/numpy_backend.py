@@ -4,10 +4,10 @@ import threading
 
 import numpy as np
 
-from deepcore.backends import numba_kernels
 from deepcore import host_memory
 from deepcore.activations import sigmoid_floor
 from deepcore.backend import Backend, Probe, denormal_threshold, patches_from_window_view
+from deepcore.backends import numba_kernels
 
 
 # Adam passes over each element 12 times. In blocks of this many elements, the working set

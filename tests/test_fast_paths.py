@@ -405,3 +405,15 @@ def test_a_numba_that_cannot_be_imported_leaves_the_numpy_code_with_a_warning(de
             np.testing.assert_array_equal(f, r)
     finally:
         numba_kernels.load.cache_clear()  # the real kernels again for later tests
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+@pytest.mark.parametrize("layer_name", sorted(CELL_KERNELS))
+def test_other_activations_keep_the_composed_cell(deepcore_backend, layer_name, compiled_kernels):
+    """A fused cell computes tanh and sigmoid only: other activations must not reach it."""
+    x = np.random.default_rng(12).standard_normal((4, 3, 2)).astype(np.float32)
+    layer = getattr(dc.layers, layer_name)(5, activation="softsign", recurrent_activation="hard_sigmoid")
+    layer.build(x.shape)
+    y, backprop = layer.forward(x, training=True)
+    backprop(np.ones_like(y))
+    assert not set(compiled_kernels) & set(CELL_KERNELS[layer_name])

@@ -300,6 +300,12 @@ def _dropped(a, keep):
     return a if keep is None else a * keep
 
 
+def _default_activations(layer) -> bool:
+    """Whether an LSTM's or GRU's gates use Keras's defaults (tanh, recurrent sigmoid), which
+    is what a backend's fused cell (`Backend.lstm_cell`, `Backend.gru_cell`) computes."""
+    return layer.activation.name == "tanh" and layer.recurrent_activation.name == "sigmoid"
+
+
 def _gate(z, index: int, units: int):
     """Columns ``[index * units, (index + 1) * units)`` of ``(batch, gates * units)``."""
     return z[:, index * units:(index + 1) * units]
@@ -346,9 +352,7 @@ class LSTM(Recurrent):
     def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep):
         h, c = _dropped(states[0], recurrent_keep), states[1]
         z = h @ recurrent_kernel  # this step's own new array
-        fused = None
-        if self.activation.name == "tanh" and self.recurrent_activation.name == "sigmoid":
-            fused = get_backend().lstm_cell(z, xw_t, c)
+        fused = get_backend().lstm_cell(z, xw_t, c) if _default_activations(self) else None
         h_new, c_new, cell_backprop = fused if fused is not None else self._cell(z, xw_t, c)
 
         def step_backprop(dstates, dxw, t):
@@ -415,9 +419,7 @@ class GRU(Recurrent):
         inner = h_in @ recurrent_kernel
         if self.bias is not None:
             inner += self.bias.value[1, :]  # in place: inner is this step's own new array
-        fused = None
-        if self.activation.name == "tanh" and self.recurrent_activation.name == "sigmoid":
-            fused = get_backend().gru_cell(xw_t, inner, h)
+        fused = get_backend().gru_cell(xw_t, inner, h) if _default_activations(self) else None
         h_new, cell_backprop = fused if fused is not None else self._cell(xw_t, inner, h)
 
         def step_backprop(dstates, dxw, t):
