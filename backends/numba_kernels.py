@@ -81,9 +81,6 @@ def load() -> SimpleNamespace | None:
                 v_hat[i] = v_i
             value[i] -= (m_i * alpha) / (np.sqrt(v_i) + epsilon)
 
-    # The LSTM kernels index row slices with the loop counter alone (an index like ``units + j``
-    # makes Numba check for negative indices) and never write an array they read (possible
-    # aliasing): either stops the loop from vectorizing, 3-4x slower.
     @compiled
     def bias_relu(z, bias, zero):
         # z (rows, units) <- max(z + bias, 0) with np.maximum's rules (NaN stays, -0.0 -> 0.0).
@@ -98,6 +95,9 @@ def load() -> SimpleNamespace | None:
         for i in range(dy.size):
             dx[i] = dy[i] * (one if x[i] > 0 else zero)
 
+    # The cell kernels (LSTM, GRU) index row slices with the loop counter alone (an index like ``units + j``
+    # makes Numba check for negative indices) and never write an array they read (possible
+    # aliasing): either stops the loop from vectorizing, 3-4x slower.
     @compiled
     def lstm_gate_inputs(z, xw, floor, e, g):
         # z + xw (batch, 4 * units), gates i, f, c, o -> e (batch, 3 * units): -max(z + xw, floor)
