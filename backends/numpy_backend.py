@@ -183,11 +183,13 @@ class NumpyBackend(Backend):
         return z
 
     def relu_gradient(self, dy, x):
-        if dy.size < KERNEL_MIN_SIZE or dy.shape != x.shape or not (dy.flags.c_contiguous and x.flags.c_contiguous):
-            return super().relu_gradient(dy, x)
-        kernels = numba_kernels.for_arrays(dy, x)
+        kernels = None
+        if dy.size >= KERNEL_MIN_SIZE and dy.shape == x.shape and dy.flags.c_contiguous and x.flags.c_contiguous:
+            kernels = numba_kernels.for_arrays(dy, x)
         if kernels is None:
-            return super().relu_gradient(dy, x)
+            # The portable formula, with the ndarray's astype: array-api-compat's costs 1.3 us
+            # more, twice per step of the seed network.
+            return dy * (x > 0).astype(dy.dtype)
         dx = np.empty_like(dy)
         to_dtype = dy.dtype.type
         kernels.relu_gradient(dy.reshape(-1), x.reshape(-1), dx.reshape(-1), to_dtype(1.0), to_dtype(0.0))

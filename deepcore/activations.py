@@ -102,8 +102,9 @@ def relu(x, negative_slope: float = 0.0, max_value: float | None = None, thresho
 
 def _relu_of_sum(z, bias):
     """ReLU of ``z + bias``, both in one pass where the backend can (in place in ``z``)."""
-    y = get_backend().bias_relu(z, bias)
-    return y, lambda dy: get_backend().relu_gradient(dy, y)
+    backend = get_backend()
+    y = backend.bias_relu(z, bias)
+    return y, lambda dy: backend.relu_gradient(dy, y)
 
 
 relu.forward_with_bias = _relu_of_sum

@@ -264,3 +264,10 @@ def array_namespace(array: Any) -> Any:
         xp = array_api_compat.array_namespace(array)
         _namespace_by_type[kind] = xp
     return xp
+
+
+def array_device(array: Any) -> Any:
+    """``array_api_compat.device(array)``, the device to create arrays next to ``array``. A
+    NumPy array answers "cpu" at once: the helper's type checks cost ~1.5 us, three times per
+    step of the seed network (every bias gradient)."""
+    return "cpu" if type(array) is np.ndarray else array_api_compat.device(array)

@@ -142,9 +142,9 @@ def _clip_probabilities(xp, p):
 def _mean_last(xp, values):
     """``(batch, ..., k) -> (batch, ...)``: the mean over the last axis, as sum / k (what
     NumPy's mean computes, without its Python-level overhead, 3.7 -> 2 us on small arrays);
-    with k = 1 just the values, reshaped."""
+    with k = 1 just the values, indexed (a view; NumPy's reshape function costs 1.2 us more)."""
     if values.shape[-1] == 1:
-        return xp.reshape(values, values.shape[:-1])
+        return values[..., 0]
     return xp.sum(values, axis=-1) / values.shape[-1]
 
 

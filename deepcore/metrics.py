@@ -9,9 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import array_api_compat
-
-from deepcore.backend import array_namespace
+from deepcore.backend import array_device, array_namespace
 from deepcore.losses import align_targets, weights_like
 from deepcore.registry import get_backend
 
@@ -166,7 +164,7 @@ class ConfusionMetric(Metric):
         weights = (xp.ones_like(y_pred) if sample_weight is None
                    else xp.broadcast_to(weights_like(xp, sample_weight, y_pred), y_pred.shape))
         labels, weights = xp.reshape(y_true, (-1,)), xp.reshape(weights, (-1,))
-        thresholds = xp.asarray(self.threshold_values(), dtype=y_pred.dtype, device=array_api_compat.device(y_pred))
+        thresholds = xp.asarray(self.threshold_values(), dtype=y_pred.dtype, device=array_device(y_pred))
         above = xp.astype(xp.reshape(y_pred, (1, -1)) > thresholds[:, None], y_pred.dtype)  # (thresholds, entries)
         positive, negative = labels * weights, (1.0 - labels) * weights
         increments = {"tp": above @ positive, "fp": above @ negative}
@@ -175,7 +173,7 @@ class ConfusionMetric(Metric):
         for name, increment in increments.items():
             count = self.counts[name]
             if isinstance(count, list):  # summed host counts (set_host_state): back to the device
-                count = xp.asarray(count, dtype=increment.dtype, device=array_api_compat.device(increment))
+                count = xp.asarray(count, dtype=increment.dtype, device=array_device(increment))
             self.counts[name] = count + increment
 
     def result(self):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import deepcore as dc
-from deepcore.backend import Backend, denormal_threshold
+from deepcore.backend import Backend, array_device, denormal_threshold
 
 # A fused GPU kernel may contract a * b + c into one FMA (one rounding instead of two) in each
 # of Adam's three updates, compounded over 3 steps: allow 16 float32 eps, relative.
@@ -77,6 +77,14 @@ def test_compiled_adam_is_bit_identical_to_the_reference(deepcore_backend, amsgr
     for f, r in zip(fast, reference):
         assert f.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(f, r)
+
+
+def test_array_device_is_array_api_compats_answer(backend):
+    """The NumPy shortcut in `array_device` gives what array-api-compat gives, on every backend
+    (array_api_strict runs on its second device, where a wrong answer would show)."""
+    array = backend.zeros((3, 2))
+    assert array_device(array) == array_api_compat.device(array) == backend.device
+    assert array_device(array[:, 0]) == backend.device
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

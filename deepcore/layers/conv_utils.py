@@ -13,9 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Sequence
 
-import array_api_compat
-
-from deepcore.backend import array_namespace
+from deepcore.backend import array_device, array_namespace
 from deepcore.registry import get_backend
 
 Padding = tuple[tuple[int, int], ...]  # (before, after) per spatial axis
@@ -96,11 +94,6 @@ def padding_amounts(lengths: Sequence[int], windows: Sequence[int], strides: Seq
     return tuple(amounts)
 
 
-def device_of(x: Any) -> Any:
-    """The device of ``x``, for creating arrays next to it."""
-    return array_api_compat.device(x)
-
-
 def pad(x: Any, amounts: Padding, value: float = 0.0) -> Any:
     """Pad the spatial axes of ``(batch, *spatial, channels)`` with ``value``."""
     if all(before == 0 and after == 0 for before, after in amounts):
@@ -108,7 +101,7 @@ def pad(x: Any, amounts: Padding, value: float = 0.0) -> Any:
     xp = array_namespace(x)
     spatial = x.shape[1:-1]
     shape = (x.shape[0], *(n + b + a for n, (b, a) in zip(spatial, amounts)), x.shape[-1])
-    padded = xp.full(shape, value, dtype=x.dtype, device=device_of(x))
+    padded = xp.full(shape, value, dtype=x.dtype, device=array_device(x))
     padded[_interior(spatial, amounts)] = x
     return padded
 
@@ -176,7 +169,7 @@ def scatter_windows(patches: Any, padded_shape: tuple, windows: Sequence[int], s
     """The portable `fold_patches`: each window offset's block added back through its strided
     slice."""
     xp = array_namespace(patches)
-    result = xp.zeros(padded_shape, dtype=patches.dtype, device=device_of(patches))
+    result = xp.zeros(padded_shape, dtype=patches.dtype, device=array_device(patches))
     for k, index in enumerate(offset_slices(windows, strides, dilations, patches.shape[2:-1])):
         result[index] = result[index] + patches[k, ...]
     return result

@@ -90,7 +90,6 @@ class Dense(Layer):
         return (*input_shape[:-1], self.units)
 
     def forward(self, x, training=False):
-        xp = array_namespace(x)
         kernel = self.kernel.value
         z = x @ kernel  # this layer's own new array: the bias goes in in place
         y, activation_backprop = self.activation.forward_biased(z, None if self.bias is None else self.bias.value)
@@ -98,8 +97,10 @@ class Dense(Layer):
         def parameter_gradients(dy):
             """Store the kernel and bias gradients; return dz (at the activation's input)."""
             dz = activation_backprop(dy)
-            rows = dz if dz.ndim == 2 else xp.reshape(dz, (-1, self.units))
-            inputs = x if x.ndim == 2 else xp.reshape(x, (-1, x.shape[-1]))
+            rows, inputs = dz, x
+            if x.ndim != 2:  # (batch, ..., features): the products over all leading axes
+                xp = array_namespace(x)
+                rows, inputs = xp.reshape(dz, (-1, self.units)), xp.reshape(x, (-1, x.shape[-1]))
             self.kernel.grad = inputs.T @ rows
             if self.bias is not None:
                 self.bias.grad = column_sums(rows)

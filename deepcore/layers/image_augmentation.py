@@ -19,7 +19,7 @@ import itertools
 import math
 
 from deepcore import random as host_random
-from deepcore.backend import array_namespace
+from deepcore.backend import array_device, array_namespace
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
 from deepcore.layers.image_preprocessing import check_images, check_size, resize, sized_output_shape
@@ -57,7 +57,7 @@ def affine_transform(x, transform, interpolation: str, fill_mode: str, fill_valu
     image -> ``(y, backprop)``, both ``(batch, rows, cols, C)`` (see the module docstring)."""
     xp = array_namespace(x)
     batch, rows, cols, channels = x.shape
-    device = conv_utils.device_of(x)
+    device = array_device(x)
     v = xp.reshape(xp.arange(rows, dtype=x.dtype, device=device), (1, rows, 1))
     u = xp.reshape(xp.arange(cols, dtype=x.dtype, device=device), (1, 1, cols))
     a0, a1, a2, b0, b1, b2 = (xp.reshape(transform[:, k], (batch, 1, 1)) for k in range(6))

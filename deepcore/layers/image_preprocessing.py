@@ -8,7 +8,7 @@ Images are ``(batch, rows, cols, channels)``. Resizing follows Keras 3 (TensorFl
 
 from __future__ import annotations
 
-from deepcore.backend import array_namespace
+from deepcore.backend import array_device, array_namespace
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
 
@@ -77,14 +77,14 @@ def resize(x, height: int, width: int, interpolation: str, crop_to_aspect_ratio:
     window = (slice(None), slice(None)) if not crop_to_aspect_ratio else aspect_crop(rows, cols, height, width)
     index = (slice(None), *window, slice(None))
     cropped = x[index]
-    matrices = [resize_matrix(xp, n, m, interpolation, x.dtype, conv_utils.device_of(x))
+    matrices = [resize_matrix(xp, n, m, interpolation, x.dtype, array_device(x))
                 for n, m in zip(cropped.shape[1:3], (height, width))]
     y, resample_backprop = resample(cropped, matrices)
     if not crop_to_aspect_ratio:
         return y, resample_backprop
 
     def backprop(dy):
-        dx = xp.zeros(x.shape, dtype=dy.dtype, device=conv_utils.device_of(dy))
+        dx = xp.zeros(x.shape, dtype=dy.dtype, device=array_device(dy))
         dx[index] = resample_backprop(dy)
         return dx
 

@@ -15,10 +15,8 @@ import itertools
 import operator
 from typing import Any, Callable, Sequence
 
-import array_api_compat
-
 from deepcore import config
-from deepcore.backend import array_namespace
+from deepcore.backend import array_device, array_namespace
 from deepcore.layers import symbolic
 from deepcore.layers.base import Layer, Shape
 
@@ -309,7 +307,7 @@ class Concatenate(Merge):
         for x, m in zip(inputs, masks):
             shape = tuple(x.shape)
             if m is None:
-                full.append(xp.ones(shape, dtype=xp.bool, device=array_api_compat.device(x)))
+                full.append(xp.ones(shape, dtype=xp.bool, device=array_device(x)))
             else:
                 full.append(xp.broadcast_to(xp.reshape(m, (*m.shape, *(1,) * (len(shape) - m.ndim))), shape))
         return xp.all(xp.concat(full, axis=self._resolved_axis([tuple(x.shape) for x in inputs])), axis=-1)

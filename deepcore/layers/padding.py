@@ -6,7 +6,7 @@ Inputs are ``channels_last``: ``(batch, *spatial, channels)``.
 
 from __future__ import annotations
 
-from deepcore.backend import array_namespace
+from deepcore.backend import array_device, array_namespace
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
 from deepcore.layers.image_preprocessing import resample, resize_matrix
@@ -126,7 +126,7 @@ class UpSampling(Layer):
 
     def _bilinear(self, x):
         xp = array_namespace(x)
-        matrices = [resize_matrix(xp, n, n * s, "bilinear", x.dtype, conv_utils.device_of(x))
+        matrices = [resize_matrix(xp, n, n * s, "bilinear", x.dtype, array_device(x))
                     for n, s in zip(x.shape[1:-1], self.size)]
         return resample(x, matrices)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from deepcore.backend import array_namespace
+from deepcore.backend import array_device, array_namespace
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
 from deepcore.registry import get_backend
@@ -62,7 +62,7 @@ class Pooling(Layer):
         disjoint = all(s >= w for s, w in zip(self.strides, self.pool_size))
         tiled = all(s == w and n % w == 0 for s, w, n in zip(self.strides, self.pool_size, padded.shape[1:-1]))
         make = xp.empty if tiled else xp.zeros
-        dpadded = make(padded.shape, dtype=padded.dtype, device=conv_utils.device_of(padded))
+        dpadded = make(padded.shape, dtype=padded.dtype, device=array_device(padded))
         for index, share in zip(slices, shares):
             dpadded[index] = share if disjoint else dpadded[index] + share
         return conv_utils.crop(dpadded, amounts)
@@ -112,7 +112,7 @@ class AveragePooling(Pooling):
     def forward(self, x, training=False):
         xp = array_namespace(x)
         padded, amounts, slices = self._offsets(x, 0.0)
-        ones = xp.ones((1, *x.shape[1:-1], 1), dtype=x.dtype, device=conv_utils.device_of(x))
+        ones = xp.ones((1, *x.shape[1:-1], 1), dtype=x.dtype, device=array_device(x))
         padded_ones = self._offsets(ones, 0.0)[0]
         counts = sum(padded_ones[index] for index in slices)  # (1, *out, 1): real elements per window
         y = sum(padded[index] for index in slices) / counts
@@ -126,7 +126,7 @@ def first_max_mask(values, axis: int):
     position = xp.expand_dims(get_backend().argmax(values, axis=axis), axis=axis)
     shape = [1] * values.ndim
     shape[axis] = values.shape[axis]
-    indices = xp.reshape(xp.arange(values.shape[axis], device=conv_utils.device_of(values)), tuple(shape))
+    indices = xp.reshape(xp.arange(values.shape[axis], device=array_device(values)), tuple(shape))
     return xp.astype(indices == position, values.dtype)
 
 

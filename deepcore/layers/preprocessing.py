@@ -8,8 +8,7 @@ import math
 from typing import Any
 
 from deepcore import config
-from deepcore.backend import array_namespace
-from deepcore.layers import conv_utils
+from deepcore.backend import array_device, array_namespace
 from deepcore.layers.base import Layer
 from deepcore.registry import get_backend
 
@@ -141,7 +140,7 @@ class Rescaling(Layer):
         xp = array_namespace(x)
         scale, offset = (
             value if isinstance(value, (int, float))
-            else xp.asarray(value, dtype=x.dtype, device=conv_utils.device_of(x))
+            else xp.asarray(value, dtype=x.dtype, device=array_device(x))
             for value in (self.scale, self.offset)
         )
         return x * scale + offset, lambda dy: dy * scale

@@ -6,10 +6,9 @@ import math
 import warnings
 from typing import Any, Iterator
 
-import array_api_compat
 import numpy as np
 
-from deepcore.backend import Backend, array_namespace
+from deepcore.backend import Backend, array_device, array_namespace
 
 
 def to_backend(backend: Backend, data: Any, what: str, dtype: Any = None) -> Any:
@@ -121,7 +120,7 @@ def _check_finite(array: Any, what: str) -> None:
         rows = xp.reshape(array, (array.shape[0], -1))
         with warnings.catch_warnings():  # NumPy warns of the NaN that 0 * inf is meant to give
             warnings.simplefilter("ignore", RuntimeWarning)
-            probe = rows @ xp.zeros(rows.shape[1], dtype=array.dtype, device=array_api_compat.device(array))
+            probe = rows @ xp.zeros(rows.shape[1], dtype=array.dtype, device=array_device(array))
         if bool(xp.all(probe == 0.0)):
             return
     bad = int(xp.count_nonzero(~xp.isfinite(array)))
