@@ -1,7 +1,8 @@
 """Merge layers (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot): forward
 against NumPy float64 references written independently, each input's gradient against finite
-differences, Keras's broadcasting and mask rules, ties of Maximum/Minimum, errors that name the
-layer and the shapes, output shapes and configs, on every backend."""
+differences, Keras's broadcasting rule, Keras 3's mask rules (output masks and masked values,
+against a NumPy transcription of Keras's algorithm), ties of Maximum/Minimum, errors that name
+the layer and the shapes, output shapes and configs, on every backend."""
 
 from __future__ import annotations
 
@@ -35,12 +36,13 @@ def draw(shapes, seed=0) -> list:
     return [rng.standard_normal(shape) for shape in shapes]
 
 
-def check_each_input(backend, layer, hosts, label):
+def check_each_input(backend, layer, hosts, label, **forward_kwargs):
     """Finite differences for every input's gradient, the other inputs held fixed; each
-    gradient has exactly its input's shape."""
+    gradient has exactly its input's shape. ``forward_kwargs`` go to the layer's forward."""
     for i, host in enumerate(hosts):
         def forward(v, i=i):
-            y, backprop = layer.forward([v if j == i else on(backend, h) for j, h in enumerate(hosts)])
+            y, backprop = layer.forward([v if j == i else on(backend, h) for j, h in enumerate(hosts)],
+                                        **forward_kwargs)
 
             def backprop_i(dy):
                 dxs = backprop(dy)
@@ -113,6 +115,18 @@ def test_ties_give_the_gradient_to_the_first_input_holding_the_extreme(backend, 
     np.testing.assert_array_equal(dxs[0], [[0.0, 20.0, 30.0, 40.0]])
     np.testing.assert_array_equal(dxs[1], [[10.0, 0.0, 0.0, 0.0]])
     np.testing.assert_array_equal(dxs[2], [[0.0, 0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("cls", [Maximum, Minimum])
+def test_nan_propagates_and_takes_the_gradient(backend, float64, cls):
+    """NaN wins as in np.maximum/np.minimum (Keras's ops), from either input; the first NaN
+    gets the gradient."""
+    x1, x2 = np.array([[np.nan, 1.0, np.nan]]), np.array([[1.0, np.nan, np.nan]])
+    y, backprop = cls().forward([on(backend, x1), on(backend, x2)])
+    np.testing.assert_array_equal(backend.to_numpy(y), [[np.nan, np.nan, np.nan]])
+    dx1, dx2 = (backend.to_numpy(d) for d in backprop(on(backend, np.array([[1.0, 2.0, 4.0]]))))
+    np.testing.assert_array_equal(dx1, [[1.0, 0.0, 4.0]])
+    np.testing.assert_array_equal(dx2, [[0.0, 2.0, 0.0]])
 
 
 def test_ties_with_a_broadcast_input(backend, float64):
@@ -228,20 +242,97 @@ M1 = np.array([[True, True, False], [True, False, False]])
 M2 = np.array([[True, False, True], [True, True, False]])
 
 
-@pytest.mark.parametrize("layer", [Add(), Subtract(), Multiply(), Average(), Maximum(), Minimum(), Concatenate()],
+ELEMENTWISE = [Add, Subtract, Multiply, Average, Maximum, Minimum]
+
+
+@pytest.mark.parametrize("layer", [cls() for cls in ELEMENTWISE] + [Concatenate()],
                          ids=lambda layer: type(layer).__name__)
-def test_masks_are_anded(backend, layer):
+def test_the_output_mask_is_the_or_of_the_masks(backend, layer):
+    """Keras 3: an entry is kept when any input keeps it. An input without a mask: no output
+    mask from an elementwise merge; all True in Concatenate's."""
     x = backend.asarray(np.ones((2, 3, 4)), dtype=backend.dtype())
     m1, m2 = backend.asarray(M1), backend.asarray(M2)
     assert layer.supports_masking
-    np.testing.assert_array_equal(backend.to_numpy(layer.compute_mask([x, x], [m1, m2])), M1 & M2)
-    np.testing.assert_array_equal(backend.to_numpy(layer.compute_mask([x, x], [None, m2])), M2)
+    np.testing.assert_array_equal(backend.to_numpy(layer.compute_mask([x, x], [m1, m2])), M1 | M2)
+    if isinstance(layer, Concatenate):
+        np.testing.assert_array_equal(backend.to_numpy(layer.compute_mask([x, x], [None, m2])), np.ones((2, 3), bool))
+    else:
+        assert layer.compute_mask([x, x], [None, m2]) is None
     assert layer.compute_mask([x, x], [None, None]) is None
     assert layer.compute_mask([x, x], None) is None
     if not isinstance(layer, Subtract):
-        np.testing.assert_array_equal(backend.to_numpy(layer.compute_mask([x, x, x], [m1, None, m2])), M1 & M2)
+        m3 = backend.asarray(np.zeros((2, 3), bool))
+        np.testing.assert_array_equal(backend.to_numpy(layer.compute_mask([x, x, x], [m1, m3, m2])), M1 | M2)
     with pytest.raises(ValueError, match=r"one mask \(or None\) per input, 2 in all"):
         layer.compute_mask([x, x], [m1])
+
+
+def keras_masked_merge(cls, xs: list, masks: list) -> np.ndarray:
+    """Keras 3.15's merge of ``xs`` with per-input masks (None or ``x.shape[:-1]``), transcribed
+    to NumPy from its merging layers: Multiply counts masked entries as 1 and zeroes the
+    entries every input masks (when all have masks); Maximum/Minimum fold with
+    ``_apply_merge_op_and_or_mask``; the others ignore masks."""
+    full = [None if m is None else np.broadcast_to(m[..., None], x.shape) for x, m in zip(xs, masks)]
+    if cls is Multiply:
+        output = functools.reduce(np.multiply, [x if m is None else np.where(m, x, 1.0) for x, m in zip(xs, full)])
+        if all(m is not None for m in full):
+            output = np.where(functools.reduce(np.logical_or, full), output, 0.0)
+        return output
+    if cls in (Maximum, Minimum):
+        op = np.maximum if cls is Maximum else np.minimum
+        output, output_mask = xs[0], full[0]
+        for x, mask in zip(xs[1:], full[1:]):
+            if mask is not None:
+                x = np.where(mask, x, output)
+            if output_mask is not None:
+                output = np.where(output_mask, output, x)
+            output_mask = np.logical_or(output_mask, mask) if mask is not None and output_mask is not None else None
+            output = op(output, x)
+        return output
+    return REFERENCES[cls](xs)
+
+
+MASKINGS = {"both": (M1, M2), "first only": (M1, None), "second only": (None, M2)}
+
+
+@pytest.mark.parametrize("masking", MASKINGS)
+@pytest.mark.parametrize("cls", ELEMENTWISE, ids=lambda cls: cls.__name__)
+def test_masked_values_and_gradients_follow_keras_3(backend, float64, cls, masking):
+    hosts = draw([(2, 3, 4), (2, 3, 4)], seed=7)
+    masks = MASKINGS[masking]
+    on_backend = [None if m is None else backend.asarray(m) for m in masks]
+    layer = cls()
+    y, _ = layer.forward([on(backend, h) for h in hosts], mask=on_backend)
+    np.testing.assert_allclose(backend.to_numpy(y), keras_masked_merge(cls, hosts, list(masks)), rtol=1e-14, atol=0)
+    check_each_input(backend, layer, hosts, f"{cls.__name__} masked ({masking})", mask=on_backend)
+
+
+def test_a_masked_entry_gets_no_gradient_from_multiply_and_maximum(backend, float64):
+    x1, x2 = np.array([[[2.0], [3.0]]]), np.array([[[5.0], [7.0]]])
+    mask1, mask2 = np.array([[True, False]]), np.array([[False, False]])
+    dy = on(backend, np.ones((1, 2, 1)))
+    masks = [backend.asarray(mask1), backend.asarray(mask2)]
+    y, backprop = Multiply().forward([on(backend, x1), on(backend, x2)], mask=masks)
+    np.testing.assert_array_equal(backend.to_numpy(y), [[[2.0], [0.0]]])  # 2 * 1; every input masks entry 2
+    np.testing.assert_array_equal([backend.to_numpy(d) for d in backprop(dy)], [[[[1.0], [0.0]]], [[[0.0], [0.0]]]])
+    y, backprop = Maximum().forward([on(backend, x1), on(backend, x2)], mask=masks)
+    np.testing.assert_array_equal(backend.to_numpy(y), [[[2.0], [3.0]]])  # x2 is masked everywhere: never wins
+    np.testing.assert_array_equal([backend.to_numpy(d) for d in backprop(dy)], [[[[1.0], [1.0]]], [[[0.0], [0.0]]]])
+
+
+def test_a_functional_model_passes_masks_to_the_merge(backend):
+    """Embedding(mask_zero=True) in two branches, merged by Maximum: the merge sees the masks,
+    and its output mask (their OR) reaches the pooling."""
+    tokens = dc.layers.Input((4,), dtype="int32")
+    a = dc.layers.Embedding(10, 3, mask_zero=True)(tokens)
+    b = dc.layers.Embedding(10, 3, mask_zero=True)(tokens)
+    model = dc.models.Model(tokens, dc.layers.GlobalAveragePooling1D()(Maximum()([a, b])))
+    ids = np.array([[1, 2, 0, 0], [3, 0, 0, 0]])
+    y = backend.to_numpy(model(backend.asarray(ids)))
+    ea, eb = (backend.to_numpy(layer.embeddings.value) for layer in model.layers[1:3])
+    merged = np.maximum(ea[ids], eb[ids])
+    kept = (ids != 0)[..., None]
+    np.testing.assert_allclose(y, (merged * kept).sum(axis=1) / kept.sum(axis=1), rtol=1e-6)
 
 
 def test_concatenating_along_the_time_axis_joins_the_masks(backend):

@@ -25,9 +25,9 @@ class Merge(Layer):
     """Base class of the layers that take a list of inputs: at least one, as Keras 3 (one input
     passes through), or exactly ``exact_inputs``.
 
-    Masks (tf.keras's rule for merges; Keras 3 ORs them and first fills masked entries with the
-    operation's identity): the output has no mask when no input has one; otherwise its mask is
-    the logical AND of the inputs' masks, an input without a mask counting as all True.
+    Masks (Keras 3's rule): the output has a mask only when every input has one, and it is
+    their logical OR (an entry is kept when any input keeps it). `Multiply`, `Maximum` and
+    `Minimum` also leave masked entries out of their values (see each).
     """
 
     multiple_inputs = True
@@ -80,12 +80,11 @@ class Merge(Layer):
         return self.forward(inputs, training)[0]
 
     def compute_mask(self, inputs: Sequence, mask: Sequence | None = None) -> Any:
-        """The AND of the given masks (None: no input has a mask)."""
+        """The OR of the inputs' masks; None when an input has none."""
         masks = self._mask_list(inputs, mask)
-        given = [m for m in masks if m is not None]
-        if not given:
+        if any(m is None for m in masks):
             return None
-        return functools.reduce(array_namespace(given[0]).logical_and, given)
+        return functools.reduce(array_namespace(masks[0]).logical_or, masks)
 
     # --- checks and messages ----------------------------------------------------------------
     def _title(self) -> str:
@@ -134,8 +133,10 @@ class Merge(Layer):
 # --- elementwise merges --------------------------------------------------------------------------
 
 class _Elementwise(Merge):
-    """A merge computed elementwise: a subclass gives ``combine(xp, xs) -> y`` and the gradient
-    ``input_gradient(xp, dy, xs, y, i)`` reaching its ``i``-th input (in the output's shape).
+    """A merge computed elementwise: a subclass gives ``combine(xp, xs, masks) -> (y, backprop)``
+    on the inputs brought to the output's rank, with ``masks`` one per input, each None or
+    broadcast to the output's shape; ``backprop(dy)`` gives one gradient per input, in the
+    output's shape.
 
     Shapes follow Keras's broadcasting rule: the batch sizes agree, and the other axes are
     aligned from the right (an input of lower rank gains axes of size 1 after its batch axis);
@@ -143,10 +144,9 @@ class _Elementwise(Merge):
     backward sums each gradient back to its input's shape.
     """
 
-    def combine(self, xp: Any, xs: list) -> Any:
-        raise NotImplementedError
+    uses_mask = True
 
-    def input_gradient(self, xp: Any, dy: Any, xs: list, y: Any, i: int) -> Any:
+    def combine(self, xp: Any, xs: list, masks: list) -> tuple[Any, Callable]:
         raise NotImplementedError
 
     def compute_output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
@@ -162,86 +162,107 @@ class _Elementwise(Merge):
             dims.append(known.pop() if known else None if None in column else 1)
         return (batch, *dims)
 
-    def forward(self, inputs: Sequence, training: bool = False) -> tuple[Any, Callable]:
-        """``[x_1, ..., x_n] -> y`` of the broadcast shape; ``backprop(dy) -> [dx_1, ..., dx_n]``."""
+    def forward(self, inputs: Sequence, training: bool = False, mask: Sequence | None = None) -> tuple[Any, Callable]:
+        """``[x_1, ..., x_n] -> y`` of the broadcast shape; ``backprop(dy) -> [dx_1, ..., dx_n]``.
+        ``mask``: one mask (or None) per input, each shaped as its input without the last axis
+        (e.g. ``(batch, timesteps)``), as Keras's."""
         inputs = self._input_list(inputs)
         xp = array_namespace(inputs[0])
-        rank = len(self.compute_output_shape([tuple(x.shape) for x in inputs]))
+        shape = tuple(self.compute_output_shape([tuple(x.shape) for x in inputs]))
+        rank = len(shape)
         xs = [x if x.ndim == rank else xp.reshape(x, _aligned(tuple(x.shape), rank)) for x in inputs]
-        y = self.combine(xp, xs)
+        masks = [None if m is None else xp.broadcast_to(xp.reshape(m, _aligned((*m.shape, 1), rank)), shape)
+                 for m in self._mask_list(inputs, mask)]
+        y, combine_backprop = self.combine(xp, xs, masks)
 
         def backprop(dy):
-            return [_sum_to_shape(xp, self.input_gradient(xp, dy, xs, y, i), tuple(x.shape))
-                    for i, x in enumerate(inputs)]
+            return [_sum_to_shape(xp, gradient, tuple(x.shape)) for gradient, x in zip(combine_backprop(dy), inputs)]
 
         return y, backprop
 
 
 class Add(_Elementwise):
-    """``y = x_1 + ... + x_n``, elementwise."""
+    """``y = x_1 + ... + x_n``, elementwise (masked entries included, as Keras)."""
 
-    def combine(self, xp, xs):
-        return functools.reduce(operator.add, xs)
-
-    def input_gradient(self, xp, dy, xs, y, i):
-        return dy
+    def combine(self, xp, xs, masks):
+        return functools.reduce(operator.add, xs), lambda dy: [dy] * len(xs)
 
 
 class Subtract(_Elementwise):
-    """``y = x_1 - x_2`` for exactly two inputs."""
+    """``y = x_1 - x_2`` for exactly two inputs (masked entries included, as Keras)."""
 
     exact_inputs = 2
 
-    def combine(self, xp, xs):
-        return xs[0] - xs[1]
-
-    def input_gradient(self, xp, dy, xs, y, i):
-        return dy if i == 0 else -dy
+    def combine(self, xp, xs, masks):
+        return xs[0] - xs[1], lambda dy: [dy, -dy]
 
 
 class Multiply(_Elementwise):
-    """``y = x_1 * ... * x_n``, elementwise."""
+    """``y = x_1 * ... * x_n``, elementwise. As Keras 3, a masked entry of an input counts as 1;
+    when every input has a mask, entries that all inputs mask are 0."""
 
-    def combine(self, xp, xs):
-        return functools.reduce(operator.mul, xs)
+    def combine(self, xp, xs, masks):
+        factors = [x if m is None else xp.where(m, x, 1.0) for x, m in zip(xs, masks)]
+        kept = functools.reduce(xp.logical_or, masks) if all(m is not None for m in masks) else None
+        y = functools.reduce(operator.mul, factors)
+        if kept is not None:
+            y = xp.where(kept, y, 0.0)
 
-    def input_gradient(self, xp, dy, xs, y, i):
-        return functools.reduce(operator.mul, xs[:i] + xs[i + 1:], dy)  # the product of the others
+        def backprop(dy):  # an entry that every input masks gets 0 through each input's own mask
+            gradients = []
+            for i, m in enumerate(masks):
+                gradient = functools.reduce(operator.mul, factors[:i] + factors[i + 1:], dy)  # the others' product
+                gradients.append(gradient if m is None else xp.where(m, gradient, 0.0))
+            return gradients
+
+        return y, backprop
 
 
 class Average(_Elementwise):
-    """``y = (x_1 + ... + x_n) / n``, elementwise."""
+    """``y = (x_1 + ... + x_n) / n``, elementwise (masked entries included, as Keras)."""
 
-    def combine(self, xp, xs):
-        return functools.reduce(operator.add, xs) / len(xs)
-
-    def input_gradient(self, xp, dy, xs, y, i):
-        return dy / len(xs)
+    def combine(self, xp, xs, masks):
+        return functools.reduce(operator.add, xs) / len(xs), lambda dy: [dy / len(xs)] * len(xs)
 
 
 class _Extremum(_Elementwise):
-    """Maximum and Minimum: the gradient of each output element goes to the first input that
-    holds the extreme value; inputs tied with it get none (TensorFlow's gradient)."""
+    """Maximum and Minimum, folded over the inputs in order. Each output element comes from
+    one input, which gets its gradient: the earlier one on a tie (TensorFlow's gradient), the
+    first NaN. Masks as Keras 3: a masked entry takes the running result's value, so it never
+    wins, and the running result takes the next input's value where it is itself masked."""
 
-    def input_gradient(self, xp, dy, xs, y, i):
-        first = xs[i] == y
-        for earlier in xs[:i]:
-            first = xp.logical_and(first, earlier != y)
-        return dy * xp.astype(first, dy.dtype)
+    def keeps(self, xp, running, x):
+        """Where the running result stays the extremum against ``x``."""
+        raise NotImplementedError
+
+    def combine(self, xp, xs, masks):
+        xs = xp.broadcast_arrays(*xs)
+        y, kept = xs[0], masks[0]
+        source = xp.zeros(y.shape, dtype=xp.int32, device=array_device(y))  # the input each entry comes from
+        for i, (x, m) in enumerate(zip(xs[1:], masks[1:]), start=1):
+            x_source = xp.full(y.shape, i, dtype=xp.int32, device=array_device(y))
+            if m is not None:
+                x, x_source = xp.where(m, x, y), xp.where(m, x_source, source)
+            if kept is not None:
+                y, source = xp.where(kept, y, x), xp.where(kept, source, x_source)
+            kept = xp.logical_or(kept, m) if kept is not None and m is not None else None
+            stays = self.keeps(xp, y, x)
+            y, source = xp.where(stays, y, x), xp.where(stays, source, x_source)
+        return y, lambda dy: [xp.where(source == i, dy, 0.0) for i in range(len(xs))]
 
 
 class Maximum(_Extremum):
     """``y = max(x_1, ..., x_n)``, elementwise; a tie's gradient goes to the first input holding it."""
 
-    def combine(self, xp, xs):
-        return functools.reduce(xp.maximum, xs)
+    def keeps(self, xp, running, x):
+        return xp.logical_or(running >= x, xp.isnan(running))
 
 
 class Minimum(_Extremum):
     """``y = min(x_1, ..., x_n)``, elementwise; a tie's gradient goes to the first input holding it."""
 
-    def combine(self, xp, xs):
-        return functools.reduce(xp.minimum, xs)
+    def keeps(self, xp, running, x):
+        return xp.logical_or(running <= x, xp.isnan(running))
 
 
 # --- Concatenate -----------------------------------------------------------------------------------
@@ -250,10 +271,9 @@ class Concatenate(Merge):
     """Joins the inputs along ``axis`` (not the batch axis): inputs of one rank, equal sizes on
     every other axis. ``[(batch, a, c), (batch, b, c)] -> (batch, a + b, c)`` for ``axis=1``.
 
-    Masks (tf.keras's rule; Keras 3 ORs over the last axis): each mask is broadcast to its
-    input's shape (a missing one as all True), the results are joined along ``axis`` and
-    AND-ed over the last axis; along the last axis this is the AND of the masks, along a
-    sequence axis the masks are joined.
+    Masks (Keras 3's rule): each mask is broadcast to its input's shape (a missing one as all
+    True), the results are joined along ``axis`` and OR-ed over the last axis; along the last
+    axis this is the OR of the masks, along a sequence axis the masks are joined.
     """
 
     def __init__(self, axis: int = -1, **kwargs):
@@ -310,7 +330,7 @@ class Concatenate(Merge):
                 full.append(xp.ones(shape, dtype=xp.bool, device=array_device(x)))
             else:
                 full.append(xp.broadcast_to(xp.reshape(m, (*m.shape, *(1,) * (len(shape) - m.ndim))), shape))
-        return xp.all(xp.concat(full, axis=self._resolved_axis([tuple(x.shape) for x in inputs])), axis=-1)
+        return xp.any(xp.concat(full, axis=self._resolved_axis([tuple(x.shape) for x in inputs])), axis=-1)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": self.axis}
