@@ -304,8 +304,6 @@ def test_graph_errors_are_clear():
         Dense(2)(a, mask=b)
     with pytest.raises(TypeError, match="has no values"):
         np.asarray(a)
-    with pytest.raises(NotImplementedError, match="outputs as a dict"):
-        Model(a, {"out": Dense(1)(a)})
     with pytest.raises(TypeError, match="build the outer model with the functional API"):
         Sequential([Model(a, Dense(2)(a)), Dense(1)])
 
@@ -556,6 +554,56 @@ def test_inputs_as_a_dict_match_the_data_by_key_and_outputs_of_one_layer_get_num
     logs = siamese.evaluate([np.ones((4, 3)), np.zeros((4, 3))], [np.zeros((4, 2)), np.zeros((4, 2))],
                             verbose=0, return_dict=True)
     assert set(logs) == {"loss", "enc_loss", "enc_1_loss"} and logs["enc_1_loss"] == 0.0  # zeros in, no bias
+
+
+def test_outputs_as_a_dict_key_targets_losses_logs_and_predictions(backend, tmp_path):
+    """Keras 3 (checked against 3.15.1): outputs ordered by key; the keys, not the layers'
+    names, key the targets, losses, metrics and logs; predict and calls return a dict;
+    ``output_names`` stays the layers' names; a list of targets follows the key order."""
+    x, label, score = two_output_data()
+    inputs = Input((x.shape[1],))
+    hidden = Dense(8, activation="relu")(inputs)
+    outputs = {"score": Dense(1, name="s_layer")(hidden), "label": Dense(3, activation="softmax", name="l_layer")(hidden)}
+    model = Model(inputs, outputs)
+    assert model.output_names == ["l_layer", "s_layer"]
+    assert model.output == {"label": outputs["label"], "score": outputs["score"]}
+    model.compile(optimizer=dc.optimizers.Adam(0.02), loss={"score": "mse", "label": "sparse_categorical_crossentropy"},
+                  metrics={"label": ["accuracy"]})
+    history = model.fit(x, {"score": score, "label": label}, batch_size=16, epochs=3, verbose=0)
+    assert set(history.history) == {"loss", "label_loss", "score_loss", "label_accuracy"}
+    by_dict = model.evaluate(x, {"label": label, "score": score}, verbose=0, return_dict=True)
+    assert model.evaluate(x, [label, score], verbose=0, return_dict=True) == by_dict
+    predicted = model.predict(x, batch_size=20, verbose=0)
+    assert set(predicted) == {"label", "score"}
+    assert predicted["label"].shape == (48, 3) and predicted["score"].shape == (48, 1)
+    assert np.mean(predicted["label"].argmax(axis=1) == label) == pytest.approx(by_dict["label_accuracy"], abs=1e-9)
+    called = model(backend.asarray(x))
+    np.testing.assert_allclose(backend.to_numpy(called["score"]), predicted["score"], rtol=1e-6)
+
+    model.save(tmp_path / "dict_outputs.deepcore")
+    loaded = load_model(tmp_path / "dict_outputs.deepcore")
+    reloaded = loaded.predict(x, verbose=0)
+    assert set(reloaded) == {"label", "score"}
+    np.testing.assert_array_equal(reloaded["label"], predicted["label"])
+    assert loaded.evaluate(x, [label, score], verbose=0, return_dict=True) == pytest.approx(by_dict, rel=1e-6)
+
+    one = Model(inputs, {"only": Dense(2, name="o")(hidden)})  # one output: a dict too, logs only "loss"
+    one.compile(optimizer="sgd", loss={"only": "mse"})
+    assert set(one.evaluate(x, {"only": np.zeros((48, 2))}, verbose=0, return_dict=True)) == {"loss"}
+    assert set(one.predict(x, verbose=0)) == {"only"}
+
+
+def test_a_model_with_dict_outputs_called_as_a_layer_gives_a_dict(backend):
+    inputs = Input((3,))
+    inner = Model(inputs, {"b": Dense(2, name="b_dense")(inputs), "a": Dense(1, name="a_dense")(inputs)})
+    outer_inputs = Input((3,))
+    parts = inner(outer_inputs)
+    assert set(parts) == {"a", "b"} and parts["a"].shape == (None, 1) and parts["b"].shape == (None, 2)
+    outer = Model(outer_inputs, Concatenate()([parts["a"], parts["b"]]))
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    inner_out = inner.predict(x, verbose=0)
+    np.testing.assert_allclose(outer.predict(x, verbose=0), np.concatenate([inner_out["a"], inner_out["b"]], axis=1),
+                               rtol=1e-6)
 
 
 def test_one_tensor_given_twice_as_outputs_gets_both_gradients(backend, float64):

@@ -24,7 +24,12 @@ class Functional(Model):
     symbolic tensor or a list), Keras's functional API: branches, merges
     (`deepcore.layers.Add`, `Concatenate`...) and shared layers. With several inputs (or
     outputs), fit/evaluate/predict take the arrays (or targets) as a list in their order or a
-    dict keyed by the Input (output layer) names; predict returns a list."""
+    dict keyed by the Input (output layer) names; predict returns a list.
+
+    ``inputs`` or ``outputs`` given as a dict (Keras 3) are ordered by key, and the keys name
+    them: the data, targets, per-output losses, metrics and logs are keyed by them, and with
+    dict outputs predict and calls return a dict (``output_names`` stays the output layers'
+    names, as Keras)."""
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None, **kwargs):
         if inputs is None or outputs is None:
@@ -42,7 +47,9 @@ class Functional(Model):
         self._input_keys = sorted(str(key) for key in inputs) if isinstance(inputs, dict) else None
         self.inputs = _tensors([inputs[key] for key in sorted(inputs)] if isinstance(inputs, dict) else inputs,
                                "inputs")
-        self.outputs = _tensors(outputs, "outputs")
+        self._output_keys = sorted(str(key) for key in outputs) if isinstance(outputs, dict) else None
+        self.outputs = _tensors([outputs[key] for key in sorted(outputs)] if isinstance(outputs, dict) else outputs,
+                                "outputs")
         for tensor in self.inputs:
             if not isinstance(tensor.node.layer, InputLayer):
                 raise ValueError(f"Model {self.name!r}: every entry of inputs must come from Input(); "
@@ -80,7 +87,14 @@ class Functional(Model):
         return self.input_names if len(self.inputs) > 1 else None
 
     def _output_names(self) -> list[str] | None:
-        return self.output_names if len(self.outputs) > 1 else None
+        # Keras 3: with outputs given as a dict, its keys (not the layers' names) key the
+        # targets, losses, metrics and logs.
+        return (self._output_keys or self.output_names) if len(self.outputs) > 1 else None
+
+    def _structured_outputs(self, values: list) -> Any:
+        if self._output_keys is not None:
+            return dict(zip(self._output_keys, values))
+        return super()._structured_outputs(values)
 
     def build(self, input_shape) -> None:
         """Built already from its inputs; checks that ``input_shape`` fits them."""
@@ -248,8 +262,7 @@ class Functional(Model):
             result = node.call([made[id(tensor)] for tensor in node.inputs])
             for tensor, value in zip(node.outputs, node.results(result)):
                 made[id(tensor)] = value
-        outputs = [made[id(tensor)] for tensor in self.outputs]
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._structured_outputs([made[id(tensor)] for tensor in self.outputs])
 
     # --- description and configuration -----------------------------------------------------
     def summary(self, line_length: int | None = None, print_fn: Callable[[str], None] | None = None,
@@ -289,6 +302,7 @@ class Functional(Model):
             "inputs": [reference(tensor) for tensor in self.inputs],
             "input_keys": self._input_keys,
             "outputs": [reference(tensor) for tensor in self.outputs],
+            "output_keys": self._output_keys,
         }
 
     @classmethod
@@ -317,9 +331,10 @@ class Functional(Model):
             made.setdefault(spec["layer"], []).append(result if isinstance(result, list) else [result])
         inputs = [tensor(reference) for reference in config["inputs"]]
         outputs = [tensor(reference) for reference in config["outputs"]]
-        keys = config.get("input_keys")
+        keys, output_keys = config.get("input_keys"), config.get("output_keys")
         given = dict(zip(keys, inputs)) if keys else inputs if len(inputs) > 1 else inputs[0]
-        model = cls(given, outputs if len(outputs) > 1 else outputs[0], name=config.get("name"))
+        made_outputs = dict(zip(output_keys, outputs)) if output_keys else outputs if len(outputs) > 1 else outputs[0]
+        model = cls(given, made_outputs, name=config.get("name"))
         # The saved layer order (it placed the layers of models called as layers, which the
         # rebuilt graph no longer groups): get_weights keeps its order across save and load.
         saved_order = [layers[spec["config"]["name"]] for spec in config["layers"]]
@@ -341,9 +356,6 @@ def _distinct(names: list[str]) -> list[str]:
 
 def _tensors(value, what: str) -> list[SymbolicTensor]:
     """One symbolic tensor or a list/tuple of them -> a list."""
-    if isinstance(value, dict):
-        raise NotImplementedError(f"Model(): {what} as a dict is not supported; pass a list (the targets are "
-                                  "then matched by the output layer names, in a dict, or by position).")
     items = list(value) if isinstance(value, (list, tuple)) else [value]
     for item in items:
         if not isinstance(item, SymbolicTensor):

@@ -66,8 +66,14 @@ class Model:
 
     @property
     def output(self):
-        """The symbolic output (a list for several), as Keras's ``model.output``."""
-        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+        """The symbolic output (a list for several, a dict for outputs given as one), as
+        Keras's ``model.output``."""
+        return self._structured_outputs(list(self.outputs))
+
+    def _structured_outputs(self, values: list) -> Any:
+        """One value per output, in order -> the structure of the model's outputs: the value
+        itself for one output, else the list."""
+        return values[0] if len(values) == 1 else list(values)
 
     def _input_names(self) -> list[str] | None:
         """The names of the model's inputs when it has several (its data is then a list or a
@@ -478,9 +484,8 @@ class Model:
             outputs.append(self.forward(data.take(backend, x_all, index), training=False)[0])
             hooks.on_predict_batch_end(step, {"outputs": outputs[-1]})
         hooks.on_predict_end()
-        if self._output_names() is None:
-            return backend.to_numpy(backend.xp.concat(outputs, axis=0))
-        return [backend.to_numpy(backend.xp.concat(parts, axis=0)) for parts in zip(*outputs)]
+        per_output = zip(*outputs) if self._output_names() is not None else [outputs]
+        return self._structured_outputs([backend.to_numpy(backend.xp.concat(parts, axis=0)) for parts in per_output])
 
     def __call__(self, x, training: bool = False):
         """Forward pass on a backend array, or a list of them for a model with several inputs
@@ -495,7 +500,8 @@ class Model:
         names = self._input_names()
         x = data.one_array(x, self._input_rank()) if names is None else tuple(data.in_order(x, names, "x"))
         self._prepare(x)
-        return self.forward(x, training)[0]
+        y = self.forward(x, training)[0]
+        return self._structured_outputs(list(y) if self._output_names() is not None else [y])
 
     def call_symbolic(self, x):
         """This model's layers applied to symbolic tensors ``x``: the symbolic output."""
