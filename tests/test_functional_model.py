@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import deepcore as dc
-from deepcore.layers import (GRU, LSTM, Add, Concatenate, Dense, Embedding, Flatten, Input, InputLayer,
+from deepcore.layers import (GRU, LSTM, Add, Bidirectional, Concatenate, Dense, Embedding, Flatten, Input, InputLayer,
                              Multiply, SimpleRNN)
 from deepcore.models import Functional, Model, Sequential, load_model, model_from_json
 from deepcore.testing.compare import compare_backends
@@ -200,6 +200,65 @@ def test_initial_state_gradients_match_finite_differences(backend, float64, laye
                        label=f"{layer_class.__name__} initial state {position}")
     with pytest.raises(ValueError, match=r"initial_state must be .* of shape \(2, 3\)"):
         layer.forward(x, initial_state=[on[0][:1, ...]] * layer.state_count)
+
+
+@pytest.mark.parametrize("layer_class", [LSTM, GRU])
+def test_bidirectional_initial_state_gradients_match_finite_differences(backend, float64, layer_class):
+    """Keras's order: the forward layer's states, then the backward layer's; zero states give
+    the default run; ``backprop`` returns [dx, *each state's gradient], checked by central
+    differences."""
+    layer = Bidirectional(layer_class(3, return_sequences=True))
+    layer.build((None, 4, 2))
+    rng = np.random.default_rng(12)
+    x_host = rng.standard_normal((2, 4, 2))
+    x = backend.asarray(x_host, dtype=backend.dtype("float64"))
+    states = [rng.standard_normal((2, 3)) for _ in layer.state_sizes]
+    assert len(states) == 2 * layer.forward_layer.state_count
+    on = [backend.asarray(state, dtype=backend.dtype("float64")) for state in states]
+    zero_start, _ = layer.forward(x, initial_state=[0.0 * state for state in on])
+    np.testing.assert_allclose(backend.to_numpy(zero_start), backend.to_numpy(layer.forward(x)[0]), rtol=1e-12)
+    half = len(states) // 2
+    forward_part = backend.to_numpy(layer.forward_layer.forward(x, initial_state=on[:half])[0])
+    backward_part = backend.to_numpy(layer.backward_layer.forward(x, initial_state=on[half:])[0])[:, ::-1]
+    np.testing.assert_allclose(backend.to_numpy(layer.forward(x, initial_state=on)[0]),
+                               np.concatenate([forward_part, backward_part], axis=-1), rtol=1e-12)
+    for position in range(len(states)):
+        def forward(state, position=position):
+            given = on[:position] + [state] + on[position + 1:]
+            y, backprop = layer.forward(x, training=True, initial_state=given)
+            return y, lambda dy: backprop(dy)[1 + position]
+
+        check_backward(forward, states[position], layer.trainable_weights,
+                       label=f"Bidirectional({layer_class.__name__}) initial state {position}")
+
+    def forward_x(v):
+        y, backprop = layer.forward(v, training=True, initial_state=on)
+        return y, lambda dy: backprop(dy)[0]
+
+    check_backward(forward_x, x_host, label=f"Bidirectional({layer_class.__name__}) dx with initial states")
+    with pytest.raises(ValueError, match=r"initial_state must be \d arrays \(the forward layer's states"):
+        layer.forward(x, initial_state=on[:1])
+
+
+def test_bidirectional_encoder_states_start_a_bidirectional_decoder(backend, tmp_path):
+    source, target = Input((5, 3)), Input((4, 2))
+    _, *states = Bidirectional(LSTM(4, return_state=True), name="encoder")(source)
+    assert len(states) == 4  # h and c forward, then backward
+    decoded = Bidirectional(LSTM(4, return_sequences=True), name="decoder")(target, initial_state=states)
+    model = Model([source, target], Dense(2)(decoded))
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(13)
+    x = [rng.standard_normal((6, 5, 3)).astype(np.float32), rng.standard_normal((6, 4, 2)).astype(np.float32)]
+    y = rng.standard_normal((6, 4, 2)).astype(np.float32)
+    encoder_before = [w.copy() for w in model.get_layer("encoder").get_weights()]
+    model.fit(x, y, epochs=1, verbose=0)
+    changed = [not np.array_equal(a, b) for a, b in zip(encoder_before, model.get_layer("encoder").get_weights())]
+    assert all(changed)  # the decoder's loss reached the encoder through the states
+    model.save(tmp_path / "bidirectional_seq2seq.deepcore")
+    np.testing.assert_array_equal(load_model(tmp_path / "bidirectional_seq2seq.deepcore").predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+    with pytest.raises(ValueError, match=r"initial_state must be 4 tensor\(s\) of shape \(batch, 4\)"):
+        Bidirectional(LSTM(4))(target, initial_state=states[:2])
 
 
 def encoder_decoder() -> Functional:

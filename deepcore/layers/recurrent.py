@@ -144,6 +144,11 @@ class Recurrent(Layer):
         ``recurrent_keep`` (or None) is the recurrent dropout mask for ``h`` entering the matmul."""
         raise NotImplementedError
 
+    @property
+    def state_sizes(self) -> list[int]:
+        """The width of each state, in the order of ``initial_state`` and the returned states."""
+        return [self.units] * self.state_count
+
     def _given_states(self, initial_state, batch: int) -> list:
         """``initial_state`` checked: ``state_count`` arrays of shape ``(batch, units)``."""
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]

@@ -147,7 +147,7 @@ def call(layer, inputs: Any, **kwargs) -> Any:
         raise NotImplementedError(
             f"{name}: calling it with {unsupported} in a functional model is not supported "
             "(masks flow from the layers that make them, e.g. Embedding(mask_zero=True); "
-            "initial_state= is taken by SimpleRNN, LSTM and GRU)."
+            "initial_state= is taken by SimpleRNN, LSTM, GRU and Bidirectional)."
         )
     multiple = isinstance(inputs, (list, tuple))
     tensors = list(inputs) if multiple else [inputs]
@@ -168,10 +168,12 @@ def call(layer, inputs: Any, **kwargs) -> Any:
     else:
         layer.check_input_shape(shape)
     if states:
-        expected = [(shape[0], layer.units)] * layer.state_count
-        if len(states) != layer.state_count or any(s.shape[1:] != e[1:] for s, e in zip(states, expected)):
-            raise ValueError(f"{name}: initial_state must be {layer.state_count} tensor(s) of shape "
-                             f"(batch, {layer.units}); received {[s.shape for s in states]}.")
+        sizes = layer.state_sizes
+        if len(states) != len(sizes) or any(s.shape[1:] != (size,) for s, size in zip(states, sizes)):
+            expected = (f"of shape (batch, {sizes[0]})" if len(set(sizes)) == 1
+                        else f"of shapes {[f'(batch, {size})' for size in sizes]}")
+            raise ValueError(f"{name}: initial_state must be {len(sizes)} tensor(s) {expected}; "
+                             f"received {[s.shape for s in states]}.")
     output = layer.compute_output_shape(shape)
     multiple_outputs = isinstance(output, list)
     node = Node(layer, tensors + states, multiple, output if multiple_outputs else [output], multiple_outputs,

@@ -97,10 +97,12 @@ class Bidirectional(Wrapper):
     ``"ave"`` or None (a list ``[forward, backward]``). With ``return_sequences`` the backward
     outputs are flipped back into time order, as Keras does. Weights: the forward layer's, then
     the backward layer's. With ``return_state`` the output is ``[merged, *forward_states,
-    *backward_states]``. A mask reaches both directions.
+    *backward_states]``. A mask reaches both directions. ``initial_state`` (Keras's): the
+    forward layer's states, then the backward layer's.
     """
 
     uses_mask = True
+    takes_initial_state = True
 
     def __init__(self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None,
                  **kwargs):
@@ -152,10 +154,25 @@ class Bidirectional(Wrapper):
     def compute_mask(self, x, mask=None):
         return self.forward_layer.compute_mask(x, mask)
 
-    def forward(self, x, training=False, mask=None):
+    @property
+    def state_sizes(self) -> list[int]:
+        return self.forward_layer.state_sizes + self.backward_layer.state_sizes
+
+    def forward(self, x, training=False, mask=None, initial_state=None):
+        """``(batch, timesteps, features) -> merged`` (see the class); with ``initial_state``,
+        ``backprop`` returns ``[dx, *forward state gradients, *backward state gradients]``."""
         xp = array_namespace(x)
-        y_forward, forward_backprop = self.forward_layer.forward(x, training, mask=mask)
-        y_backward, backward_backprop = self.backward_layer.forward(x, training, mask=mask)
+        given = {"forward": {}, "backward": {}}
+        if initial_state is not None:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            if len(states) != len(self.state_sizes):
+                raise ValueError(f"Bidirectional layer {self.name!r}: initial_state must be {len(self.state_sizes)} "
+                                 f"arrays (the forward layer's states, then the backward layer's); received "
+                                 f"{len(states)}.")
+            count = len(self.forward_layer.state_sizes)
+            given = {"forward": {"initial_state": states[:count]}, "backward": {"initial_state": states[count:]}}
+        y_forward, forward_backprop = self.forward_layer.forward(x, training, mask=mask, **given["forward"])
+        y_backward, backward_backprop = self.backward_layer.forward(x, training, mask=mask, **given["backward"])
         states_forward = states_backward = []
         if self.return_state:
             y_forward, states_forward = y_forward[0], y_forward[1:]
@@ -168,14 +185,18 @@ class Bidirectional(Wrapper):
             dstates = [None] * (len(states_forward) + len(states_backward))
             if self.return_state:
                 dy, dstates = dy[0], list(dy[1:])
-            dy_forward, dy_backward = merge_backprop(dy)
+            # None: a functional model does not use the merged output, only the states.
+            dy_forward, dy_backward = merge_backprop(dy) if dy is not None else (None, None)
             if self.return_sequences and dy_backward is not None:
                 dy_backward = xp.flip(dy_backward, axis=1)
             if self.return_state:
                 count = len(states_forward)
                 dy_forward = [dy_forward, *dstates[:count]]
                 dy_backward = [dy_backward, *dstates[count:]]
-            return forward_backprop(dy_forward) + backward_backprop(dy_backward)
+            dx_forward, dx_backward = forward_backprop(dy_forward), backward_backprop(dy_backward)
+            if initial_state is None:
+                return dx_forward + dx_backward
+            return [dx_forward[0] + dx_backward[0], *dx_forward[1:], *dx_backward[1:]]
 
         if self.return_state:
             return [merged, *states_forward, *states_backward], backprop
