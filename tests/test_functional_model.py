@@ -178,64 +178,54 @@ def test_unused_state_outputs_get_no_gradient(backend, float64):
     check_backward(model.forward, x, model.trainable_variables, label="LSTM state h only")
 
 
-@pytest.mark.parametrize("layer_class", [SimpleRNN, LSTM, GRU])
-def test_initial_state_gradients_match_finite_differences(backend, float64, layer_class):
-    """forward(x, initial_state=...) starts from the given states; backprop returns
-    [dx, *d(states)], each checked against central differences."""
-    layer = layer_class(3, return_sequences=True)
+def check_initial_states(backend, layer, label: str) -> tuple:
+    """Build ``layer`` for ``(None, 4, 2)`` inputs; zero initial states give the default run,
+    and ``backprop`` (``[dx, *d(states)]``) gives each state's gradient, checked against
+    central differences. Returns the input and the states, on the backend."""
     layer.build((None, 4, 2))
     rng = np.random.default_rng(10)
     x = backend.asarray(rng.standard_normal((2, 4, 2)), dtype=backend.dtype("float64"))
-    states = [rng.standard_normal((2, 3)) for _ in range(layer.state_count)]
+    states = [rng.standard_normal((2, size)) for size in layer.state_sizes]
     on = [backend.asarray(state, dtype=backend.dtype("float64")) for state in states]
     zero_start, _ = layer.forward(x, initial_state=[0.0 * state for state in on])
     np.testing.assert_allclose(backend.to_numpy(zero_start), backend.to_numpy(layer.forward(x)[0]), rtol=1e-12)
-    for position in range(layer.state_count):
-        def forward(state, position=position):
-            given = on[:position] + [state] + on[position + 1:]
-            y, backprop = layer.forward(x, training=True, initial_state=given)
-            return y, lambda dy: backprop(dy)[1 + position]
-
-        check_backward(forward, states[position], layer.trainable_weights,
-                       label=f"{layer_class.__name__} initial state {position}")
-    with pytest.raises(ValueError, match=r"initial_state must be .* of shape \(2, 3\)"):
-        layer.forward(x, initial_state=[on[0][:1, ...]] * layer.state_count)
-
-
-@pytest.mark.parametrize("layer_class", [LSTM, GRU])
-def test_bidirectional_initial_state_gradients_match_finite_differences(backend, float64, layer_class):
-    """Keras's order: the forward layer's states, then the backward layer's; zero states give
-    the default run; ``backprop`` returns [dx, *each state's gradient], checked by central
-    differences."""
-    layer = Bidirectional(layer_class(3, return_sequences=True))
-    layer.build((None, 4, 2))
-    rng = np.random.default_rng(12)
-    x_host = rng.standard_normal((2, 4, 2))
-    x = backend.asarray(x_host, dtype=backend.dtype("float64"))
-    states = [rng.standard_normal((2, 3)) for _ in layer.state_sizes]
-    assert len(states) == 2 * layer.forward_layer.state_count
-    on = [backend.asarray(state, dtype=backend.dtype("float64")) for state in states]
-    zero_start, _ = layer.forward(x, initial_state=[0.0 * state for state in on])
-    np.testing.assert_allclose(backend.to_numpy(zero_start), backend.to_numpy(layer.forward(x)[0]), rtol=1e-12)
-    half = len(states) // 2
-    forward_part = backend.to_numpy(layer.forward_layer.forward(x, initial_state=on[:half])[0])
-    backward_part = backend.to_numpy(layer.backward_layer.forward(x, initial_state=on[half:])[0])[:, ::-1]
-    np.testing.assert_allclose(backend.to_numpy(layer.forward(x, initial_state=on)[0]),
-                               np.concatenate([forward_part, backward_part], axis=-1), rtol=1e-12)
     for position in range(len(states)):
         def forward(state, position=position):
             given = on[:position] + [state] + on[position + 1:]
             y, backprop = layer.forward(x, training=True, initial_state=given)
             return y, lambda dy: backprop(dy)[1 + position]
 
-        check_backward(forward, states[position], layer.trainable_weights,
-                       label=f"Bidirectional({layer_class.__name__}) initial state {position}")
+        check_backward(forward, states[position], layer.trainable_weights, label=f"{label} initial state {position}")
+    return x, on
+
+
+@pytest.mark.parametrize("layer_class", [SimpleRNN, LSTM, GRU])
+def test_initial_state_gradients_match_finite_differences(backend, float64, layer_class):
+    layer = layer_class(3, return_sequences=True)
+    x, on = check_initial_states(backend, layer, layer_class.__name__)
+    assert len(on) == layer.state_count
+    with pytest.raises(ValueError, match=r"initial_state must be .* of shape \(2, 3\)"):
+        layer.forward(x, initial_state=[on[0][:1, ...]] * layer.state_count)
+
+
+@pytest.mark.parametrize("layer_class", [LSTM, GRU])
+def test_bidirectional_initial_state_gradients_match_finite_differences(backend, float64, layer_class):
+    """Keras's order: the forward layer's states, then the backward layer's."""
+    layer = Bidirectional(layer_class(3, return_sequences=True))
+    label = f"Bidirectional({layer_class.__name__})"
+    x, on = check_initial_states(backend, layer, label)
+    half = layer.forward_layer.state_count
+    assert len(on) == 2 * half
+    forward_part = backend.to_numpy(layer.forward_layer.forward(x, initial_state=on[:half])[0])
+    backward_part = backend.to_numpy(layer.backward_layer.forward(x, initial_state=on[half:])[0])[:, ::-1]
+    np.testing.assert_allclose(backend.to_numpy(layer.forward(x, initial_state=on)[0]),
+                               np.concatenate([forward_part, backward_part], axis=-1), rtol=1e-12)
 
     def forward_x(v):
         y, backprop = layer.forward(v, training=True, initial_state=on)
         return y, lambda dy: backprop(dy)[0]
 
-    check_backward(forward_x, x_host, label=f"Bidirectional({layer_class.__name__}) dx with initial states")
+    check_backward(forward_x, backend.to_numpy(x), label=f"{label} dx with initial states")
     with pytest.raises(ValueError, match=r"initial_state must be \d arrays \(the forward layer's states"):
         layer.forward(x, initial_state=on[:1])
 
