@@ -1,6 +1,7 @@
 """Masks, Keras's rules: ``Embedding(mask_zero=True)`` marks padding, layers with
 ``supports_masking`` pass the mask on, and the recurrent layers skip masked steps (keeping
-their states and repeating their last output). The reference is the same layer run on each
+their states and repeating their last output, or outputting zeros with
+``zero_output_for_mask``, which Bidirectional sets when it returns sequences). The reference is the same layer run on each
 sequence without its padding, which is what skipping the padded steps must give."""
 
 from __future__ import annotations
@@ -78,6 +79,39 @@ def test_sequences_repeat_the_last_output_at_masked_steps(backend, kind):
         np.testing.assert_array_equal(got[row, n:], np.broadcast_to(got[row, n - 1], got[row, n:].shape))
 
 
+@pytest.mark.parametrize("kind", RECURRENT)
+def test_zero_output_for_mask_outputs_zeros_at_masked_steps_and_carries_the_states(backend, kind):
+    """Keras's ``zero_output_for_mask``: the real steps' outputs as without it, zeros at masked
+    steps, the same final states."""
+    def layer():
+        return RECURRENT[kind](4, return_sequences=True, return_state=True, zero_output_for_mask=True)
+
+    zeroed, _ = model_pair(backend, layer)
+    repeated = Sequential([Embedding(VOCAB, 3, mask_zero=True), RECURRENT[kind](4, return_sequences=True,
+                                                                              return_state=True)])
+    repeated.build((None, STEPS))
+    repeated.set_weights(zeroed.get_weights())
+    ids = backend.asarray(padded_ids(pre=False))
+    got, want = ([backend.to_numpy(a) for a in model(ids)] for model in (zeroed, repeated))
+    for row, n in enumerate(LENGTHS):
+        np.testing.assert_array_equal(got[0][row, :n], want[0][row, :n])
+        np.testing.assert_array_equal(got[0][row, n:], 0.0)
+    for state_got, state_want in zip(got[1:], want[1:]):
+        np.testing.assert_array_equal(state_got, state_want)
+    assert zeroed.layers[-1].get_config()["zero_output_for_mask"] is True
+
+
+def test_bidirectional_sequences_output_zeros_at_masked_steps(backend):
+    """Keras's Bidirectional sets ``zero_output_for_mask`` on both directions when it returns
+    sequences (the backward direction's padding comes first in its processing order)."""
+    masked, _ = model_pair(backend, lambda: Bidirectional(GRU(3, return_sequences=True)))
+    assert all(direction.zero_output_for_mask for direction in masked.layers[-1].inner_layers())
+    got = run(masked, backend, padded_ids(pre=False))
+    for row, n in enumerate(LENGTHS):
+        np.testing.assert_array_equal(got[row, n:], 0.0)
+        assert np.all(np.abs(got[row, :n]) > 0.0)
+
+
 def test_bidirectional_masks_both_directions(backend):
     masked, plain = model_pair(backend, lambda: Bidirectional(LSTM(4)))
     ids = padded_ids(pre=False)
@@ -86,14 +120,18 @@ def test_bidirectional_masks_both_directions(backend):
         np.testing.assert_allclose(got[row], run(plain, backend, unpadded(ids[row]))[0], rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("zero_output_for_mask", [False, True], ids=["repeated outputs", "zero outputs"])
+@pytest.mark.parametrize("return_sequences", [True, False], ids=["sequences", "last"])
 @pytest.mark.parametrize("kind", RECURRENT)
-def test_masked_backward_matches_finite_differences(backend, kind):
+def test_masked_backward_matches_finite_differences(backend, kind, return_sequences, zero_output_for_mask):
     dc.set_floatx("float64")
     dc.utils.set_random_seed(2)
-    layer = RECURRENT[kind](3, return_sequences=True)
+    layer = RECURRENT[kind](3, return_sequences=return_sequences, zero_output_for_mask=zero_output_for_mask)
     layer.build((None, STEPS, 2))
     x = np.random.default_rng(3).standard_normal((len(LENGTHS), STEPS, 2))
-    mask = backend.asarray(padded_ids(pre=False) != 0)
+    ids = padded_ids(pre=False)
+    ids[0, -1] = 0  # every sequence ends masked, so a zeroed last output is checked too
+    mask = backend.asarray(ids != 0)
     check_backward(lambda inputs: layer.forward(inputs, True, mask=mask), x, layer.weights,
                    label=f"masked {kind}")
 

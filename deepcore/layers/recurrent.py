@@ -47,7 +47,7 @@ class Recurrent(Layer):
                  bias_regularizer=None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
                  stateful: bool = False, seed: int | None = None, unroll: bool = False, use_cudnn="auto",
-                 **kwargs):
+                 zero_output_for_mask: bool = False, **kwargs):
         # Keras's unroll and use_cudnn choose how its backends run the same recurrence; here
         # the time loop is always a Python loop, so they are accepted and change nothing.
         super().__init__(**kwargs)
@@ -72,6 +72,9 @@ class Recurrent(Layer):
         self.return_state = return_state
         self.go_backwards = go_backwards
         self.stateful = stateful
+        # Keras's: a masked step outputs zeros instead of the previous output (Bidirectional
+        # sets it when returning sequences); the states are carried either way.
+        self.zero_output_for_mask = zero_output_for_mask
         self._carried: list | None = None  # with stateful: the last forward's final states
 
     # --- weights ----------------------------------------------------------------------------
@@ -162,7 +165,8 @@ class Recurrent(Layer):
 
     def forward(self, x, training=False, mask=None, initial_state=None):
         """``mask (batch, timesteps)`` (True: a real step; from e.g. ``Embedding(mask_zero=True)``):
-        a masked step keeps the previous states and repeats the previous output, as Keras.
+        a masked step keeps the previous states and repeats the previous output (zeros with
+        ``zero_output_for_mask``), as Keras.
         ``initial_state``: the ``state_count`` states ``(batch, units)`` to start from instead
         of zeros (Keras's ``initial_state``, e.g. an encoder's final states); ``backprop`` then
         returns ``[dx, *initial state gradients]``.
@@ -204,11 +208,13 @@ class Recurrent(Layer):
         for t in order:
             new_states, step_backprop = self.step(xw[t, ...], states, recurrent_kernel, recurrent_kernel_t,
                                                   recurrent_keep)
+            output = new_states[0]
             if keeps is not None:
                 keep = keeps[t, ...]
+                output = keep * output if self.zero_output_for_mask else None
                 new_states = [keep * new + (1.0 - keep) * old for new, old in zip(new_states, states)]
             states = new_states
-            outputs.append(states[0])
+            outputs.append(states[0] if output is None else output)
             step_backprops.append(step_backprop)
         if self.stateful:
             self._carried = states
@@ -227,18 +233,25 @@ class Recurrent(Layer):
             dxw = xw  # nothing reads xw after the forward: its buffer takes the gradient
             recurrent_grads: dict[str, Any] = {}
             factors: dict[str, tuple[list, list]] = {}
+            zero_masked_outputs = keeps is not None and self.zero_output_for_mask
             for k in range(steps - 1, -1, -1):
+                dy_k = None  # the gradient of step k's output
                 if dy_output is not None and self.return_sequences:
-                    dstates[0] = dstates[0] + dy_output[:, k, :]
+                    dy_k = dy_output[:, k, :]
                 elif dy_output is not None and k == steps - 1:
-                    dstates[0] = dstates[0] + dy_output
+                    dy_k = dy_output
+                if dy_k is not None and not zero_masked_outputs:
+                    dstates[0] = dstates[0] + dy_k  # the output is the (carried) first state
                 t = order[k]
                 if keeps is None:
                     dstates, grads = step_backprops[k](dstates, dxw, t)
                 else:  # a masked step passes its gradient straight to the previous states
                     keep = keeps[t, ...]
                     carried = [(1.0 - keep) * d for d in dstates]
-                    dstates, grads = step_backprops[k]([keep * d for d in dstates], dxw, t)
+                    into_step = [keep * d for d in dstates]
+                    if dy_k is not None and zero_masked_outputs:  # the output is keep * the new h
+                        into_step[0] = into_step[0] + keep * dy_k
+                    dstates, grads = step_backprops[k](into_step, dxw, t)
                     dstates = [d + c for d, c in zip(dstates, carried)]
                 for name, value in grads.items():
                     if isinstance(value, tuple):  # (a, b): a.T @ b, summed over steps below
@@ -297,6 +310,7 @@ class Recurrent(Layer):
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
             "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
         }
 
 

@@ -97,7 +97,8 @@ class Bidirectional(Wrapper):
     ``"ave"`` or None (a list ``[forward, backward]``). With ``return_sequences`` the backward
     outputs are flipped back into time order, as Keras does. Weights: the forward layer's, then
     the backward layer's. With ``return_state`` the output is ``[merged, *forward_states,
-    *backward_states]``. A mask reaches both directions. ``initial_state`` (Keras's): the
+    *backward_states]``. A mask reaches both directions; with ``return_sequences`` masked steps
+    output zeros (Keras sets ``zero_output_for_mask``). ``initial_state`` (Keras's): the
     forward layer's states, then the backward layer's.
     """
 
@@ -119,6 +120,8 @@ class Bidirectional(Wrapper):
         self.layer = layer  # the template both directions copy; kept for get_config
         self.forward_layer = self._copy(layer, "forward", layer.go_backwards)
         self.backward_layer = backward_layer or self._copy(layer, "backward", not layer.go_backwards)
+        for direction in self.inner_layers():  # Keras: masked steps output zeros in sequences
+            direction.zero_output_for_mask = direction.return_sequences
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
 
