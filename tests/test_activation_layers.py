@@ -1,6 +1,6 @@
-"""ReLU (with Keras's max_value / negative_slope / threshold), LeakyReLU, ELU and Softmax layers:
-values against NumPy written from Keras's formulas, derivatives against finite differences in
-float64, configs and masks, on every backend."""
+"""ReLU (with Keras's max_value / negative_slope / threshold), LeakyReLU, ELU, Softmax and PReLU
+layers: values against NumPy written from Keras's formulas, derivatives (PReLU's slopes too)
+against finite differences in float64, configs and masks, on every backend."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 import deepcore as dc
 from deepcore import activations, saving
-from deepcore.layers import ELU, LeakyReLU, ReLU, Softmax
+from deepcore.layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from deepcore.testing.gradients import check_backward
 
 # Kinks at 0, the thresholds (0.5, -0.5) and the caps (1, 2) stay > 0.05 away from these points.
@@ -82,3 +82,35 @@ def test_relu_bad_options_are_named():
         ReLU(max_value=-1.0)
     with pytest.raises(ValueError, match="negative_slope must be >= 0"):
         ReLU(negative_slope=-0.1)
+
+
+@pytest.mark.parametrize("shared_axes, alpha_shape", [(None, (3, 4, 2)), ([1, 2], (1, 1, 2)), (3, (3, 4, 1))],
+                         ids=["per entry", "per channel", "shared last axis"])
+def test_prelu_follows_keras_and_learns_its_slopes(backend, float64, shared_axes, alpha_shape):
+    """Keras: relu(x) - alpha * relu(-x), alpha shaped as the input without the batch axis and
+    1 on the shared axes; the gradients of x and of alpha against finite differences."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3, 4, 2))
+    x[np.abs(x) < 0.05] = 0.3  # away from the kink at 0
+    layer = PReLU(alpha_initializer="random_normal", shared_axes=shared_axes)
+    layer.build((None, 3, 4, 2))
+    alpha = backend.to_numpy(layer.alpha.value)
+    assert alpha.shape == alpha_shape and layer.weights == [layer.alpha]
+    y = backend.to_numpy(layer.forward(on(backend, x))[0])
+    np.testing.assert_allclose(y, np.maximum(x, 0.0) - alpha * np.maximum(-x, 0.0), rtol=1e-15, atol=1e-15)
+    check_backward(lambda v: layer.forward(v), x, [layer.alpha], label=f"PReLU(shared_axes={shared_axes})")
+
+
+def test_prelu_starts_as_a_relu_round_trips_and_names_bad_axes(backend):
+    layer = PReLU(shared_axes=[1], alpha_constraint="non_neg")
+    layer.build((None, 6, 2))
+    np.testing.assert_array_equal(backend.to_numpy(layer.forward(on(backend, X[:, :6, None] * np.ones(2)))[0]),
+                                  np.maximum(X[:, :6, None] * np.ones(2), 0.0))
+    config = json.loads(json.dumps(saving.serialize_layer(layer)))
+    rebuilt = saving.deserialize_layer(config)
+    assert rebuilt.shared_axes == [1] and rebuilt.get_config() == layer.get_config()
+    assert layer.compute_mask(None, np.array([[True]])) is not None
+    with pytest.raises(ValueError, match=r"shared_axes \[3\] must name axes 1 to 2"):
+        PReLU(shared_axes=3).build((None, 6, 2))
+    with pytest.raises(ValueError, match="needs known sizes on the axes it does not share"):
+        PReLU().build((None, None, 2))

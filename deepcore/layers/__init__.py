@@ -1,6 +1,6 @@
 """Layers, Keras names and arguments; each ``forward`` returns ``(y, backprop)``."""
 
-from deepcore.layers.advanced_activations import ELU, LeakyReLU, ReLU, Softmax
+from deepcore.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from deepcore.layers.base import Layer, Variable
 from deepcore.layers.convolutional import Conv1D, Conv2D, Conv3D, DepthwiseConv1D, DepthwiseConv2D
 from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
@@ -38,7 +38,7 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "GaussianNoise", "BatchNormalization", "LayerNormalization", "Normalization",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D",
            "UpSampling2D", "Bidirectional", "TimeDistributed", "Masking", "Permute", "RepeatVector",
-           "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "ELU", "Softmax",
+           "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
            "Conv1DTranspose", "Conv2DTranspose", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout",
            "ActivityRegularization", "DepthwiseConv1D", "DepthwiseConv2D",
            "SeparableConv1D", "SeparableConv2D", "Conv3D", "Conv3DTranspose", "MaxPooling3D",

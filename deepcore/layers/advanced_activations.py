@@ -1,12 +1,14 @@
-"""Activation layers with arguments, as Keras: ReLU, LeakyReLU, ELU and Softmax.
+"""Activation layers with arguments, as Keras: ReLU, LeakyReLU, ELU and Softmax, and PReLU,
+whose negative slopes are weights.
 
-Each applies the activation function of the same name (`deepcore.activations`) with the
-layer's arguments; elementwise (Softmax: along ``axis``), shapes unchanged, masks passed on.
+The first four apply the activation function of the same name (`deepcore.activations`) with
+the layer's arguments; elementwise (Softmax: along ``axis``), shapes unchanged, masks passed on.
 """
 
 from __future__ import annotations
 
 from deepcore import activations
+from deepcore.backend import array_namespace
 from deepcore.layers.base import Layer
 
 
@@ -68,3 +70,49 @@ class Softmax(ActivationLayer):
 
     def __init__(self, axis: int = -1, **kwargs):
         super().__init__({"axis": axis}, **kwargs)
+
+
+class PReLU(Layer):
+    """``max(x, 0) + alpha * min(x, 0)`` with learned slopes ``alpha`` (Keras's PReLU):
+    ``(batch, ...) -> (batch, ...)``. ``alpha`` has the input's shape without the batch axis,
+    with size 1 on ``shared_axes`` (axis numbers counting the batch axis as 0, e.g.
+    ``shared_axes=[1, 2]`` for one slope per channel of images); Keras's default
+    ``alpha_initializer="zeros"`` starts as a ReLU."""
+
+    supports_masking = True
+    constraint_names = ("alpha",)
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, shared_axes=None, **kwargs):
+        super().__init__(**kwargs)
+        self.set_options(alpha_initializer=alpha_initializer, alpha_regularizer=alpha_regularizer)
+        self.shared_axes = [shared_axes] if isinstance(shared_axes, int) else (
+            None if shared_axes is None else list(shared_axes))
+
+    def build(self, input_shape):
+        shape = list(input_shape[1:])
+        for axis in self.shared_axes or []:
+            if not 1 <= axis < len(input_shape):
+                raise ValueError(f"PReLU layer {self.name!r}: shared_axes {self.shared_axes} must name axes 1 to "
+                                 f"{len(input_shape) - 1} of inputs of shape {tuple(input_shape)}.")
+            shape[axis - 1] = 1
+        if None in shape:
+            raise ValueError(f"PReLU layer {self.name!r} needs known sizes on the axes it does not share; received "
+                             f"inputs of shape {tuple(input_shape)} with shared_axes={self.shared_axes}.")
+        super().build(input_shape)
+        self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer, regularizer=self.alpha_regularizer)
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        alpha = self.alpha.value
+        negative = xp.minimum(x, 0.0)  # Keras's -relu(-x)
+        y = xp.maximum(x, 0.0) + alpha * negative
+
+        def backprop(dy):
+            summed = (0, *(self.shared_axes or []))  # the axes that one slope serves
+            self.alpha.grad = xp.reshape(xp.sum(dy * negative, axis=summed, keepdims=True), alpha.shape)
+            return dy * (xp.astype(x > 0, dy.dtype) + alpha * xp.astype(x < 0, dy.dtype))
+
+        return y, backprop
+
+    def get_config(self):
+        return {**super().get_config(), "shared_axes": self.shared_axes}
