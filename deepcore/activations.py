@@ -11,7 +11,7 @@ import functools
 import math
 from typing import Any, Callable
 
-from deepcore.backend import array_namespace
+from deepcore.backend import array_device, array_namespace
 from deepcore.registry import get_backend
 from deepcore.special import erf
 
@@ -208,8 +208,8 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @_activation("gelu")
-def gelu(x, approximate: bool = True):
-    """Gaussian error linear unit; Keras 3 defaults to the tanh approximation.
+def gelu(x, approximate: bool = False):
+    """Gaussian error linear unit; Keras 3 defaults to the exact form.
 
     exact: y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2));
     approximate: y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
@@ -244,6 +244,131 @@ def log_softmax(x, axis: int = -1):
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     y = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
     return y, lambda dy: dy - xp.exp(y) * xp.sum(dy, axis=axis, keepdims=True)
+
+
+@_activation("glu")
+def glu(x, axis: int = -1):
+    """Gated linear unit: ``x`` split in halves ``a, b`` along ``axis`` (of even size), ``y = a *
+    sigmoid(b)``, half as long along ``axis``."""
+    xp = array_namespace(x)
+    size = x.shape[axis]
+    if size % 2:
+        raise ValueError(f"glu splits axis {axis} in halves; its size must be even. Received shape {tuple(x.shape)}.")
+    before = (slice(None),) * (axis % x.ndim)
+    a, b = x[(*before, slice(0, size // 2), ...)], x[(*before, slice(size // 2, size), ...)]
+    s = _stable_sigmoid(xp, b)
+    return a * s, lambda dy: xp.concat([dy * s, dy * a * s * (1.0 - s)], axis=axis)
+
+
+@_activation("sparsemax")
+def sparsemax(x, axis: int = -1):
+    """The Euclidean projection of ``x`` onto the probability simplex along ``axis`` (Martins &
+    Astudillo): ``y = max(x - tau, 0)`` with ``tau`` making each slice sum to 1; sparse where
+    softmax is not. Keras's formula as fixed in keras-team/keras#23469: Keras 3.15 sums the
+    cumulative sums over the support, and its slices do not sum to 1 (#23425)."""
+    xp = array_namespace(x)
+    ordered = xp.sort(x, axis=axis, descending=True)
+    cumulative = xp.cumulative_sum(ordered, axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    ranks = xp.reshape(xp.arange(1, x.shape[axis] + 1, dtype=x.dtype, device=array_device(x)), tuple(shape))
+    support = ordered - (cumulative - 1.0) / ranks > 0
+    count = xp.sum(xp.astype(support, x.dtype), axis=axis, keepdims=True)
+    tau = (xp.sum(xp.where(support, ordered, 0.0), axis=axis, keepdims=True) - 1.0) / count
+    y = xp.maximum(x - tau, 0.0)
+
+    def backprop(dy):
+        kept = xp.astype(y > 0, dy.dtype)
+        return kept * (dy - xp.sum(dy * kept, axis=axis, keepdims=True) / xp.sum(kept, axis=axis, keepdims=True))
+
+    return y, backprop
+
+
+@_activation("celu")
+def celu(x, alpha: float = 1.0):
+    """y = max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1)."""
+    xp = array_namespace(x)
+    below = xp.minimum(x, 0.0) / alpha
+    y = xp.maximum(x, 0.0) + alpha * xp.expm1(below)
+    return y, lambda dy: xp.where(x > 0, dy, dy * xp.exp(below))
+
+
+@_activation("mish")
+def mish(x):
+    """y = x * tanh(softplus(x))."""
+    xp = array_namespace(x)
+    t = xp.tanh(softplus(x))
+    return x * t, lambda dy: dy * (t + x * (1.0 - t * t) * _stable_sigmoid(xp, x))
+
+
+@_activation("log_sigmoid")
+def log_sigmoid(x):
+    """y = log(sigmoid(x)) = -softplus(-x)."""
+    y, softplus_backprop = softplus.forward(-x)
+    return -y, softplus_backprop  # d(-softplus(-x))/dx = softplus'(-x)
+
+
+@_activation("hard_silu", "hard_swish")
+def hard_silu(x):
+    """y = x * hard_sigmoid(x) (MobileNetV3's hard swish)."""
+    h, hard_sigmoid_backprop = hard_sigmoid.forward(x)
+    return x * h, lambda dy: dy * h + hard_sigmoid_backprop(dy * x)
+
+
+@_activation("hard_tanh")
+def hard_tanh(x):
+    """y = clip(x, -1, 1)."""
+    xp = array_namespace(x)
+    return xp.clip(x, -1.0, 1.0), lambda dy: xp.where((x > -1.0) & (x < 1.0), dy, 0.0)
+
+
+@_activation("tanh_shrink")
+def tanh_shrink(x):
+    """y = x - tanh(x)."""
+    t = array_namespace(x).tanh(x)
+    return x - t, lambda dy: dy * (t * t)
+
+
+@_activation("soft_shrink")
+def soft_shrink(x, threshold: float = 0.5):
+    """y = x - threshold above threshold, x + threshold below -threshold, else 0."""
+    xp = array_namespace(x)
+    outside = xp.abs(x) > threshold
+    y = xp.where(x > threshold, x - threshold, xp.where(x < -threshold, x + threshold, 0.0))
+    return y, lambda dy: xp.where(outside, dy, 0.0)
+
+
+@_activation("hard_shrink")
+def hard_shrink(x, threshold: float = 0.5):
+    """y = x where |x| > threshold, else 0."""
+    xp = array_namespace(x)
+    outside = xp.abs(x) > threshold
+    return xp.where(outside, x, 0.0), lambda dy: xp.where(outside, dy, 0.0)
+
+
+@_activation("sparse_plus")
+def sparse_plus(x):
+    """y = 0 for x <= -1, (x + 1)^2 / 4 for -1 < x < 1, x for x >= 1."""
+    xp = array_namespace(x)
+    inside = (x > -1.0) & (x < 1.0)
+    y = xp.where(x <= -1.0, 0.0, xp.where(inside, 0.25 * (x + 1.0) ** 2, x))
+    return y, lambda dy: xp.where(inside, dy * (0.5 * (x + 1.0)), xp.where(x >= 1.0, dy, 0.0))
+
+
+@_activation("sparse_sigmoid")
+def sparse_sigmoid(x):
+    """y = 0 for x <= -1, 1 for x >= 1, (x + 1) / 2 between."""
+    xp = array_namespace(x)
+    inside = (x > -1.0) & (x < 1.0)
+    y = xp.where(x <= -1.0, 0.0, xp.where(x >= 1.0, 1.0, 0.5 * (x + 1.0)))
+    return y, lambda dy: xp.where(inside, 0.5 * dy, 0.0)
+
+
+@_activation("squareplus")
+def squareplus(x, b: float = 4.0):
+    """y = (x + sqrt(x^2 + b)) / 2, a smooth ReLU."""
+    root = array_namespace(x).sqrt(x * x + b)
+    return (x + root) / 2.0, lambda dy: dy * (0.5 * (1.0 + x / root))
 
 
 def get(identifier: str | ActivationFunction | None) -> ActivationFunction:

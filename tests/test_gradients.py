@@ -23,7 +23,9 @@ from deepcore.testing.gradients import check_backward
 
 # Every activation with the keyword variants whose derivative differs.
 ACTIVATION_CASES = [(name, {}) for name in activations.names()] + [
-    ("gelu", {"approximate": False}),
+    ("gelu", {"approximate": True}),
+    ("celu", {"alpha": 0.5}),
+    ("sparsemax", {"axis": 0}),
     ("leaky_relu", {"negative_slope": 0.05}),
     ("elu", {"alpha": 0.7}),
     ("softmax", {"axis": 0}),
