@@ -217,6 +217,25 @@ class SquaredHinge(Loss):
         return _mean_last(xp, positive * positive), lambda d: (-scale * signed * positive) * _per_value(d, xp)
 
 
+class CategoricalHinge(Loss):
+    """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) per sample (one-hot
+    targets), as Keras; the largest wrong-class score's gradient goes to the first class holding it."""
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        others = (1.0 - y_true) * y_pred
+        negative = xp.max(others, axis=-1)
+        margin = negative - xp.sum(y_true * y_pred, axis=-1) + 1.0
+
+        def backprop(d):
+            top = xp.astype(others == negative[..., None], y_pred.dtype)
+            first = top * xp.astype(xp.cumulative_sum(top, axis=-1) == 1.0, y_pred.dtype)
+            active = xp.astype(margin > 0, y_pred.dtype)[..., None]
+            return active * ((1.0 - y_true) * first - y_true) * _per_value(d, xp)
+
+        return xp.maximum(margin, 0.0), backprop
+
+
 class MeanAbsolutePercentageError(Loss):
     """100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)."""
 
@@ -335,6 +354,42 @@ class BinaryCrossentropy(Loss):
         )
 
 
+class BinaryFocalCrossentropy(Loss):
+    """mean((1 - p_t)^gamma * bce, axis=-1) (Lin et al.), Keras 3's formula: ``bce`` the binary
+    cross-entropy of p clipped to [eps, 1 - eps], ``p_t = t p + (1 - t)(1 - p)``; with
+    ``apply_class_balancing`` each term is weighted by ``alpha`` (t = 1) or ``1 - alpha``.
+    ``from_logits`` and ``label_smoothing`` as `BinaryCrossentropy`."""
+
+    def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25, gamma: float = 2.0,
+                 from_logits: bool = False, label_smoothing: float = 0.0, name=None,
+                 reduction="sum_over_batch_size"):
+        super().__init__(name, reduction)
+        self.apply_class_balancing, self.alpha, self.gamma = apply_class_balancing, alpha, gamma
+        self.from_logits, self.label_smoothing = from_logits, label_smoothing
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        s, gamma = self.label_smoothing, self.gamma
+        t = y_true * (1.0 - s) + 0.5 * s if s else y_true
+        p = activations.sigmoid(y_pred) if self.from_logits else y_pred
+        clipped, inside = _clip_probabilities(xp, p)
+        bce = -(t * xp.log(clipped) + (1.0 - t) * xp.log(1.0 - clipped))
+        miss = 1.0 - (t * p + (1.0 - t) * (1.0 - p))  # 1 - p_t
+        focal = miss**gamma
+        weight = t * self.alpha + (1.0 - t) * (1.0 - self.alpha) if self.apply_class_balancing else 1.0
+        scale = 1.0 / y_pred.shape[-1]
+
+        def backprop(d):
+            dbce = xp.where(inside, (1.0 - t) / (1.0 - clipped) - t / clipped, 0.0)
+            dfocal = gamma * miss ** (gamma - 1.0) * (1.0 - 2.0 * t) if gamma else 0.0  # d(1 - p_t)/dp = 1 - 2t
+            grad = weight * (dfocal * bce + focal * dbce)
+            if self.from_logits:
+                grad = grad * (p * (1.0 - p))
+            return grad * (scale * _per_value(d, xp))
+
+        return _mean_last(xp, weight * (focal * bce)), backprop
+
+
 class CategoricalCrossentropy(Loss):
     """-sum(t log p, axis=-1) with p = y_pred / sum(y_pred) clipped to [eps, 1 - eps].
 
@@ -374,6 +429,39 @@ class CategoricalCrossentropy(Loss):
         return -xp.sum(t * xp.log(p), axis=-1), backprop
 
 
+class CategoricalFocalCrossentropy(Loss):
+    """sum(alpha (1 - p)^gamma * (-t log p), axis=-1) (Lin et al.), Keras 3's formula: p =
+    y_pred / sum(y_pred) clipped to [eps, 1 - eps] (softmax first with ``from_logits``);
+    ``label_smoothing`` s replaces t by t (1 - s) + s / classes."""
+
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                 label_smoothing: float = 0.0, name=None, reduction="sum_over_batch_size"):
+        super().__init__(name, reduction)
+        self.alpha, self.gamma, self.from_logits, self.label_smoothing = alpha, gamma, from_logits, label_smoothing
+
+    def per_sample(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        s, gamma = self.label_smoothing, self.gamma
+        t = y_true * (1.0 - s) + s / y_pred.shape[-1] if s else y_true
+        probabilities = activations.softmax(y_pred) if self.from_logits else y_pred
+        norm = xp.sum(probabilities, axis=-1, keepdims=True)
+        normalized = probabilities / norm
+        p, inside = _clip_probabilities(xp, normalized)
+        log_p = xp.log(p)
+        modulating = (1.0 - p) ** gamma
+
+        def backprop(d):
+            # d/dp of alpha (1 - p)^gamma (-t log p), then through the normalization (and softmax)
+            grad_p = xp.where(inside, self.alpha * t * (gamma * (1.0 - p) ** (gamma - 1.0) * log_p - modulating / p)
+                              if gamma else -self.alpha * t / p, 0.0)
+            grad = (grad_p - xp.sum(grad_p * normalized, axis=-1, keepdims=True)) / norm
+            if self.from_logits:
+                grad = probabilities * (grad - xp.sum(grad * probabilities, axis=-1, keepdims=True))
+            return grad * _per_value(d, xp)
+
+        return xp.sum((modulating * self.alpha) * (-t * log_p), axis=-1), backprop
+
+
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     """Categorical cross-entropy with integer class ids ``(batch,)`` as targets."""
 
@@ -403,6 +491,8 @@ _BY_NAME = {
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_hinge": CategoricalHinge, "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
 }
 _NAME_OF = {
     MeanSquaredError: "mean_squared_error", MeanAbsoluteError: "mean_absolute_error",
@@ -411,7 +501,8 @@ _NAME_OF = {
     MeanSquaredLogarithmicError: "mean_squared_logarithmic_error", Poisson: "poisson", LogCosh: "log_cosh",
     CosineSimilarity: "cosine_similarity",
     BinaryCrossentropy: "binary_crossentropy", CategoricalCrossentropy: "categorical_crossentropy",
-    SparseCategoricalCrossentropy: "sparse_categorical_crossentropy",
+    SparseCategoricalCrossentropy: "sparse_categorical_crossentropy", CategoricalHinge: "categorical_hinge",
+    BinaryFocalCrossentropy: "binary_focal_crossentropy", CategoricalFocalCrossentropy: "categorical_focal_crossentropy",
 }
 MSE = MeanSquaredError
 MAE = MeanAbsoluteError
@@ -441,6 +532,9 @@ kl_divergence = _function_form(KLDivergence)
 binary_crossentropy = _function_form(BinaryCrossentropy)
 categorical_crossentropy = _function_form(CategoricalCrossentropy)
 sparse_categorical_crossentropy = _function_form(SparseCategoricalCrossentropy)
+categorical_hinge = _function_form(CategoricalHinge)
+binary_focal_crossentropy = _function_form(BinaryFocalCrossentropy)
+categorical_focal_crossentropy = _function_form(CategoricalFocalCrossentropy)
 
 
 def get(identifier: str | Loss | dict) -> Loss:

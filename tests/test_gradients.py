@@ -161,7 +161,7 @@ def loss_inputs(name: str, rng):
     y_true = random_targets(name, rng, N, C)
     if name == "sparse_categorical_crossentropy":  # (n, 1) ids: the squeeze is tested too
         return y_true.reshape(N, 1), rng.uniform(0.1, 1.0, size=(N, C))
-    if name in ("binary_crossentropy", "categorical_crossentropy", "kl_divergence"):
+    if "crossentropy" in name or name == "kl_divergence":
         y_pred = rng.uniform(0.05, 0.95, size=(N, C))  # inside [1e-7, 1 - 1e-7]: no clipping
     elif name in ("hinge", "squared_hinge"):  # at least 0.1 from +-1: |1 - t * y_pred| >= 0.1
         y_pred = away_from_integers(rng, (N, C), low=-3, high=3)
@@ -195,6 +195,13 @@ LOSS_CASES = [
     ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}),
     ("sparse_categorical_crossentropy", {}),
     ("sparse_categorical_crossentropy", {"from_logits": True}),
+    ("categorical_hinge", {}),
+    ("binary_focal_crossentropy", {}),
+    ("binary_focal_crossentropy", {"apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5}),
+    ("binary_focal_crossentropy", {"from_logits": True, "label_smoothing": 0.2}),
+    ("categorical_focal_crossentropy", {}),
+    ("categorical_focal_crossentropy", {"gamma": 0.0}),
+    ("categorical_focal_crossentropy", {"from_logits": True, "label_smoothing": 0.1, "gamma": 3.0}),
 ]
 
 

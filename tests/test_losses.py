@@ -62,6 +62,23 @@ def reference_per_sample(name: str, kwargs: dict, t: np.ndarray, p: np.ndarray) 
         else:
             prob = np.clip(p / p.sum(axis=-1, keepdims=True), EPSILON, 1.0 - EPSILON)
         return -np.sum(t * np.log(prob), axis=-1)
+    if name == "categorical_hinge":
+        return np.maximum(np.max((1.0 - t) * p, axis=-1) - np.sum(t * p, axis=-1) + 1.0, 0.0)
+    if name == "binary_focal_crossentropy":
+        t = t * (1.0 - smoothing) + 0.5 * smoothing
+        prob = 1.0 / (1.0 + np.exp(-p)) if logits else p
+        clipped = np.clip(prob, EPSILON, 1.0 - EPSILON)
+        bce = -(t * np.log(clipped) + (1.0 - t) * np.log(1.0 - clipped))
+        focal = (1.0 - (t * prob + (1.0 - t) * (1.0 - prob))) ** kwargs.get("gamma", 2.0)
+        alpha = kwargs.get("alpha", 0.25)
+        weight = t * alpha + (1.0 - t) * (1.0 - alpha) if kwargs.get("apply_class_balancing") else 1.0
+        return np.mean(weight * focal * bce, axis=-1)
+    if name == "categorical_focal_crossentropy":
+        t = t * (1.0 - smoothing) + smoothing / p.shape[-1]
+        prob = np.exp(p) / np.exp(p).sum(axis=-1, keepdims=True) if logits else p
+        clipped = np.clip(prob / prob.sum(axis=-1, keepdims=True), EPSILON, 1.0 - EPSILON)
+        modulating = (1.0 - clipped) ** kwargs.get("gamma", 2.0)
+        return np.sum(kwargs.get("alpha", 0.25) * modulating * -t * np.log(clipped), axis=-1)
     raise AssertionError(f"no reference for {name}")
 
 
@@ -86,6 +103,11 @@ CASES = [
     ("categorical_crossentropy", {"label_smoothing": 0.1}),
     ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.1}),
     ("sparse_categorical_crossentropy", {}), ("sparse_categorical_crossentropy", {"from_logits": True}),
+    ("categorical_hinge", {}), ("binary_focal_crossentropy", {}),
+    ("binary_focal_crossentropy", {"apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5}),
+    ("binary_focal_crossentropy", {"from_logits": True, "label_smoothing": 0.1}),
+    ("categorical_focal_crossentropy", {}), ("categorical_focal_crossentropy", {"gamma": 0.0, "alpha": 1.0}),
+    ("categorical_focal_crossentropy", {"from_logits": True, "label_smoothing": 0.1, "alpha": 0.5}),
 ]
 
 
@@ -212,6 +234,16 @@ def test_sum_over_batch_size_divides_by_the_number_of_values(backend):
     assert got == pytest.approx(np.mean((p - t) ** 2, axis=-1).sum() / 12, rel=1e-14)
     summed = float(losses.MeanSquaredError(reduction="sum")(on(backend, t), on(backend, p)))
     assert summed == pytest.approx(np.mean((p - t) ** 2, axis=-1).sum(), rel=1e-14)
+
+
+def test_categorical_hinge_ties_give_the_first_wrong_class_the_gradient(backend):
+    """max((1 - t) * p) picks one entry: on a tie the first (as for Maximum), so the gradient
+    is -t there plus 1 on that single entry; a margin at or below 0 gives none."""
+    t = on(backend, [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    p = on(backend, [[0.5, 0.8, 0.8, 0.1], [0.2, 3.0, 0.2, 0.2]])
+    value, backprop = losses.CategoricalHinge(reduction="sum").forward(t, p)
+    assert float(value) == pytest.approx(1.3)  # 0.8 - 0.5 + 1; the second sample's margin is -1.8
+    np.testing.assert_array_equal(backend.to_numpy(backprop()), [[-1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
 
 
 def test_hinge_label_mapping(backend):
