@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from deepcore.backend import array_device, array_namespace
+from deepcore import losses
 from deepcore.losses import align_targets, weights_like
 from deepcore.registry import get_backend
 
@@ -78,6 +79,15 @@ class Mean(Metric):
             self.count = self.count + sample_weight
 
 
+class Accuracy(Metric):
+    """Fraction of outputs equal to their targets (Keras's ``Accuracy`` class; the string
+    ``"accuracy"`` picks the accuracy that fits the loss instead, see `get`)."""
+
+    def values(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        return xp.mean(xp.astype(y_true == y_pred, y_pred.dtype), axis=-1)
+
+
 class BinaryAccuracy(Metric):
     """Fraction of outputs with (y_pred > threshold) == y_true."""
 
@@ -133,6 +143,78 @@ class RootMeanSquaredError(MeanSquaredError):
 
     def result(self) -> float:
         return math.sqrt(super().result())
+
+
+class TopKCategoricalAccuracy(Metric):
+    """Fraction of samples whose target class is among the ``k`` highest predictions (a class
+    tied with the k-th counts as in, as Keras); one-hot targets."""
+
+    def __init__(self, k: int = 5, name=None):
+        self.k = k
+        super().__init__(name)
+
+    def values(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        return self._in_top_k(xp, y_pred, xp.argmax(y_true, axis=-1))
+
+    def _in_top_k(self, xp, y_pred, target):
+        target_score = xp.take_along_axis(y_pred, xp.reshape(xp.astype(target, xp.int64), (-1, 1)), axis=-1)
+        above = xp.sum(xp.astype(y_pred > target_score, y_pred.dtype), axis=-1)
+        return xp.astype(above < self.k, y_pred.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
+
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
+    """`TopKCategoricalAccuracy` for integer class targets."""
+
+    sparse = True
+
+    def values(self, y_true, y_pred):
+        return self._in_top_k(array_namespace(y_pred), y_pred, y_true)
+
+
+class LossMetric(Metric):
+    """The running weighted mean of a loss's per-sample values: Keras's metrics named after
+    losses (``metrics=["mape"]``, ``BinaryCrossentropy(from_logits=True)``); the keyword
+    arguments are the loss's."""
+
+    loss_class: type[losses.Loss]
+    sign = 1.0
+
+    def __init__(self, name=None, **loss_arguments):
+        self.loss = self.loss_class(**loss_arguments)
+        self.sparse = self.loss.sparse
+        self.loss_arguments = loss_arguments
+        super().__init__(name)
+
+    def values(self, y_true, y_pred):
+        values = self.loss.per_sample(y_true, y_pred)[0]
+        return values if self.sign == 1.0 else self.sign * values
+
+    def get_config(self):
+        return {**super().get_config(), **self.loss_arguments}
+
+
+def _loss_metric(loss_class: type[losses.Loss], name: str | None = None, sign: float = 1.0) -> type[LossMetric]:
+    """The `LossMetric` class of ``loss_class``, named as it unless Keras names it otherwise."""
+    return type(name or loss_class.__name__, (LossMetric,),
+                {"loss_class": loss_class, "sign": sign, "__doc__": f"The mean of `losses.{loss_class.__name__}`."})
+
+
+MeanAbsolutePercentageError = _loss_metric(losses.MeanAbsolutePercentageError)
+MeanSquaredLogarithmicError = _loss_metric(losses.MeanSquaredLogarithmicError)
+LogCoshError = _loss_metric(losses.LogCosh, "LogCoshError")
+CosineSimilarity = _loss_metric(losses.CosineSimilarity, sign=-1.0)  # the metric is +cos, the loss -cos
+BinaryCrossentropy = _loss_metric(losses.BinaryCrossentropy)
+CategoricalCrossentropy = _loss_metric(losses.CategoricalCrossentropy)
+SparseCategoricalCrossentropy = _loss_metric(losses.SparseCategoricalCrossentropy)
+KLDivergence = _loss_metric(losses.KLDivergence)
+Poisson = _loss_metric(losses.Poisson)
+Hinge = _loss_metric(losses.Hinge)
+SquaredHinge = _loss_metric(losses.SquaredHinge)
+CategoricalHinge = _loss_metric(losses.CategoricalHinge)
 
 
 class ConfusionMetric(Metric):
@@ -284,12 +366,28 @@ _BY_NAME = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
     "root_mean_squared_error": RootMeanSquaredError, "precision": Precision, "recall": Recall, "auc": AUC,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
+    "logcosh": LogCoshError, "cosine_similarity": CosineSimilarity, "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy, "kl_divergence": KLDivergence,
+    "poisson": Poisson, "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
 }
 _NAME_OF = {
-    BinaryAccuracy: "binary_accuracy", CategoricalAccuracy: "categorical_accuracy",
+    Accuracy: "accuracy", BinaryAccuracy: "binary_accuracy", CategoricalAccuracy: "categorical_accuracy",
     SparseCategoricalAccuracy: "sparse_categorical_accuracy",
     MeanSquaredError: "mean_squared_error", MeanAbsoluteError: "mean_absolute_error", Mean: "mean",
     RootMeanSquaredError: "root_mean_squared_error", Precision: "precision", Recall: "recall", AUC: "auc",
+    TopKCategoricalAccuracy: "top_k_categorical_accuracy",
+    SparseTopKCategoricalAccuracy: "sparse_top_k_categorical_accuracy",
+    MeanAbsolutePercentageError: "mean_absolute_percentage_error",
+    MeanSquaredLogarithmicError: "mean_squared_logarithmic_error", LogCoshError: "logcosh",
+    CosineSimilarity: "cosine_similarity", BinaryCrossentropy: "binary_crossentropy",
+    CategoricalCrossentropy: "categorical_crossentropy", SparseCategoricalCrossentropy: "sparse_categorical_crossentropy",
+    KLDivergence: "kl_divergence", Poisson: "poisson", Hinge: "hinge", SquaredHinge: "squared_hinge",
+    CategoricalHinge: "categorical_hinge",
 }
 # Keras also takes class names: metrics=["AUC", "Precision"], logged as "auc", "precision".
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _NAME_OF}

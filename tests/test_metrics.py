@@ -184,3 +184,62 @@ def test_the_progress_line_prints_a_metric_at_several_thresholds():
     from deepcore.callbacks.progbar import format_logs
 
     assert format_logs({"loss": 0.25, "precision": [0.5, 1e-5]}) == "loss: 0.2500 - precision: [0.5000, 1.0000e-05]"
+
+
+LOSS_METRICS = [
+    ("MeanAbsolutePercentageError", "mean_absolute_percentage_error", {}),
+    ("MeanSquaredLogarithmicError", "mean_squared_logarithmic_error", {}),
+    ("LogCoshError", "log_cosh", {}), ("BinaryCrossentropy", "binary_crossentropy", {"label_smoothing": 0.1}),
+    ("CategoricalCrossentropy", "categorical_crossentropy", {"from_logits": True}),
+    ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy", {}),
+    ("KLDivergence", "kl_divergence", {}), ("Poisson", "poisson", {}), ("Hinge", "hinge", {}),
+    ("SquaredHinge", "squared_hinge", {}), ("CategoricalHinge", "categorical_hinge", {}),
+]
+
+
+@pytest.mark.parametrize("metric_name, loss_name, kwargs", LOSS_METRICS, ids=[m[0] for m in LOSS_METRICS])
+def test_metrics_named_after_losses_are_the_weighted_mean_of_the_loss(backend, metric_name, loss_name, kwargs):
+    """Keras's loss metrics: the running weighted mean of the loss's per-sample values over
+    batches (checked against the loss with reduction="none"), with the loss's arguments."""
+    rng = np.random.default_rng(5)
+    sparse = loss_name.startswith("sparse")
+    y_true = (rng.integers(0, 3, size=8).astype(np.float32) if sparse
+              else np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=8)])
+    y_pred = rng.uniform(0.05, 0.95, size=(8, 3)).astype(np.float32)
+    weights = rng.uniform(0.5, 2.0, size=8).astype(np.float32)
+    metric = getattr(dc.metrics, metric_name)(**kwargs)
+    for part in (slice(0, 5), slice(5, 8)):
+        metric.update_state(backend.asarray(y_true[part]), backend.asarray(y_pred[part]), backend.asarray(weights[part]))
+    loss = type(dc.losses.get(loss_name))(reduction="none", **kwargs)
+    values = backend.to_numpy(loss(backend.asarray(y_true), backend.asarray(y_pred)))
+    assert metric.result() == pytest.approx(float(np.sum(values * weights) / np.sum(weights)), rel=1e-5)
+    assert dc.metrics.get(metric_name).name == dc.metrics.get(metric.name).name == metric.name
+    assert type(dc.metrics.get(metric.name)).__name__ == metric_name
+    assert {**metric.get_config()} == {"name": metric.name, **kwargs}
+
+
+def test_cosine_similarity_metric_is_the_positive_cosine(backend):
+    metric = dc.metrics.CosineSimilarity()
+    metric.update_state(backend.asarray(np.array([[1.0, 0.0], [0.0, 2.0]])), backend.asarray(np.array([[2.0, 0.0], [1.0, 1.0]])))
+    assert metric.result() == pytest.approx((1.0 + np.sqrt(0.5)) / 2.0)
+
+
+def test_top_k_accuracies_count_ties_at_the_kth_score_as_in(backend):
+    """As Keras's in_top_k: the target is in when fewer than k scores beat it."""
+    y_pred = np.array([[0.1, 0.5, 0.4], [0.3, 0.3, 0.3], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], dtype=np.float32)
+    classes = np.array([2, 0, 2, 0])
+    expected = {1: [0.0, 1.0, 0.0, 0.0], 2: [1.0, 1.0, 0.0, 1.0]}  # row 4: 0.2 tied with 0.2, one score above
+    for k, hits in expected.items():
+        dense, sparse = dc.metrics.TopKCategoricalAccuracy(k=k), dc.metrics.get("sparse_top_k_categorical_accuracy")
+        sparse.k = k
+        dense.update_state(backend.asarray(np.eye(3, dtype=np.float32)[classes]), backend.asarray(y_pred))
+        sparse.update_state(backend.asarray(classes), backend.asarray(y_pred))
+        assert dense.result() == sparse.result() == pytest.approx(np.mean(hits))
+    assert dc.metrics.TopKCategoricalAccuracy().k == 5 and dense.name == "top_k_categorical_accuracy"
+
+
+def test_accuracy_class_counts_exact_matches(backend):
+    metric = dc.metrics.Accuracy()
+    metric.update_state(backend.asarray(np.array([[1.0], [2.0], [3.0], [4.0]])),
+                        backend.asarray(np.array([[1.0], [2.0], [0.0], [4.0]])))
+    assert metric.result() == pytest.approx(0.75) and metric.name == "accuracy"
