@@ -26,7 +26,7 @@ import pytest
 
 import deepcore as dc
 from deepcore.layers import Variable
-from deepcore.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Nadam, RMSprop
+from deepcore.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lamb, Lion, Nadam, RMSprop
 
 STEPS = 6
 SHAPES = [(3, 4), (4,)]
@@ -114,6 +114,20 @@ class Reference:
         m_hat = mu_next * m / (1 - product * mu_next) + (1 - mu_t) * g / (1 - product)
         w -= lr * m_hat / (np.sqrt(v / (1 - h["beta_2"] ** t)) + h["epsilon"])
 
+    def lion(self, w, g, lr, t, s):
+        h = self.hyper
+        m = s.get("m", 0.0)
+        w -= lr * np.sign(m * h["beta_1"] + g * (1 - h["beta_1"]))
+        s["m"] = m * h["beta_2"] + g * (1 - h["beta_2"])
+
+    def lamb(self, w, g, lr, t, s):
+        h = self.hyper
+        m = s["m"] = s.get("m", 0.0) + (g - s.get("m", 0.0)) * (1 - h["beta_1"])
+        v = s["v"] = s.get("v", 0.0) + (g * g - s.get("v", 0.0)) * (1 - h["beta_2"])
+        update = (m / (1 - h["beta_1"] ** t)) / (np.sqrt(v / (1 - h["beta_2"] ** t)) + h["epsilon"])
+        w_norm, u_norm = np.linalg.norm(w), np.linalg.norm(update)  # this variable's own norms
+        w -= (w_norm / u_norm if w_norm > 0 and u_norm > 0 else 1.0) * lr * update
+
     def adadelta(self, w, g, lr, t, s):
         h = self.hyper
         a = s["a"] = h["rho"] * s.get("a", 0.0) + (1 - h["rho"]) * g * g
@@ -129,6 +143,8 @@ ADAGRAD_DEFAULTS = dict(learning_rate=0.001, initial_accumulator_value=0.1, epsi
 ADAMAX_DEFAULTS = dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 NADAM_DEFAULTS = dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 ADADELTA_DEFAULTS = dict(learning_rate=0.001, rho=0.95, epsilon=1e-7)
+LION_DEFAULTS = dict(learning_rate=0.001, beta_1=0.9, beta_2=0.99)
+LAMB_DEFAULTS = dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 
 
 def halving(step: int) -> float:
@@ -183,6 +199,12 @@ CASES = [
      {**NADAM_DEFAULTS, "learning_rate": 0.05, "beta_1": 0.85, "epsilon": 1e-4}),
     ("adadelta", lambda: Adadelta(), "adadelta", ADADELTA_DEFAULTS),
     ("adadelta-lr", lambda: Adadelta(1.0, rho=0.9), "adadelta", {**ADADELTA_DEFAULTS, "learning_rate": 1.0, "rho": 0.9}),
+    ("lion", lambda: Lion(), "lion", LION_DEFAULTS),
+    ("lion-betas", lambda: Lion(0.01, beta_1=0.8, beta_2=0.95, weight_decay=0.1), "lion",
+     {**LION_DEFAULTS, "learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.95, "weight_decay": 0.1}),
+    ("lamb", lambda: Lamb(), "lamb", LAMB_DEFAULTS),
+    ("lamb-lr", lambda: Lamb(0.05, beta_1=0.8, epsilon=1e-4, clipnorm=1.0), "lamb",
+     {**LAMB_DEFAULTS, "learning_rate": 0.05, "beta_1": 0.8, "epsilon": 1e-4, "clipnorm": 1.0}),
 ]
 
 
@@ -272,6 +294,11 @@ def test_keras_default_hyperparameters():
     assert (adamax.learning_rate, adamax.beta_1, adamax.beta_2, adamax.epsilon) == (0.001, 0.9, 0.999, 1e-7)
     assert (nadam.learning_rate, nadam.beta_1, nadam.beta_2, nadam.epsilon) == (0.001, 0.9, 0.999, 1e-7)
     assert (adadelta.learning_rate, adadelta.rho, adadelta.epsilon) == (0.001, 0.95, 1e-7)
+    lion, lamb = Lion(), Lamb()
+    assert (lion.learning_rate, lion.beta_1, lion.beta_2) == (0.001, 0.9, 0.99)
+    assert (lamb.learning_rate, lamb.beta_1, lamb.beta_2, lamb.epsilon) == (0.001, 0.9, 0.999, 1e-7)
+    with pytest.raises(ValueError, match=r"beta_1 must be in \(0, 1\]"):
+        Lion(beta_1=0.0)
 
 
 def test_callable_learning_rate_is_read_at_each_step(backend):

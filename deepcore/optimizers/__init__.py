@@ -7,12 +7,14 @@ from deepcore.optimizers.adagrad import Adagrad
 from deepcore.optimizers.adam import Adam, AdamW
 from deepcore.optimizers.adamax import Adamax
 from deepcore.optimizers.base import Optimizer
+from deepcore.optimizers.lamb import Lamb
+from deepcore.optimizers.lion import Lion
 from deepcore.optimizers.nadam import Nadam
 from deepcore.optimizers.rmsprop import RMSprop
 from deepcore.optimizers.sgd import SGD
 
 # Keras accepts both the snake-case name ("adam") and the class name ("Adam").
-_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam, Adadelta)
+_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam, Adadelta, Lion, Lamb)
 _BY_NAME = {name: cls for cls in _CLASSES for name in (cls.__name__, cls.__name__.lower())}
 
 
@@ -26,4 +28,4 @@ def serialize(optimizer: Optimizer) -> dict:
 
 
 __all__ = ["schedules", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Nadam", "Adadelta",
-           "get", "serialize"]
+           "Lion", "Lamb", "get", "serialize"]

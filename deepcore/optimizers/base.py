@@ -34,8 +34,11 @@ class Optimizer:
     tensor, then ``global_clipnorm``), decay the weights (``w -= w * weight_decay * lr``), then
     `update_step` each variable; every `DENORMAL_FLUSH_INTERVAL` steps, flush near-denormal
     state entries to 0. Small variables of one dtype are updated together as one flat
-    `FlatGroup` (same values as one by one: the updates are elementwise).
+    `FlatGroup` (same values as one by one: the updates are elementwise), unless a subclass
+    sets ``elementwise = False`` (its update reads whole tensors, e.g. their norms).
     """
+
+    elementwise = True
 
     def __init__(self, learning_rate: float | Callable[[int], float] = 0.001,
                  weight_decay: float | None = None, clipnorm: float | None = None,
@@ -99,6 +102,8 @@ class Optimizer:
     def _targets(self, variables: list, gradients: list) -> list[tuple[Any, Any]]:
         """(target, gradient) pairs to update: every variable, except that small ones of one
         dtype are served by one flat group (built, or rebuilt when stale, here)."""
+        if not self.elementwise:
+            return list(zip(variables, gradients))
         group = self._group
         if group is None or not group.serves(variables):
             self._drop_group()
