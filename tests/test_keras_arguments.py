@@ -40,9 +40,8 @@ def test_embedding_starts_from_given_weights_and_keras_2s_input_length(backend):
 
 @pytest.mark.parametrize("make, message", [
     (lambda: layers.BatchNormalization(synchronized=True), "synchronized=True .* is not supported"),
-    (lambda: layers.LayerNormalization(rms_scaling=True), "rms_scaling=True is not supported"),
     (lambda: layers.Flatten(data_format="channels_first"), "channels_last"),
-], ids=["synchronized", "rms_scaling", "channels_first"])
+], ids=["synchronized", "channels_first"])
 def test_unsupported_keras_options_are_refused_by_name(make, message):
     with pytest.raises(ValueError, match=message):
         make()

@@ -139,6 +139,22 @@ def test_layernorm_backward_matches_finite_differences(backend, shape, axis, cen
                    label="LayerNormalization")
 
 
+@pytest.mark.parametrize("shape, axis", [((5, 4), -1), ((3, 4, 2), [1, 2])])
+def test_layernorm_rms_scaling_follows_keras(backend, shape, axis):
+    """Keras 3's rms_scaling: gamma * x * rsqrt(variance + epsilon), x not centred, gamma only
+    (even with center=True); backward (x and gamma) against finite differences."""
+    layer = built(LayerNormalization(axis=axis, rms_scaling=True, gamma_initializer="random_normal"), shape)
+    assert [v.name.split("/")[-1] for v in layer.weights] == ["gamma"]
+    x = np.random.default_rng(9).normal(0.5, 2.0, shape)
+    axes = tuple(a % len(shape) for a in (axis if isinstance(axis, list) else [axis]))
+    gamma = layer.get_weights()[0].reshape([shape[a] if a in axes else 1 for a in range(len(shape))])
+    y = backend.to_numpy(layer.forward(backend.asarray(x, dtype=backend.dtype("float64")))[0])
+    np.testing.assert_allclose(y, gamma * x / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-3), rtol=RTOL, atol=RTOL)
+    check_backward(lambda v: layer.forward(v, training=True), x, layer.trainable_weights,
+                   label="LayerNormalization(rms_scaling=True)")
+    assert LayerNormalization.from_config(layer.get_config()).rms_scaling is True
+
+
 # --- Normalization -----------------------------------------------------------------------------
 def test_normalization_with_given_mean_and_variance(backend):
     dc.set_floatx("float64")

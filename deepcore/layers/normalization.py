@@ -168,29 +168,51 @@ class LayerNormalization(_AffineNormalization):
     """Normalizes each sample over ``axis`` (an int or a list of ints, the batch axis excluded).
 
     ``(batch, ..., features) -> same shape``; the same computation in training and inference.
-    ``gamma``/``beta`` have the shape of the normalized axes.
+    ``gamma``/``beta`` have the shape of the normalized axes. With ``rms_scaling`` (Keras 3's
+    formula): ``y = gamma * x * rsqrt(variance + epsilon)``, x not centred, no ``beta``
+    (``center`` and ``scale`` are then ignored, as Keras).
     """
 
     def __init__(self, axis: int | list = -1, epsilon: float = 1e-3, center: bool = True,
                  scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, rms_scaling: bool = False, **kwargs):
-        if rms_scaling:
-            raise ValueError("LayerNormalization: rms_scaling=True is not supported; use the default "
-                             "mean-and-variance normalization.")
         axis = list(axis) if isinstance(axis, (list, tuple)) else axis
         super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer,
                          beta_regularizer, gamma_regularizer, **kwargs)
+        self.rms_scaling = rms_scaling
 
     def build(self, input_shape):
         super().build(input_shape)
         self._resolve_axes(input_shape, tuple(self.axis) if isinstance(self.axis, list) else (self.axis,))
-        self._build_affine()
+        if self.rms_scaling:
+            self.gamma = self.add_weight("gamma", self.param_shape, self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer)
+        else:
+            self._build_affine()
 
     def forward(self, x, training=False):
         xp = array_namespace(x)
-        mean = xp.mean(x, axis=self.param_axes, keepdims=True)
         variance = xp.var(x, axis=self.param_axes, keepdims=True)
         inv_std = 1.0 / xp.sqrt(variance + self.epsilon)
-        xhat = (x - mean) * inv_std
+        if self.rms_scaling:
+            return self._rms_scaled(xp, x, inv_std)
+        xhat = (x - xp.mean(x, axis=self.param_axes, keepdims=True)) * inv_std
         y, affine_backprop = self._affine(xhat)
         return y, lambda dy: normalized_backprop(affine_backprop(dy), xhat, inv_std, self.param_axes)
+
+    def _rms_scaled(self, xp, x, inv_std):
+        """``gamma * x * inv_std``; backward with inv_std's own gradient, ``-inv_std^3 (x -
+        mean) / n`` per entry."""
+        scaled = x * inv_std
+        gamma = xp.reshape(self.gamma.value, self.broadcast_shape)
+
+        def backprop(dy):
+            self.gamma.grad = xp.sum(dy * scaled, axis=self.other_axes)
+            dscaled = dy * gamma
+            centred = x - xp.mean(x, axis=self.param_axes, keepdims=True)
+            return inv_std * dscaled - inv_std**3 * centred * xp.mean(dscaled * x, axis=self.param_axes, keepdims=True)
+
+        return scaled * gamma, backprop
+
+    def get_config(self):
+        return {**super().get_config(), "rms_scaling": self.rms_scaling}
