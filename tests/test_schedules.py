@@ -73,9 +73,43 @@ def test_cosine_decay_with_warmup_matches_keras_formula():
     assert_close_f64(schedule(10_000), target * alpha)
 
 
+@pytest.mark.parametrize("power, cycle", [(1.0, False), (2.0, False), (0.5, True)])
+def test_polynomial_decay_matches_keras_formula(power, cycle):
+    schedule = schedules.PolynomialDecay(0.1, decay_steps=10, end_learning_rate=0.01, power=power, cycle=cycle)
+    for step in (0, 3, 10, 14, 25):
+        horizon = 10 * max(math.ceil(step / 10), 1) if cycle else 10
+        p = (step if cycle else min(step, 10)) / horizon
+        assert schedule(step) == pytest.approx(0.09 * (1 - p) ** power + 0.01, rel=1e-12)
+    assert schedules.PolynomialDecay(0.1, 10)(10) == pytest.approx(0.0001)  # Keras's end_learning_rate default
+
+
+@pytest.mark.parametrize("staircase", [False, True])
+def test_inverse_time_decay_matches_keras_formula(staircase):
+    schedule = schedules.InverseTimeDecay(0.1, decay_steps=10, decay_rate=0.5, staircase=staircase)
+    for step in (0, 5, 10, 27):
+        p = math.floor(step / 10) if staircase else step / 10
+        assert schedule(step) == pytest.approx(0.1 / (1 + 0.5 * p), rel=1e-12)
+
+
+def test_cosine_decay_restarts_follows_the_cycles():
+    """Cycles of 4, 8, 16 steps (t_mul=2), each restarting at m_mul^i of the rate, the rate
+    never below alpha * initial; with t_mul=1 every cycle is first_decay_steps long."""
+    schedule = schedules.CosineDecayRestarts(1.0, first_decay_steps=4, t_mul=2.0, m_mul=0.5, alpha=0.1)
+    def expected(cycle, fraction):
+        return (1 - 0.1) * 0.5**cycle * 0.5 * (1 + math.cos(math.pi * fraction)) + 0.1
+    for step, cycle, fraction in [(0, 0, 0.0), (2, 0, 0.5), (4, 1, 0.0), (8, 1, 0.5), (12, 2, 0.0), (20, 2, 0.5)]:
+        assert schedule(step) == pytest.approx(expected(cycle, fraction), rel=1e-12, abs=1e-15), step
+    even = schedules.CosineDecayRestarts(1.0, first_decay_steps=4, t_mul=1.0)
+    assert [even(s) for s in (0, 2, 4, 6)] == pytest.approx([1.0, 0.5, 1.0, 0.5])
+    assert schedules.CosineDecayRestarts(1.0, 4).name == "SGDRDecay"  # Keras's default name
+
+
 @pytest.mark.parametrize("make", [
     lambda: schedules.ExponentialDecay(0.1, decay_steps=0, decay_rate=0.5),
     lambda: schedules.CosineDecay(0.1, decay_steps=-1),
+    lambda: schedules.PolynomialDecay(0.1, decay_steps=0),
+    lambda: schedules.InverseTimeDecay(0.1, decay_steps=0, decay_rate=0.5),
+    lambda: schedules.CosineDecayRestarts(0.1, first_decay_steps=0),
 ])
 def test_non_positive_decay_steps_are_refused(make):
     with pytest.raises(ValueError, match="decay_steps"):
@@ -95,6 +129,9 @@ ALL = [
     schedules.ExponentialDecay(0.1, 40, 0.5, staircase=True),
     schedules.PiecewiseConstantDecay([100, 110], [1.0, 0.5, 0.1]),
     schedules.CosineDecay(0.0, 100, alpha=0.1, warmup_target=0.1, warmup_steps=20),
+    schedules.PolynomialDecay(0.1, 40, end_learning_rate=0.01, power=2.0, cycle=True),
+    schedules.InverseTimeDecay(0.1, 40, 0.5, staircase=True),
+    schedules.CosineDecayRestarts(0.1, 30, t_mul=1.5, m_mul=0.9, alpha=0.05),
 ]
 
 
