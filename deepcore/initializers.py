@@ -76,6 +76,29 @@ class RandomNormal(Initializer):
         return host_random.normal(shape, self.mean, self.stddev, self.seed)
 
 
+class TruncatedNormal(Initializer):
+    """Normal draws redrawn when further than two standard deviations from the mean (Keras)."""
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def sample(self, shape):
+        return host_random.truncated_normal(shape, self.mean, self.stddev, self.seed)
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (ones on the main diagonal of a 2-D ``(rows, columns)``
+    shape, as Keras), e.g. an identity recurrent kernel for an IRNN."""
+
+    def __init__(self, gain: float = 1.0):
+        self.gain = gain
+
+    def sample(self, shape):
+        if len(shape) != 2:
+            raise ValueError(f"The Identity initializer takes 2-D shapes (rows, columns); received shape {shape}.")
+        return self.gain * host_random.eye(*shape)
+
+
 def compute_fans(shape: tuple) -> tuple[int, int]:
     """Keras's fans: a kernel ``(..., in, out)`` has fan_in = in * receptive field, etc."""
     if len(shape) == 0:
@@ -145,7 +168,8 @@ class Orthogonal(Initializer):
 
 _BY_NAME = {
     "zeros": Zeros, "ones": Ones, "constant": Constant,
-    "random_uniform": RandomUniform, "random_normal": RandomNormal,
+    "random_uniform": RandomUniform, "random_normal": RandomNormal, "truncated_normal": TruncatedNormal,
+    "identity": Identity,
     "variance_scaling": VarianceScaling,
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_uniform": HeUniform, "he_normal": HeNormal,

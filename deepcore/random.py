@@ -29,6 +29,11 @@ def normal(shape, mean: float, stddev: float, seed: int | None = None) -> np.nda
     return generator(seed).normal(mean, stddev, size=shape)
 
 
+def eye(rows: int, columns: int) -> np.ndarray:
+    """The ``(rows, columns)`` identity (float64): ones on the main diagonal."""
+    return np.eye(rows, columns)
+
+
 def truncated_normal(shape, mean: float, stddev: float, seed: int | None = None) -> np.ndarray:
     """Normal draws, redrawing those further than two standard deviations from zero."""
     rng = generator(seed)

@@ -104,6 +104,20 @@ def test_random_uniform_and_normal(backend, float64):
     assert (initializers.RandomNormal().mean, initializers.RandomNormal().stddev) == (0.0, 0.05)
 
 
+def test_truncated_normal_and_identity(backend, float64):
+    """Keras 3: TruncatedNormal(0.0, 0.05) redraws beyond two standard deviations of the mean;
+    Identity(gain) is gain on the main diagonal of a 2-D shape."""
+    w = draw(initializers.TruncatedNormal(1.0, 0.2, seed=7))
+    assert np.abs(w - 1.0).max() <= 0.4 and np.abs(w - 1.0).max() >= 0.4 * (1 - 1e-2)
+    assert abs(w.mean() - 1.0) <= Z * 0.2 / math.sqrt(N)
+    default = initializers.get("truncated_normal")
+    assert (default.mean, default.stddev) == (0.0, 0.05) and type(initializers.get("TruncatedNormal")) is type(default)
+    np.testing.assert_array_equal(draw(initializers.Identity(gain=2.0), (3, 4)), 2.0 * np.eye(3, 4))
+    np.testing.assert_array_equal(draw(initializers.get("identity"), (2, 2)), np.eye(2))
+    with pytest.raises(ValueError, match="2-D shapes"):
+        initializers.Identity()((2, 2, 2))
+
+
 # --- fans -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape, fans", [
@@ -132,6 +146,7 @@ RANDOM = {
     "random_uniform": initializers.RandomUniform, "random_normal": initializers.RandomNormal,
     **{name: value[0] for name, value in {**UNIFORM, **TRUNCATED, **UNTRUNCATED}.items()},
     "orthogonal": lambda seed: initializers.Orthogonal(seed=seed),
+    "truncated_normal": initializers.TruncatedNormal,
 }
 
 

@@ -422,3 +422,13 @@ def test_probability_gradient_is_zero_where_clipping_acted(backend):
     expected = np.where(inside, ((1.0 - t) / (1.0 - q) - t / q) / 8.0, 0.0)  # 2 samples x mean of 4
     assert inside.sum() == 4 and np.all(gradient[~inside] == 0.0)
     np.testing.assert_allclose(gradient, expected, rtol=tolerance("float64"))
+
+
+def test_keras_class_names_resolve_as_their_snake_case_names():
+    """Keras's configs name classes ("BinaryFocalCrossentropy"); they resolve like the names."""
+    assert type(losses.get("MeanSquaredError")) is losses.MeanSquaredError
+    assert type(losses.get("KLDivergence")) is losses.KLDivergence
+    rebuilt = losses.get({"class_name": "BinaryFocalCrossentropy", "config": {"gamma": 3.0}})
+    assert type(rebuilt) is losses.BinaryFocalCrossentropy and rebuilt.gamma == 3.0
+    with pytest.raises(ValueError, match="Unknown loss 'MeanSquaredErr'"):
+        losses.get("MeanSquaredErr")

@@ -8,12 +8,12 @@ array-API code only and never ask which backend they run on.
 from __future__ import annotations
 
 import functools
-import re
 from collections import defaultdict
 from typing import Any, Callable
 
 from deepcore import activations, constraints, initializers, regularizers
 from deepcore.backend import array_device, array_namespace
+from deepcore.identifiers import snake_case
 from deepcore.layers import symbolic
 from deepcore.registry import get_backend
 
@@ -39,11 +39,6 @@ def reset_names() -> None:
     """Let `unique_name` count from zero again (`deepcore.utils.clear_session`)."""
     _name_counts.clear()
     _names_given.clear()
-
-
-def snake_case(name: str) -> str:
-    """``MaxPooling2D`` -> ``max_pooling2d``, ``SimpleRNN`` -> ``simple_rnn`` (Keras's names)."""
-    return re.sub(r"(?<=[a-z])([A-Z])|(?<=[A-Z])([A-Z][a-z])", r"_\1\2", name).lower()
 
 
 class Variable:
