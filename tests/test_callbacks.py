@@ -445,3 +445,25 @@ def test_progbar_running_loss_is_the_mean_of_the_batch_losses(monkeypatch, capsy
 def test_format_value_uses_keras_rule():
     assert format_value(0.12345) == "0.1235"
     assert format_value(1e-5) == "1.0000e-05"
+
+
+def test_lambda_callback_calls_its_functions_as_keras_does(backend):
+    """The six named hooks and others by keyword, with Keras's arguments; an unknown hook
+    name is refused."""
+    calls = []
+    callback = dc.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: calls.append(("train_begin",)),
+        on_epoch_end=lambda epoch, logs: calls.append(("epoch_end", epoch, round(logs["loss"], 6) > 0)),
+        on_train_batch_end=lambda batch, logs: calls.append(("batch_end", batch)),
+        on_test_begin=lambda logs: calls.append(("test_begin",)),
+        on_train_end=lambda logs: calls.append(("train_end", sorted(logs))),
+    )
+    model = dc.models.Sequential([dc.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 2), np.float32), np.zeros((8, 1), np.float32)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[callback], validation_data=(x, y))
+    assert calls == [("train_begin",), ("batch_end", 0), ("batch_end", 1), ("test_begin",), ("epoch_end", 0, True),
+                     ("batch_end", 0), ("batch_end", 1), ("test_begin",), ("epoch_end", 1, True),
+                     ("train_end", ["loss", "val_loss"])]  # the last epoch's logs, as Keras
+    with pytest.raises(TypeError, match=r"unknown hook\(s\) \['on_epoch_middle'\]"):
+        dc.callbacks.LambdaCallback(on_epoch_middle=print)

@@ -4,6 +4,7 @@ from deepcore.callbacks.base import Callback, CallbackList
 from deepcore.callbacks.csv_logger import CSVLogger
 from deepcore.callbacks.early_stopping import EarlyStopping
 from deepcore.callbacks.history import History
+from deepcore.callbacks.lambda_callback import LambdaCallback
 from deepcore.callbacks.learning_rate_scheduler import LearningRateScheduler
 from deepcore.callbacks.model_checkpoint import ModelCheckpoint
 from deepcore.callbacks.monitor import MonitorCallback
@@ -12,6 +13,6 @@ from deepcore.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from deepcore.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
-    "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History", "LearningRateScheduler",
+    "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
     "ModelCheckpoint", "MonitorCallback", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN",
 ]

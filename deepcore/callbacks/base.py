@@ -41,7 +41,7 @@ class Callback:
     def on_predict_batch_end(self, batch, logs=None): ...
 
 
-_HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
+HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
 
 
 class CallbackList:
@@ -53,8 +53,9 @@ class CallbackList:
         for callback in self.callbacks:
             callback.set_model(model)
             callback.set_params(params)
-        for hook in _HOOKS:
-            bound = [getattr(c, hook) for c in self.callbacks if getattr(type(c), hook) is not getattr(Callback, hook)]
+        for hook in HOOKS:
+            bound = [getattr(c, hook) for c in self.callbacks
+                     if getattr(type(c), hook) is not getattr(Callback, hook) or hook in vars(c)]  # or set per instance
             setattr(self, hook, _dispatch(bound))
 
 

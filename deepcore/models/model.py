@@ -383,14 +383,15 @@ class Model:
         hooks = CallbackList(callback_list, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
 
         self.stop_training = False
-        hooks.on_train_begin()
+        hooks.on_train_begin({})
+        logs: dict = {}  # the last epoch's, for on_train_end (as Keras)
         for epoch in range(initial_epoch, epochs):
             tracker = self._reset_metrics()
-            hooks.on_epoch_begin(epoch)
+            hooks.on_epoch_begin(epoch, {})
             variables = self.trainable_variables
             epoch_batches = data.batches(backend, n, batch_size, shuffle) if stream is None else stream
             for step, index in enumerate(itertools.islice(epoch_batches, steps)):
-                hooks.on_train_batch_begin(step)
+                hooks.on_train_batch_begin(step, {})
                 share = 1.0
                 if parallel is not None:
                     index, share = parallel.shard(index, data.batch_length(index))
@@ -421,7 +422,7 @@ class Model:
             hooks.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        hooks.on_train_end()
+        hooks.on_train_end(logs)
         return self.history
 
     def _validation_arrays(self, backend, validation_data: tuple):
@@ -437,9 +438,9 @@ class Model:
         tracker = self._reset_metrics()
         n = data.count(x)
         weight_penalty = self._weight_penalty(self.trainable_variables)  # the weights do not change here
-        hooks.on_test_begin()
+        hooks.on_test_begin({})
         for step, index in enumerate(itertools.islice(data.batches(backend, n, batch_size, shuffle=False), steps)):
-            hooks.on_test_batch_begin(step)
+            hooks.on_test_batch_begin(step, {})
             xb, yb, wb = (data.take(backend, a, index) for a in (x, y, weights))
             y_pred, mask, _ = self.forward_with_mask(xb, training=False)
             loss, _ = self.loss.forward(yb, y_pred, wb, mask)
@@ -477,13 +478,13 @@ class Model:
         self._prepare(x_all)
         n = data.count(x_all)
         hooks = CallbackList(list(callbacks or []), self, {"steps": steps, "verbose": verbose})
-        hooks.on_predict_begin()
+        hooks.on_predict_begin({})
         outputs = []
         for step, index in enumerate(itertools.islice(data.batches(backend, n, batch_size or 32, shuffle=False), steps)):
-            hooks.on_predict_batch_begin(step)
+            hooks.on_predict_batch_begin(step, {})
             outputs.append(self.forward(data.take(backend, x_all, index), training=False)[0])
             hooks.on_predict_batch_end(step, {"outputs": outputs[-1]})
-        hooks.on_predict_end()
+        hooks.on_predict_end({})
         per_output = zip(*outputs) if self._output_names() is not None else [outputs]
         return self._structured_outputs([backend.to_numpy(backend.xp.concat(parts, axis=0)) for parts in per_output])
 
