@@ -174,17 +174,24 @@ def test_a_matmul_that_drops_a_term_is_caught_at_the_first_dense_layer(faulty_ba
     model, x, y = mlp()
     report = compare_backends(model, x, y, backends=["dropped_term"], steps=1)
     assert not report.passed
-    assert first_failure(report) == ("dense_elu", "output")
+    first = f"dense_{HIDDEN_ACTIVATIONS[0]}"
+    assert first_failure(report) == (first, "output")
     failed = {(row.layer, row.quantity) for row in report.failures()}
-    assert ("dense_elu", "grad kernel") in failed and ("(loss)", "loss") in failed
+    # Gradients reaching the first layers through ~30 activations (shrinks and hard ones among
+    # them) are too small to show the missing term there; later layers' kernel gradients do.
+    assert any(quantity == "grad kernel" for _, quantity in failed) and ("(loss)", "loss") in failed
 
 
 def test_an_inexact_exp_is_caught_at_the_exponential_layer(faulty_backends):
     model, x, y = mlp()
     report = compare_backends(model, x, y, backends=["inexact_exp"])
-    # elu uses expm1, so the first layer is exact; the exponential layer is the first to fail.
-    assert [(row.layer, row.passed) for row in report.rows[:2]] == [
-        ("dense_elu", True), ("dense_exponential", False)]
+    # celu and elu use expm1, so the layers before it are exact; the exponential layer is the
+    # first to fail.
+    before = HIDDEN_ACTIVATIONS[:HIDDEN_ACTIVATIONS.index("exponential")]
+    assert set(before) == {"celu", "elu"}
+    outputs = [row for row in report.rows if row.quantity == "output"]
+    assert [(row.layer, row.passed) for row in outputs[:3]] == [
+        ("dense_celu", True), ("dense_elu", True), ("dense_exponential", False)]
     assert first_failure(report) == ("dense_exponential", "output")
 
 
@@ -273,7 +280,7 @@ def test_report_prints_a_readable_table():
     assert lines[0].startswith("array_api_strict vs numpy (float32, 0 training step(s))")
     assert lines[1].split() == ["backend", "layer", "quantity", "max", "abs", "err", "max", "rel",
                                 "err", "ULPs", "rtol", "status"]
-    assert lines[3].split()[:3] == ["array_api_strict", "dense_elu", "output"]
+    assert lines[3].split()[:3] == ["array_api_strict", f"dense_{HIDDEN_ACTIVATIONS[0]}", "output"]
 
 
 # --- behaviour ----------------------------------------------------------------------------------

@@ -14,10 +14,11 @@ from deepcore import activations, initializers
 from deepcore.layers import Dense, Dropout, Input
 from deepcore.models import Sequential
 
-# Every distinct activation except the normalising ones, which end the model.
+# Every distinct activation except the normalising ones, which end a model, and glu, which
+# halves its input's width (swish and hard_swish are aliases of silu and hard_silu).
 HIDDEN_ACTIVATIONS = tuple(
     name for name in activations.names()
-    if name not in ("softmax", "log_softmax", "swish")  # swish is silu's alias
+    if name not in ("softmax", "log_softmax", "sparsemax", "glu", "swish", "hard_swish")
 )
 
 
