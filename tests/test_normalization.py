@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import deepcore as dc
-from deepcore.layers import BatchNormalization, Dense, LayerNormalization, Normalization
+from deepcore.layers import BatchNormalization, Dense, LayerNormalization, Normalization, RMSNormalization, UnitNormalization
 from deepcore.models import Sequential
 from deepcore.testing.gradients import check_backward
 
@@ -243,3 +243,37 @@ def test_statistics_are_saved_and_loaded_with_the_model(backend, tmp_path):
     names = [v.name.split("/")[-1] for v in loaded.weights if not v.trainable]
     assert names == ["mean", "variance", "moving_mean", "moving_variance"]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# --- RMSNormalization, UnitNormalization ---------------------------------------------------------
+@pytest.mark.parametrize("shape, axis", [((5, 4), -1), ((3, 4, 2), [1, 2])])
+def test_rms_normalization_follows_keras(backend, shape, axis):
+    """Keras 3: scale * x * rsqrt(mean(x^2) + epsilon), epsilon 1e-6; the weight "scale" (ones
+    at first); backward (x and scale) against finite differences."""
+    layer = built(RMSNormalization(axis=axis), shape)
+    assert [v.name.split("/")[-1] for v in layer.weights] == ["scale"]
+    x = np.random.default_rng(10).normal(0.5, 2.0, shape)
+    axes = tuple(a % len(shape) for a in (axis if isinstance(axis, list) else [axis]))
+    scale = layer.get_weights()[0].reshape([shape[a] if a in axes else 1 for a in range(len(shape))])
+    y = backend.to_numpy(layer.forward(backend.asarray(x, dtype=backend.dtype("float64")))[0])
+    np.testing.assert_allclose(y, scale * x / np.sqrt(np.mean(x * x, axis=axes, keepdims=True) + 1e-6),
+                               rtol=RTOL, atol=RTOL)
+    check_backward(lambda v: layer.forward(v, training=True), x, layer.trainable_weights, label="RMSNormalization")
+    rebuilt = RMSNormalization.from_config(layer.get_config())
+    assert (rebuilt.axis, rebuilt.epsilon) == (layer.axis, 1e-6)
+
+
+@pytest.mark.parametrize("axis", [-1, [1, 2]])
+def test_unit_normalization_divides_by_the_l2_norm(backend, axis):
+    dc.set_floatx("float64")
+    x = np.random.default_rng(11).normal(size=(3, 4, 2))
+    x[0] = 0.0  # a zero sample stays 0: the norm is held at 1e-12
+    layer = UnitNormalization(axis=axis)
+    axes = (2,) if axis == -1 else (1, 2)
+    y = backend.to_numpy(layer(backend.asarray(x, dtype=backend.dtype("float64"))))
+    np.testing.assert_allclose(y, x / np.maximum(np.sqrt(np.sum(x * x, axis=axes, keepdims=True)), 1e-12),
+                               rtol=RTOL, atol=RTOL)
+    check_backward(lambda v: layer.forward(v), x[1:], label=f"UnitNormalization(axis={axis})")  # (not at 0)
+    assert UnitNormalization.from_config(layer.get_config()).axis == axis
+    with pytest.raises(TypeError, match="axis must be an int or a list of ints"):
+        UnitNormalization(axis="last")

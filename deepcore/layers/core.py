@@ -122,6 +122,15 @@ class Dense(Layer):
         }
 
 
+class Identity(Layer):
+    """Passes its input through unchanged (Keras's placeholder layer); masks pass on."""
+
+    supports_masking = True
+
+    def forward(self, x, training=False):
+        return x, lambda dy: dy
+
+
 class Activation(Layer):
     """Applies an activation function elementwise (softmax: along the last axis)."""
 

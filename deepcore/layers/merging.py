@@ -19,6 +19,7 @@ from deepcore import config
 from deepcore.backend import array_device, array_namespace
 from deepcore.layers import symbolic
 from deepcore.layers.base import Layer, Shape
+from deepcore.layers.normalization import l2_normalize
 
 
 class Merge(Layer):
@@ -389,8 +390,8 @@ class Dot(Merge):
         xp = array_namespace(inputs[0])
         a, b = inputs
         if self.normalize:
-            a, a_normalize_backprop = _l2_normalize(xp, a, a_axis)
-            b, b_normalize_backprop = _l2_normalize(xp, b, b_axis)
+            a, a_normalize_backprop = l2_normalize(xp, a, a_axis, config.epsilon())
+            b, b_normalize_backprop = l2_normalize(xp, b, b_axis, config.epsilon())
         # As a batched matrix product: a -> (batch, p, k) (its axis last), b -> (batch, k, q).
         a_order = (0, *(k for k in range(1, a.ndim) if k != a_axis), a_axis)
         b_order = (0, b_axis, *(k for k in range(1, b.ndim) if k != b_axis))
@@ -487,18 +488,3 @@ def _sum_to_shape(xp: Any, gradient: Any, shape: Shape) -> Any:
 def _inverse(order: tuple) -> tuple:
     """The permutation that undoes ``permute_dims(x, order)``."""
     return tuple(sorted(range(len(order)), key=order.__getitem__))
-
-
-def _l2_normalize(xp: Any, x: Any, axis: int) -> tuple[Any, Callable]:
-    """``x / max(||x||, epsilon)`` along ``axis`` (Keras's ``normalize``) and its backprop."""
-    epsilon = config.epsilon()
-    norm = xp.sqrt(xp.sum(x * x, axis=axis, keepdims=True))
-    scale = 1.0 / xp.clip(norm, min=epsilon)
-    n = x * scale
-
-    def backprop(dn):
-        # Where the norm is clipped the scale is a constant: only the direction term drops.
-        unclipped = xp.astype(norm > epsilon, dn.dtype)
-        return scale * (dn - n * (xp.sum(dn * n, axis=axis, keepdims=True) * unclipped))
-
-    return n, backprop

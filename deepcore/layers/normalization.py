@@ -1,14 +1,53 @@
-"""BatchNormalization and LayerNormalization, Keras 3 arguments and formulas.
+"""BatchNormalization, LayerNormalization, RMSNormalization and UnitNormalization, Keras 3
+arguments and formulas.
 
-Both compute ``y = gamma * (x - mean) * rsqrt(variance + epsilon) + beta`` with the biased
-variance; they differ in which axes the statistics are taken over (the batch for
-BatchNormalization, the features of each sample for LayerNormalization).
+The first two compute ``y = gamma * (x - mean) * rsqrt(variance + epsilon) + beta`` with the
+biased variance; they differ in which axes the statistics are taken over (the batch for
+BatchNormalization, the features of each sample for LayerNormalization). RMSNormalization
+scales by the root mean square instead, UnitNormalization divides by the L2 norm.
 """
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from deepcore.backend import array_namespace
 from deepcore.layers.base import Layer
+
+
+def l2_normalize(xp: Any, x: Any, axis: int | tuple, epsilon: float) -> tuple[Any, Callable]:
+    """``x / max(||x||, epsilon)`` along ``axis`` (Keras's ``normalize``) and its backprop."""
+    norm = xp.sqrt(xp.sum(x * x, axis=axis, keepdims=True))
+    scale = 1.0 / xp.clip(norm, min=epsilon)
+    n = x * scale
+
+    def backprop(dn):
+        # Where the norm is clipped the scale is a constant: only the direction term drops.
+        unclipped = xp.astype(norm > epsilon, dn.dtype)
+        return scale * (dn - n * (xp.sum(dn * n, axis=axis, keepdims=True) * unclipped))
+
+    return n, backprop
+
+
+def normalized_axes(layer: Layer, input_shape: tuple, axes: tuple) -> tuple:
+    """``(param_axes, param_shape, other_axes, broadcast_shape)`` for statistics over ``axes``:
+    the axes sorted and non-negative, the parameters' shape, the other axes, and the shape the
+    parameters take to broadcast against the input; or a clear error naming ``layer``."""
+    ndim = len(input_shape)
+    if any(not -ndim < a < ndim or a % ndim == 0 for a in axes):
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name!r}: axis must name non-batch axes of inputs with "
+            f"{ndim} dimensions, in [1, {ndim - 1}] or [{-ndim + 1}, -1]. Received: axis={layer.axis!r}"
+        )
+    param_axes = tuple(sorted(a % ndim for a in axes))
+    if any(input_shape[a] is None for a in param_axes):
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name!r}: axis {layer.axis!r} must have a known size; "
+            f"received input shape {tuple(input_shape)}."
+        )
+    return (param_axes, tuple(input_shape[a] for a in param_axes),
+            tuple(a for a in range(ndim) if a not in param_axes),
+            tuple(input_shape[a] if a in param_axes else 1 for a in range(ndim)))
 
 
 def normalized_backprop(dxhat, xhat, inv_std, axes: tuple):
@@ -38,23 +77,10 @@ class _AffineNormalization(Layer):
         self.gamma = self.beta = None
 
     def _resolve_axes(self, input_shape: tuple, axes: tuple) -> None:
-        """Set ``param_axes`` (sorted, non-negative), ``param_shape``, ``other_axes`` and
-        ``broadcast_shape`` (the parameters reshaped to broadcast against the input)."""
-        ndim = len(input_shape)
-        if any(not -ndim < a < ndim or a % ndim == 0 for a in axes):
-            raise ValueError(
-                f"{type(self).__name__} {self.name!r}: axis must name non-batch axes of inputs with "
-                f"{ndim} dimensions, in [1, {ndim - 1}] or [{-ndim + 1}, -1]. Received: axis={self.axis!r}"
-            )
-        self.param_axes = tuple(sorted(a % ndim for a in axes))
-        if any(input_shape[a] is None for a in self.param_axes):
-            raise ValueError(
-                f"{type(self).__name__} {self.name!r}: axis {self.axis!r} must have a known size; "
-                f"received input shape {tuple(input_shape)}."
-            )
-        self.param_shape = tuple(input_shape[a] for a in self.param_axes)
-        self.other_axes = tuple(a for a in range(ndim) if a not in self.param_axes)
-        self.broadcast_shape = tuple(input_shape[a] if a in self.param_axes else 1 for a in range(ndim))
+        """Set ``param_axes``, ``param_shape``, ``other_axes`` and ``broadcast_shape`` (see
+        `normalized_axes`)."""
+        self.param_axes, self.param_shape, self.other_axes, self.broadcast_shape = normalized_axes(
+            self, input_shape, axes)
 
     def _build_affine(self) -> None:
         if self.scale:
@@ -216,3 +242,64 @@ class LayerNormalization(_AffineNormalization):
 
     def get_config(self):
         return {**super().get_config(), "rms_scaling": self.rms_scaling}
+
+
+def _axes(axis: int | list) -> tuple:
+    return tuple(axis) if isinstance(axis, (list, tuple)) else (axis,)
+
+
+class RMSNormalization(Layer):
+    """``y = scale * x * rsqrt(mean(x^2) + epsilon)`` over ``axis`` (an int or a list of ints,
+    the batch axis excluded), Keras 3's layer: ``(batch, ..., features) -> same shape``; weight
+    ``scale`` of the normalized axes' shape, initialized to ones."""
+
+    supports_masking = True
+
+    def __init__(self, axis: int | list = -1, epsilon: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.param_axes, param_shape, self.other_axes, self.broadcast_shape = normalized_axes(
+            self, input_shape, _axes(self.axis))
+        self.scale = self.add_weight("scale", param_shape, "ones")
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        inv_rms = 1.0 / xp.sqrt(xp.mean(x * x, axis=self.param_axes, keepdims=True) + self.epsilon)
+        normalized = x * inv_rms
+        scale = xp.reshape(self.scale.value, self.broadcast_shape)
+
+        def backprop(dy):
+            self.scale.grad = xp.sum(dy * normalized, axis=self.other_axes)
+            dnormalized = dy * scale
+            # with inv_rms's own gradient, -inv_rms^3 x / n per entry
+            correction = xp.mean(dnormalized * x, axis=self.param_axes, keepdims=True)
+            return inv_rms * dnormalized - inv_rms**3 * x * correction
+
+        return normalized * scale, backprop
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
+
+
+class UnitNormalization(Layer):
+    """Each sample divided by its L2 norm over ``axis`` (at least 1e-12), Keras 3's layer:
+    ``(batch, ..., features) -> same shape``; no weights."""
+
+    supports_masking = True
+
+    def __init__(self, axis: int | list = -1, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, (int, list, tuple)) or isinstance(axis, bool):
+            raise TypeError(f"UnitNormalization: axis must be an int or a list of ints. Received: axis={axis!r}")
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+
+    def forward(self, x, training=False):
+        axes = tuple(sorted(a % x.ndim for a in _axes(self.axis)))
+        return l2_normalize(array_namespace(x), x, axes, 1e-12)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
