@@ -36,41 +36,45 @@ class LearningRateSchedule:
         return cls(**config)
 
 
+class _Builtin(LearningRateSchedule):
+    """The built-in schedules keep exactly their arguments as attributes: that is their config."""
+
+    def get_config(self) -> dict:
+        return dict(vars(self))
+
+
 def _check_positive_steps(name: str, value) -> None:
     if value <= 0:
         raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value}")
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with ``staircase=True``
-    the exponent is ``floor(step / decay_steps)``, so the rate drops every ``decay_steps``."""
+class _RateDecay(_Builtin):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments (Keras's), and the
+    progress ``step / decay_steps``, floored with ``staircase=True``."""
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
-                 staircase: bool = False, name: str = "ExponentialDecay"):
+                 staircase: bool = False, name: str | None = None):
         _check_positive_steps("decay_steps", decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
         self.staircase = staircase
-        self.name = name
+        self.name = name or type(self).__name__
+
+    def _progress(self, step: int) -> float:
+        p = step / self.decay_steps
+        return math.floor(p) if self.staircase else p
+
+
+class ExponentialDecay(_RateDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with ``staircase=True``
+    the exponent is ``floor(step / decay_steps)``, so the rate drops every ``decay_steps``."""
 
     def __call__(self, step: int) -> float:
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
-
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
-class PiecewiseConstantDecay(LearningRateSchedule):
+class PiecewiseConstantDecay(_Builtin):
     """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while
     ``boundaries[i-1] < step <= boundaries[i]``, and ``values[-1]`` after ``boundaries[-1]``."""
 
@@ -91,11 +95,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         # bisect_left counts the boundaries strictly below step: the index of step's interval.
         return self.values[bisect.bisect_left(self.boundaries, step)]
 
-    def get_config(self) -> dict:
-        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
-
-class CosineDecay(LearningRateSchedule):
+class CosineDecay(_Builtin):
     """Cosine decay, after an optional linear warmup (Keras 3 semantics).
 
     Without ``warmup_target``: ``s = min(step, decay_steps)`` and the rate is
@@ -131,18 +132,8 @@ class CosineDecay(LearningRateSchedule):
             return delta * (step / self.warmup_steps) + self.initial_learning_rate
         return self._decay(step - self.warmup_steps, self.warmup_target)
 
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "alpha": self.alpha,
-            "name": self.name,
-            "warmup_target": self.warmup_target,
-            "warmup_steps": self.warmup_steps,
-        }
 
-
-class PolynomialDecay(LearningRateSchedule):
+class PolynomialDecay(_Builtin):
     """From ``initial_learning_rate`` to ``end_learning_rate`` over ``decay_steps``:
     ``(initial - end) * (1 - step / decay_steps) ** power + end``, held at ``end`` after; with
     ``cycle=True`` the horizon is instead the first multiple of ``decay_steps`` above the step
@@ -167,47 +158,16 @@ class PolynomialDecay(LearningRateSchedule):
         end = self.end_learning_rate
         return (self.initial_learning_rate - end) * (1.0 - step / horizon) ** self.power + end
 
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "end_learning_rate": self.end_learning_rate,
-            "power": self.power,
-            "cycle": self.cycle,
-            "name": self.name,
-        }
 
-
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``; with ``staircase``
     the ratio is ``floor(step / decay_steps)``."""
 
-    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
-                 staircase: bool = False, name: str = "InverseTimeDecay"):
-        _check_positive_steps("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step: int) -> float:
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1.0 + self.decay_rate * p)
-
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
-class CosineDecayRestarts(LearningRateSchedule):
+class CosineDecayRestarts(_Builtin):
     """Cosine decay with warm restarts (SGDR, Loshchilov & Hutter), Keras's formula: cycle
     ``i`` lasts ``first_decay_steps * t_mul ** i`` steps, and at fraction ``f`` of it the rate
     is ``initial_learning_rate * ((1 - alpha) * m_mul ** i * 0.5 * (1 + cos(pi f)) + alpha)``."""
@@ -232,16 +192,6 @@ class CosineDecayRestarts(LearningRateSchedule):
             fraction = (fraction - (1.0 - self.t_mul**restart) / (1.0 - self.t_mul)) / self.t_mul**restart
         cosine = 0.5 * self.m_mul**restart * (1.0 + math.cos(math.pi * fraction))
         return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
-
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "first_decay_steps": self.first_decay_steps,
-            "t_mul": self.t_mul,
-            "m_mul": self.m_mul,
-            "alpha": self.alpha,
-            "name": self.name,
-        }
 
 
 _BY_NAME = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay, PolynomialDecay,
