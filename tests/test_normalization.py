@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 
 import deepcore as dc
-from deepcore.layers import BatchNormalization, Dense, LayerNormalization, Normalization, RMSNormalization, UnitNormalization
+from deepcore.layers import (
+    BatchNormalization, Dense, GroupNormalization, LayerNormalization, Normalization, RMSNormalization,
+    UnitNormalization,
+)
 from deepcore.models import Sequential
 from deepcore.testing.gradients import check_backward
 
@@ -277,3 +280,31 @@ def test_unit_normalization_divides_by_the_l2_norm(backend, axis):
     assert UnitNormalization.from_config(layer.get_config()).axis == axis
     with pytest.raises(TypeError, match="axis must be an int or a list of ints"):
         UnitNormalization(axis="last")
+
+
+
+# --- GroupNormalization --------------------------------------------------------------------------
+@pytest.mark.parametrize("shape, groups, center, scale", [((3, 4, 4, 6), 3, True, True), ((3, 5, 6), 6, False, True),
+                                                          ((3, 5, 4), 1, True, False)])
+def test_group_normalization_follows_keras(backend, shape, groups, center, scale):
+    """Keras 3 (Wu & He): per sample and group, the statistics over the group's channels and
+    every spatial axis; gamma and beta per channel. Backward against finite differences."""
+    layer = built(GroupNormalization(groups=groups, center=center, scale=scale), shape)
+    x = np.random.default_rng(12).normal(0.5, 2.0, shape)
+    grouped = x.reshape(*shape[:-1], groups, shape[-1] // groups)
+    axes = tuple(range(1, len(shape) - 1)) + (len(shape),)
+    normalized = ((grouped - grouped.mean(axis=axes, keepdims=True))
+                  / np.sqrt(grouped.var(axis=axes, keepdims=True) + 1e-3)).reshape(shape)
+    weights = iter(layer.get_weights())
+    expected = normalized * (next(weights) if scale else 1.0) + (next(weights) if center else 0.0)
+    y = backend.to_numpy(layer.forward(backend.asarray(x, dtype=backend.dtype("float64")))[0])
+    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=RTOL)
+    check_backward(lambda v: layer.forward(v, training=True), x, layer.trainable_weights, label="GroupNormalization")
+    assert GroupNormalization.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_group_normalization_needs_groups_dividing_the_channels():
+    with pytest.raises(ValueError, match=r"its 6 channels \(axis -1\) do not split into groups=4"):
+        GroupNormalization(groups=4).build((None, 5, 6))
+    with pytest.raises(ValueError, match="do not split into groups=32"):
+        GroupNormalization().build((None, 5, 6))  # Keras's default of 32 groups

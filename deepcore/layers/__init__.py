@@ -13,7 +13,9 @@ from deepcore.layers.merging import (
     maximum, minimum, multiply, subtract,
 )
 from deepcore.layers.noise import ActivityRegularization, GaussianDropout, GaussianNoise
-from deepcore.layers.normalization import BatchNormalization, LayerNormalization, RMSNormalization, UnitNormalization
+from deepcore.layers.normalization import (
+    BatchNormalization, GroupNormalization, LayerNormalization, RMSNormalization, UnitNormalization,
+)
 from deepcore.layers.padding import (
     Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D,
     ZeroPadding3D,
@@ -57,7 +59,7 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "RandomCrop", "RandomContrast", "RandomBrightness",
            "Merge", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
-           "Identity", "RMSNormalization", "UnitNormalization",
+           "Identity", "GroupNormalization", "RMSNormalization", "UnitNormalization",
            "AvgPool1D", "AvgPool2D", "AvgPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
            "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
            "GlobalMaxPool3D", "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose",

@@ -1,10 +1,11 @@
-"""BatchNormalization, LayerNormalization, RMSNormalization and UnitNormalization, Keras 3
-arguments and formulas.
+"""BatchNormalization, LayerNormalization, GroupNormalization, RMSNormalization and
+UnitNormalization, Keras 3 arguments and formulas.
 
-The first two compute ``y = gamma * (x - mean) * rsqrt(variance + epsilon) + beta`` with the
+The first three compute ``y = gamma * (x - mean) * rsqrt(variance + epsilon) + beta`` with the
 biased variance; they differ in which axes the statistics are taken over (the batch for
-BatchNormalization, the features of each sample for LayerNormalization). RMSNormalization
-scales by the root mean square instead, UnitNormalization divides by the L2 norm.
+BatchNormalization, the features of each sample for LayerNormalization, groups of channels for
+GroupNormalization). RMSNormalization scales by the root mean square instead, UnitNormalization
+divides by the L2 norm.
 """
 
 from __future__ import annotations
@@ -303,3 +304,46 @@ class UnitNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class GroupNormalization(_AffineNormalization):
+    """The channels along ``axis`` split into ``groups`` equal groups, each sample normalized
+    per group over the group's channels and every non-batch axis (Wu & He), then ``gamma`` and
+    ``beta`` per channel (Keras 3's layer): ``(batch, ..., channels) -> same shape``. With one
+    group it is LayerNormalization over all axes; with one channel per group, InstanceNormalization.
+    """
+
+    def __init__(self, groups: int = 32, axis: int = -1, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, **kwargs):
+        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer,
+                         beta_regularizer, gamma_regularizer, **kwargs)
+        self.groups = groups
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._resolve_axes(input_shape, (self.axis,))
+        channels = self.param_shape[0]
+        if self.groups > channels or channels % self.groups:
+            raise ValueError(f"GroupNormalization {self.name!r}: its {channels} channels (axis {self.axis}) do not "
+                             f"split into groups={self.groups}; groups must divide the number of channels.")
+        self._build_affine()
+
+    def forward(self, x, training=False):
+        xp = array_namespace(x)
+        axis, shape = self.param_axes[0], tuple(x.shape)
+        grouped = (*shape[:axis], self.groups, shape[axis] // self.groups, *shape[axis + 1:])
+        statistics_axes = tuple(k for k in range(1, len(grouped)) if k != axis)  # all but batch and group
+        r = xp.reshape(x, grouped)
+        inv_std = 1.0 / xp.sqrt(xp.var(r, axis=statistics_axes, keepdims=True) + self.epsilon)
+        rhat = (r - xp.mean(r, axis=statistics_axes, keepdims=True)) * inv_std
+        y, affine_backprop = self._affine(xp.reshape(rhat, shape))
+
+        def backprop(dy):
+            drhat = xp.reshape(affine_backprop(dy), grouped)
+            return xp.reshape(normalized_backprop(drhat, rhat, inv_std, statistics_axes), shape)
+
+        return y, backprop
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
