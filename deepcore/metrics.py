@@ -304,6 +304,39 @@ class Recall(ConfusionMetric):
         return [_ratio(t, t + f) for t, f in zip(tp, fn)]
 
 
+class _Count(ConfusionMetric):
+    """One of the confusion counts, weighted, at ``thresholds``."""
+
+    count: str
+
+    def from_counts(self, tp, fp, tn, fn):
+        return list({"tp": tp, "fp": fp, "tn": tn, "fn": fn}[self.count])
+
+
+class TruePositives(_Count):
+    """The (weighted) number of positive targets predicted above the threshold."""
+
+    count = "tp"
+
+
+class FalsePositives(_Count):
+    """The (weighted) number of negative targets predicted above the threshold."""
+
+    count = "fp"
+
+
+class TrueNegatives(_Count):
+    """The (weighted) number of negative targets predicted at or below the threshold."""
+
+    count = "tn"
+
+
+class FalseNegatives(_Count):
+    """The (weighted) number of positive targets predicted at or below the threshold."""
+
+    count = "fn"
+
+
 class AUC(ConfusionMetric):
     """The area under the ROC (or, with ``curve="PR"``, the precision-recall) curve, from
     confusion counts at ``num_thresholds`` thresholds, Keras's rules: thresholds ``i /
@@ -374,6 +407,8 @@ _BY_NAME = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy, "kl_divergence": KLDivergence,
     "poisson": Poisson, "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "true_positives": TruePositives, "false_positives": FalsePositives, "true_negatives": TrueNegatives,
+    "false_negatives": FalseNegatives,
 }
 _NAME_OF = {
     Accuracy: "accuracy", BinaryAccuracy: "binary_accuracy", CategoricalAccuracy: "categorical_accuracy",
@@ -387,7 +422,8 @@ _NAME_OF = {
     CosineSimilarity: "cosine_similarity", BinaryCrossentropy: "binary_crossentropy",
     CategoricalCrossentropy: "categorical_crossentropy", SparseCategoricalCrossentropy: "sparse_categorical_crossentropy",
     KLDivergence: "kl_divergence", Poisson: "poisson", Hinge: "hinge", SquaredHinge: "squared_hinge",
-    CategoricalHinge: "categorical_hinge",
+    CategoricalHinge: "categorical_hinge", TruePositives: "true_positives", FalsePositives: "false_positives",
+    TrueNegatives: "true_negatives", FalseNegatives: "false_negatives",
 }
 # Keras also takes class names: metrics=["AUC", "Precision"], logged as "auc", "precision".
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _NAME_OF}

@@ -243,3 +243,18 @@ def test_accuracy_class_counts_exact_matches(backend):
     metric.update_state(backend.asarray(np.array([[1.0], [2.0], [3.0], [4.0]])),
                         backend.asarray(np.array([[1.0], [2.0], [0.0], [4.0]])))
     assert metric.result() == pytest.approx(0.75) and metric.name == "accuracy"
+
+
+def test_confusion_counts_are_the_weighted_counts_at_each_threshold(backend):
+    y_true = np.array([[1.0], [0.0], [1.0], [0.0], [1.0]], dtype=np.float32)
+    y_pred = np.array([[0.9], [0.8], [0.3], [0.1], [0.6]], dtype=np.float32)
+    weights = np.array([1.0, 2.0, 0.5, 1.0, 3.0], dtype=np.float32)
+    expected = {"TruePositives": [4.0, 1.0], "FalsePositives": [2.0, 0.0],  # thresholds 0.5 and 0.85
+                "TrueNegatives": [1.0, 3.0], "FalseNegatives": [0.5, 3.5]}
+    for name, counts in expected.items():
+        metric = getattr(dc.metrics, name)(thresholds=[0.5, 0.85])
+        metric.update_state(backend.asarray(y_true), backend.asarray(y_pred), backend.asarray(weights))
+        assert metric.result() == pytest.approx(counts), name
+        single = dc.metrics.get(metric.name)
+        single.update_state(backend.asarray(y_true), backend.asarray(y_pred), backend.asarray(weights))
+        assert single.result() == pytest.approx(counts[0]), name
