@@ -175,6 +175,87 @@ class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
         return self._in_top_k(array_namespace(y_pred), y_pred, y_true)
 
 
+class FBetaScore(Metric):
+    """Keras 3's F-beta score of multi-label (or one-hot) outputs ``(batch, classes)``:
+    ``(1 + beta^2) p r / (beta^2 p + r)`` from the weighted true-positive, false-positive and
+    false-negative counts per class. A prediction counts as positive above ``threshold`` or,
+    without one, where it is its row's largest (and not 0). ``average``: None (one score per
+    class, a list), "micro" (counts over all classes), "macro" (the mean of the scores) or
+    "weighted" (their mean weighted by each class's weighted count of positives)."""
+
+    uses_output_mask = False
+    _COUNTS = ("tp", "fp", "fn", "positives")
+
+    def __init__(self, average: str | None = None, beta: float = 1.0, threshold: float | None = None, name=None):
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"average must be None, 'micro', 'macro' or 'weighted'. Received: average={average!r}")
+        if threshold is not None and not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1]. Received: threshold={threshold!r}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        super().__init__(name)
+
+    def reset_state(self) -> None:
+        self.counts: dict[str, Any] = {name: 0.0 for name in self._COUNTS}
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        xp = array_namespace(y_pred)
+        if self.threshold is None:  # the row's largest, unless 0 (a row of zeros stays negative)
+            predicted = (y_pred >= xp.max(y_pred, axis=-1, keepdims=True)) & (xp.abs(y_pred) > 1e-9)
+        else:
+            predicted = y_pred > self.threshold
+        predicted, y_true = xp.astype(predicted, y_pred.dtype), xp.astype(y_true, y_pred.dtype)
+        weights = 1.0 if sample_weight is None else xp.reshape(xp.astype(sample_weight, y_pred.dtype), (-1, 1))
+        axis = None if self.average == "micro" else 0
+        for name, values in (("tp", predicted * y_true), ("fp", predicted * (1.0 - y_true)),
+                             ("fn", (1.0 - predicted) * y_true), ("positives", y_true)):
+            self.counts[name] = self.counts[name] + xp.sum(values * weights, axis=axis)
+
+    def result(self):
+        tp, fp, fn, positives = (_as_list(self.counts[name]) for name in self._COUNTS)  # one device read each
+        eps, beta2 = 1e-7, self.beta**2  # Keras's epsilon in each division
+        scores = []
+        for t, f_p, f_n in zip(tp, fp, fn):
+            precision, recall = t / (t + f_p + eps), t / (t + f_n + eps)
+            scores.append(precision * recall / (beta2 * precision + recall + eps) * (1 + beta2))
+        if self.average == "weighted":
+            return sum(s * w for s, w in zip(scores, positives)) / (sum(positives) + eps)
+        if self.average is not None:
+            return sum(scores) / len(scores)
+        return scores
+
+    def host_state(self) -> list[float]:
+        return [v for name in self._COUNTS for v in _as_list(self.counts[name])]
+
+    def set_host_state(self, values: list[float]) -> None:
+        size = len(values) // len(self._COUNTS)
+        for k, name in enumerate(self._COUNTS):
+            self.counts[name] = [float(v) for v in values[k * size:(k + 1) * size]]
+
+    def get_config(self):
+        return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """`FBetaScore` with ``beta=1``: the harmonic mean of precision and recall."""
+
+    def __init__(self, average: str | None = None, threshold: float | None = None, name=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
+def _as_list(count) -> list[float]:
+    """A count (a float, a host list, a device scalar or vector) as a list of floats."""
+    if isinstance(count, (float, int)):
+        return [float(count)]
+    if isinstance(count, list):
+        return count
+    return [float(v) for v in get_backend().to_numpy(count).reshape(-1)]
+
+
 class LossMetric(Metric):
     """The running weighted mean of a loss's per-sample values: Keras's metrics named after
     losses (``metrics=["mape"]``, ``BinaryCrossentropy(from_logits=True)``); the keyword
@@ -408,7 +489,7 @@ _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy, "kl_divergence": KLDivergence,
     "poisson": Poisson, "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "true_positives": TruePositives, "false_positives": FalsePositives, "true_negatives": TrueNegatives,
-    "false_negatives": FalseNegatives,
+    "false_negatives": FalseNegatives, "f1_score": F1Score, "fbeta_score": FBetaScore,
 }
 _NAME_OF = {
     Accuracy: "accuracy", BinaryAccuracy: "binary_accuracy", CategoricalAccuracy: "categorical_accuracy",
@@ -423,7 +504,7 @@ _NAME_OF = {
     CategoricalCrossentropy: "categorical_crossentropy", SparseCategoricalCrossentropy: "sparse_categorical_crossentropy",
     KLDivergence: "kl_divergence", Poisson: "poisson", Hinge: "hinge", SquaredHinge: "squared_hinge",
     CategoricalHinge: "categorical_hinge", TruePositives: "true_positives", FalsePositives: "false_positives",
-    TrueNegatives: "true_negatives", FalseNegatives: "false_negatives",
+    TrueNegatives: "true_negatives", FalseNegatives: "false_negatives", F1Score: "f1_score", FBetaScore: "fbeta_score",
 }
 # Keras also takes class names: metrics=["AUC", "Precision"], logged as "auc", "precision".
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _NAME_OF}

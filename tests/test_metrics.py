@@ -258,3 +258,37 @@ def test_confusion_counts_are_the_weighted_counts_at_each_threshold(backend):
         single = dc.metrics.get(metric.name)
         single.update_state(backend.asarray(y_true), backend.asarray(y_pred), backend.asarray(weights))
         assert single.result() == pytest.approx(counts[0]), name
+
+
+def _f_beta_reference(y_true, predicted, weights, beta, average):
+    """Per class (or over everything for micro) weighted counts, then Keras's epsilons."""
+    axis = None if average == "micro" else 0
+    w = weights[:, None]
+    tp, fp = np.sum(predicted * y_true * w, axis=axis), np.sum(predicted * (1 - y_true) * w, axis=axis)
+    fn = np.sum((1 - predicted) * y_true * w, axis=axis)
+    precision, recall = tp / (tp + fp + 1e-7), tp / (tp + fn + 1e-7)
+    scores = (1 + beta**2) * precision * recall / (beta**2 * precision + recall + 1e-7)
+    if average == "weighted":
+        positives = np.sum(y_true * w, axis=0)
+        return np.sum(scores * positives) / (positives.sum() + 1e-7)
+    return np.mean(scores) if average else scores
+
+
+@pytest.mark.parametrize("average", [None, "micro", "macro", "weighted"])
+@pytest.mark.parametrize("beta, threshold", [(1.0, None), (2.0, 0.3)])
+def test_f_beta_scores_follow_keras(backend, average, beta, threshold):
+    rng = np.random.default_rng(6)
+    y_true = np.eye(4, dtype=np.float32)[rng.integers(0, 4, size=30)]
+    y_pred = rng.dirichlet(np.ones(4), size=30).astype(np.float32)
+    weights = rng.uniform(0.5, 2.0, size=30).astype(np.float32)
+    metric = (dc.metrics.F1Score(average=average, threshold=threshold) if beta == 1.0
+              else dc.metrics.FBetaScore(average=average, beta=beta, threshold=threshold))
+    for part in (slice(0, 17), slice(17, 30)):
+        metric.update_state(backend.asarray(y_true[part]), backend.asarray(y_pred[part]), backend.asarray(weights[part]))
+    predicted = (y_pred > threshold if threshold else y_pred == y_pred.max(axis=1, keepdims=True)).astype(np.float64)
+    expected = _f_beta_reference(y_true.astype(np.float64), predicted, weights.astype(np.float64), beta, average)
+    assert np.asarray(metric.result()) == pytest.approx(expected, rel=1e-5)
+    rebuilt = type(metric)(**{k: v for k, v in metric.get_config().items() if k != "name"})
+    assert rebuilt.get_config() == metric.get_config()
+    with pytest.raises(ValueError, match="average must be None"):
+        dc.metrics.F1Score(average="samples")
