@@ -7,6 +7,7 @@ keeps a running weighted sum on the device, so training never waits on the host 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from deepcore.backend import array_device, array_namespace
@@ -256,6 +257,81 @@ def _as_list(count) -> list[float]:
     return [float(v) for v in get_backend().to_numpy(count).reshape(-1)]
 
 
+class R2Score(Metric):
+    """Keras 3's coefficient of determination of ``(batch, outputs)`` predictions: per output
+    ``1 - sum(w (y - y_pred)^2) / sum(w (y - weighted mean of y)^2)`` over everything seen
+    (0 where the targets are constant), then ``class_aggregation``: "uniform_average" (the
+    mean), "variance_weighted_average" (weighted by each output's total variance) or None (a
+    list). With ``num_regressors`` p > 0 it is adjusted: ``1 - (1 - r2) (n - 1) / (n - p - 1)``
+    (n: the samples with a nonzero weight, as fixed in keras-team/keras#23334; Keras 3.15 counts
+    every entry of the targets), unless n - 1 <= p (then a warning, as Keras)."""
+
+    uses_output_mask = False
+    _SUMS = ("sum", "squared_sum", "total_mse", "count", "num_samples")
+
+    def __init__(self, class_aggregation: str | None = "uniform_average", num_regressors: int = 0, name=None):
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError("class_aggregation must be None, 'uniform_average' or 'variance_weighted_average'. "
+                             f"Received: class_aggregation={class_aggregation!r}")
+        if num_regressors < 0:
+            raise ValueError(f"num_regressors must be >= 0. Received: num_regressors={num_regressors!r}")
+        self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
+        super().__init__(name)
+
+    def reset_state(self) -> None:
+        self.counts: dict[str, Any] = {name: 0.0 for name in self._SUMS}
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        xp = array_namespace(y_pred)
+        y_true = align_targets(y_true, y_pred)
+        if y_pred.ndim == 1:
+            y_true, y_pred = xp.reshape(y_true, (-1, 1)), xp.reshape(y_pred, (-1, 1))
+        weights = (xp.ones_like(y_pred) if sample_weight is None
+                   else xp.broadcast_to(xp.reshape(xp.astype(sample_weight, y_pred.dtype), (-1, 1)), y_pred.shape))
+        weighted = y_true * weights
+        error = y_true - y_pred
+        for name, value in (("sum", xp.sum(weighted, axis=0)), ("squared_sum", xp.sum(y_true * weighted, axis=0)),
+                            ("total_mse", xp.sum(error * error * weights, axis=0)), ("count", xp.sum(weights, axis=0)),
+                            ("num_samples", xp.sum(xp.astype(xp.any(weights != 0.0, axis=-1), y_pred.dtype)))):
+            self.counts[name] = self.counts[name] + value
+
+    def result(self):
+        sums, squared, mse, count = (_as_list(self.counts[name]) for name in self._SUMS[:4])
+        n = _as_list(self.counts["num_samples"])[0]
+        scores = []
+        for s_, q, m, c in zip(sums, squared, mse, count):
+            total = q - s_ * (s_ / c)
+            scores.append(1.0 - m / total if total else 0.0)
+        totals = [q - s_ * (s_ / c) for s_, q, c in zip(sums, squared, count)]
+        if self.class_aggregation == "uniform_average":
+            r2 = sum(scores) / len(scores)
+        elif self.class_aggregation == "variance_weighted_average":
+            r2 = sum(t * r for t, r in zip(totals, scores)) / sum(totals)
+        else:
+            r2 = scores
+        p = self.num_regressors
+        if p and n - 1 <= p:
+            warnings.warn("Adjusted R2 needs more samples than num_regressors + 1; the standard R2 is returned.",
+                          RuntimeWarning, stacklevel=2)
+        elif p:
+            adjust = (n - 1.0) / (n - p - 1.0)
+            r2 = [1.0 - (1.0 - r) * adjust for r in r2] if isinstance(r2, list) else 1.0 - (1.0 - r2) * adjust
+        return r2
+
+    def host_state(self) -> list[float]:
+        return [v for name in self._SUMS for v in _as_list(self.counts[name])]
+
+    def set_host_state(self, values: list[float]) -> None:
+        size = (len(values) - 1) // (len(self._SUMS) - 1)
+        for k, name in enumerate(self._SUMS[:4]):
+            self.counts[name] = [float(v) for v in values[k * size:(k + 1) * size]]
+        self.counts["num_samples"] = [float(values[-1])]
+
+    def get_config(self):
+        return {**super().get_config(), "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
+
+
 class LossMetric(Metric):
     """The running weighted mean of a loss's per-sample values: Keras's metrics named after
     losses (``metrics=["mape"]``, ``BinaryCrossentropy(from_logits=True)``); the keyword
@@ -489,7 +565,7 @@ _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy, "kl_divergence": KLDivergence,
     "poisson": Poisson, "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "true_positives": TruePositives, "false_positives": FalsePositives, "true_negatives": TrueNegatives,
-    "false_negatives": FalseNegatives, "f1_score": F1Score, "fbeta_score": FBetaScore,
+    "false_negatives": FalseNegatives, "f1_score": F1Score, "fbeta_score": FBetaScore, "r2_score": R2Score,
 }
 _NAME_OF = {
     Accuracy: "accuracy", BinaryAccuracy: "binary_accuracy", CategoricalAccuracy: "categorical_accuracy",
@@ -505,6 +581,7 @@ _NAME_OF = {
     KLDivergence: "kl_divergence", Poisson: "poisson", Hinge: "hinge", SquaredHinge: "squared_hinge",
     CategoricalHinge: "categorical_hinge", TruePositives: "true_positives", FalsePositives: "false_positives",
     TrueNegatives: "true_negatives", FalseNegatives: "false_negatives", F1Score: "f1_score", FBetaScore: "fbeta_score",
+    R2Score: "r2_score",
 }
 # Keras also takes class names: metrics=["AUC", "Precision"], logged as "auc", "precision".
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _NAME_OF}

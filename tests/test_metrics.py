@@ -292,3 +292,35 @@ def test_f_beta_scores_follow_keras(backend, average, beta, threshold):
     assert rebuilt.get_config() == metric.get_config()
     with pytest.raises(ValueError, match="average must be None"):
         dc.metrics.F1Score(average="samples")
+
+
+def _r2_reference(y, y_pred, w):
+    mean = np.sum(w[:, None] * y, axis=0) / np.sum(w)
+    return 1.0 - np.sum(w[:, None] * (y - y_pred) ** 2, axis=0) / np.sum(w[:, None] * (y - mean) ** 2, axis=0)
+
+
+def test_r2_score_follows_keras(backend):
+    """Per output over every batch seen, then Keras's aggregations; adjusted with
+    num_regressors over the samples with a nonzero weight."""
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal((40, 3)).astype(np.float32)
+    y_pred = (y + 0.5 * rng.standard_normal((40, 3))).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, size=40).astype(np.float32)
+    w[:4] = 0.0  # four samples weigh nothing: n = 36 for the adjusted score
+    per_output = _r2_reference(y.astype(np.float64), y_pred.astype(np.float64), w.astype(np.float64))
+    totals = np.sum(w[:, None] * (y - np.sum(w[:, None] * y, axis=0) / w.sum()) ** 2, axis=0)
+    cases = [({}, per_output.mean()), ({"class_aggregation": None}, per_output),
+             ({"class_aggregation": "variance_weighted_average"}, np.sum(totals * per_output) / totals.sum()),
+             ({"num_regressors": 5}, 1 - (1 - per_output.mean()) * 35 / 30)]
+    for kwargs, expected in cases:
+        metric = dc.metrics.R2Score(**kwargs)
+        for part in (slice(0, 25), slice(25, 40)):
+            metric.update_state(backend.asarray(y[part]), backend.asarray(y_pred[part]), backend.asarray(w[part]))
+        assert np.asarray(metric.result()) == pytest.approx(expected, rel=1e-5), kwargs
+    constant = dc.metrics.R2Score(class_aggregation=None)
+    constant.update_state(backend.asarray(np.ones((5, 1), np.float32)), backend.asarray(np.zeros((5, 1), np.float32)))
+    assert constant.result() == [0.0]  # constant targets: 0, as Keras
+    few = dc.metrics.R2Score(num_regressors=10)
+    few.update_state(backend.asarray(y[:5]), backend.asarray(y_pred[:5]))
+    with pytest.warns(RuntimeWarning, match="more samples than num_regressors"):
+        few.result()
