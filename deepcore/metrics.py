@@ -176,7 +176,37 @@ class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
         return self._in_top_k(array_namespace(y_pred), y_pred, y_true)
 
 
-class FBetaScore(Metric):
+def _as_list(count) -> list[float]:
+    """A count (a float, a host list, a device scalar or vector) as a list of floats."""
+    if isinstance(count, (float, int)):
+        return [float(count)]
+    if isinstance(count, list):
+        return count
+    return [float(v) for v in get_backend().to_numpy(count).reshape(-1)]
+
+
+class _DeviceSums(Metric):
+    """A metric computed from running sums kept on the device, named in ``SUMS`` (each a
+    number or a vector), read once by `result`; their host form serves data-parallel sums."""
+
+    uses_output_mask = False
+    SUMS: tuple[str, ...] = ()
+
+    def reset_state(self) -> None:
+        self.counts: dict[str, Any] = {name: 0.0 for name in self.SUMS}
+
+    def host_state(self) -> list[float]:
+        return [v for name in self.SUMS for v in _as_list(self.counts[name])]
+
+    def set_host_state(self, values: list[float]) -> None:
+        start = 0
+        for name in self.SUMS:  # each sum keeps its length
+            size = len(_as_list(self.counts[name]))
+            self.counts[name] = [float(v) for v in values[start:start + size]]
+            start += size
+
+
+class FBetaScore(_DeviceSums):
     """Keras 3's F-beta score of multi-label (or one-hot) outputs ``(batch, classes)``:
     ``(1 + beta^2) p r / (beta^2 p + r)`` from the weighted true-positive, false-positive and
     false-negative counts per class. A prediction counts as positive above ``threshold`` or,
@@ -184,8 +214,7 @@ class FBetaScore(Metric):
     class, a list), "micro" (counts over all classes), "macro" (the mean of the scores) or
     "weighted" (their mean weighted by each class's weighted count of positives)."""
 
-    uses_output_mask = False
-    _COUNTS = ("tp", "fp", "fn", "positives")
+    SUMS = ("tp", "fp", "fn", "positives")
 
     def __init__(self, average: str | None = None, beta: float = 1.0, threshold: float | None = None, name=None):
         if average not in (None, "micro", "macro", "weighted"):
@@ -194,9 +223,6 @@ class FBetaScore(Metric):
             raise ValueError(f"threshold must be in (0, 1]. Received: threshold={threshold!r}")
         self.average, self.beta, self.threshold = average, beta, threshold
         super().__init__(name)
-
-    def reset_state(self) -> None:
-        self.counts: dict[str, Any] = {name: 0.0 for name in self._COUNTS}
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         xp = array_namespace(y_pred)
@@ -212,7 +238,7 @@ class FBetaScore(Metric):
             self.counts[name] = self.counts[name] + xp.sum(values * weights, axis=axis)
 
     def result(self):
-        tp, fp, fn, positives = (_as_list(self.counts[name]) for name in self._COUNTS)  # one device read each
+        tp, fp, fn, positives = (_as_list(self.counts[name]) for name in self.SUMS)  # one device read each
         eps, beta2 = 1e-7, self.beta**2  # Keras's epsilon in each division
         scores = []
         for t, f_p, f_n in zip(tp, fp, fn):
@@ -223,14 +249,6 @@ class FBetaScore(Metric):
         if self.average is not None:
             return sum(scores) / len(scores)
         return scores
-
-    def host_state(self) -> list[float]:
-        return [v for name in self._COUNTS for v in _as_list(self.counts[name])]
-
-    def set_host_state(self, values: list[float]) -> None:
-        size = len(values) // len(self._COUNTS)
-        for k, name in enumerate(self._COUNTS):
-            self.counts[name] = [float(v) for v in values[k * size:(k + 1) * size]]
 
     def get_config(self):
         return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}
@@ -248,16 +266,7 @@ class F1Score(FBetaScore):
         return config
 
 
-def _as_list(count) -> list[float]:
-    """A count (a float, a host list, a device scalar or vector) as a list of floats."""
-    if isinstance(count, (float, int)):
-        return [float(count)]
-    if isinstance(count, list):
-        return count
-    return [float(v) for v in get_backend().to_numpy(count).reshape(-1)]
-
-
-class R2Score(Metric):
+class R2Score(_DeviceSums):
     """Keras 3's coefficient of determination of ``(batch, outputs)`` predictions: per output
     ``1 - sum(w (y - y_pred)^2) / sum(w (y - weighted mean of y)^2)`` over everything seen
     (0 where the targets are constant), then ``class_aggregation``: "uniform_average" (the
@@ -266,8 +275,7 @@ class R2Score(Metric):
     (n: the samples with a nonzero weight, as fixed in keras-team/keras#23334; Keras 3.15 counts
     every entry of the targets), unless n - 1 <= p (then a warning, as Keras)."""
 
-    uses_output_mask = False
-    _SUMS = ("sum", "squared_sum", "total_mse", "count", "num_samples")
+    SUMS = ("sum", "squared_sum", "total_mse", "count", "num_samples")
 
     def __init__(self, class_aggregation: str | None = "uniform_average", num_regressors: int = 0, name=None):
         if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
@@ -277,9 +285,6 @@ class R2Score(Metric):
             raise ValueError(f"num_regressors must be >= 0. Received: num_regressors={num_regressors!r}")
         self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
         super().__init__(name)
-
-    def reset_state(self) -> None:
-        self.counts: dict[str, Any] = {name: 0.0 for name in self._SUMS}
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         xp = array_namespace(y_pred)
@@ -296,7 +301,7 @@ class R2Score(Metric):
             self.counts[name] = self.counts[name] + value
 
     def result(self):
-        sums, squared, mse, count = (_as_list(self.counts[name]) for name in self._SUMS[:4])
+        sums, squared, mse, count = (_as_list(self.counts[name]) for name in self.SUMS[:4])
         n = _as_list(self.counts["num_samples"])[0]
         scores = []
         for s_, q, m, c in zip(sums, squared, mse, count):
@@ -317,15 +322,6 @@ class R2Score(Metric):
             adjust = (n - 1.0) / (n - p - 1.0)
             r2 = [1.0 - (1.0 - r) * adjust for r in r2] if isinstance(r2, list) else 1.0 - (1.0 - r2) * adjust
         return r2
-
-    def host_state(self) -> list[float]:
-        return [v for name in self._SUMS for v in _as_list(self.counts[name])]
-
-    def set_host_state(self, values: list[float]) -> None:
-        size = (len(values) - 1) // (len(self._SUMS) - 1)
-        for k, name in enumerate(self._SUMS[:4]):
-            self.counts[name] = [float(v) for v in values[k * size:(k + 1) * size]]
-        self.counts["num_samples"] = [float(values[-1])]
 
     def get_config(self):
         return {**super().get_config(), "class_aggregation": self.class_aggregation,

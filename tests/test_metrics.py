@@ -324,3 +324,20 @@ def test_r2_score_follows_keras(backend):
     few.update_state(backend.asarray(y[:5]), backend.asarray(y_pred[:5]))
     with pytest.warns(RuntimeWarning, match="more samples than num_regressors"):
         few.result()
+
+
+@pytest.mark.parametrize("make", [lambda: dc.metrics.F1Score(), lambda: dc.metrics.F1Score(average="micro"),
+                                  lambda: dc.metrics.R2Score(class_aggregation=None, num_regressors=1)],
+                         ids=["f1", "f1-micro", "r2"])
+def test_device_sum_metrics_add_up_over_ranks_through_their_host_state(backend, make):
+    """What data-parallel training does: each rank's sums, added on the host, give the metric
+    of all the data."""
+    rng = np.random.default_rng(8)
+    y_true = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=20)]
+    y_pred = rng.dirichlet(np.ones(3), size=20).astype(np.float32)
+    whole, first, second = make(), make(), make()
+    whole.update_state(backend.asarray(y_true), backend.asarray(y_pred))
+    first.update_state(backend.asarray(y_true[:12]), backend.asarray(y_pred[:12]))
+    second.update_state(backend.asarray(y_true[12:]), backend.asarray(y_pred[12:]))
+    first.set_host_state([a + b for a, b in zip(first.host_state(), second.host_state())])
+    assert np.asarray(first.result()) == pytest.approx(np.asarray(whole.result()), rel=1e-6)
