@@ -493,16 +493,21 @@ class FalseNegatives(_Count):
 class AUC(ConfusionMetric):
     """The area under the ROC (or, with ``curve="PR"``, the precision-recall) curve, from
     confusion counts at ``num_thresholds`` thresholds, Keras's rules: thresholds ``i /
-    (num_thresholds - 1)`` plus ``-1e-7`` and ``1 + 1e-7`` at the ends; the ROC area by the
-    trapezoidal rule, the PR area by Davis & Goadrich's interpolation (Keras's
-    ``summation_method="interpolation"``)."""
+    (num_thresholds - 1)`` plus ``-1e-7`` and ``1 + 1e-7`` at the ends. ``summation_method``:
+    "interpolation" (the ROC area by the trapezoidal rule, the PR area by Davis & Goadrich's
+    interpolation), "minoring" or "majoring" (rectangles under the lower or upper of each
+    pair of neighbouring points)."""
 
-    def __init__(self, num_thresholds: int = 200, curve: str = "ROC", name=None, thresholds=None,
-                 class_id: int | None = None):
+    def __init__(self, num_thresholds: int = 200, curve: str = "ROC", summation_method: str = "interpolation",
+                 name=None, thresholds=None, class_id: int | None = None):
         """``thresholds`` (a list in (0, 1)) replaces the evenly spaced ones; as Keras, the end
         points ``-1e-7`` and ``1 + 1e-7`` are added and ``num_thresholds`` follows."""
         if curve.upper() not in ("ROC", "PR"):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR'. Received: curve={curve!r}")
+        if summation_method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError("AUC: summation_method must be 'interpolation', 'minoring' or 'majoring'. "
+                             f"Received: summation_method={summation_method!r}")
+        self.summation_method = summation_method
         if thresholds is not None:
             num_thresholds = len(thresholds) + 2
         if num_thresholds < 2:
@@ -517,17 +522,21 @@ class AUC(ConfusionMetric):
 
     def result(self) -> float:
         tp, fp, tn, fn = (self.host_counts(name) for name in ("tp", "fp", "tn", "fn"))
-        if self.curve == "PR":
+        if self.curve == "PR" and self.summation_method == "interpolation":
             return _pr_auc(tp, fp, fn)
         recall = [_ratio(t, t + f) for t, f in zip(tp, fn)]
-        fall_out = [_ratio(f, f + t) for f, t in zip(fp, tn)]
-        return sum((fall_out[i] - fall_out[i + 1]) * (recall[i] + recall[i + 1]) / 2.0
-                   for i in range(len(recall) - 1))
+        if self.curve == "ROC":  # x the false-positive rate, y the recall
+            x, y = [_ratio(f, f + t) for f, t in zip(fp, tn)], recall
+        else:  # x the recall, y the precision
+            x, y = recall, [_ratio(t, t + f) for t, f in zip(tp, fp)]
+        height = {"interpolation": lambda a, b: (a + b) / 2.0, "minoring": min, "majoring": max}[self.summation_method]
+        return sum((x[i] - x[i + 1]) * height(y[i], y[i + 1]) for i in range(len(x) - 1))
 
     def get_config(self):
         config = super().get_config()
         config["thresholds"] = self.given_thresholds  # the end points follow, as num_thresholds
-        return {**config, "num_thresholds": self.num_thresholds, "curve": self.curve}
+        return {**config, "num_thresholds": self.num_thresholds, "curve": self.curve,
+                "summation_method": self.summation_method}
 
 
 def _pr_auc(tp: list, fp: list, fn: list) -> float:

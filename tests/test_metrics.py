@@ -341,3 +341,28 @@ def test_device_sum_metrics_add_up_over_ranks_through_their_host_state(backend, 
     second.update_state(backend.asarray(y_true[12:]), backend.asarray(y_pred[12:]))
     first.set_host_state([a + b for a, b in zip(first.host_state(), second.host_state())])
     assert np.asarray(first.result()) == pytest.approx(np.asarray(whole.result()), rel=1e-6)
+
+
+@pytest.mark.parametrize("curve", ["ROC", "PR"])
+def test_auc_summation_methods_are_kerass_riemann_sums(backend, curve):
+    """minoring/majoring: rectangles under the lower/upper of neighbouring curve points, from
+    the confusion counts at Keras's thresholds (checked here with NumPy's own counting)."""
+    rng = np.random.default_rng(9)
+    labels = (rng.random(60) > 0.5).astype(np.float32)
+    scores = np.clip(labels * 0.3 + rng.random(60) * 0.7, 0, 1).astype(np.float32)
+    thresholds = np.array([-1e-7, *[(i + 1) / 9 for i in range(8)], 1 + 1e-7])
+    above = scores[None, :] > thresholds[:, None]
+    tp, fp = (above * labels).sum(1), (above * (1 - labels)).sum(1)
+    fn, tn = labels.sum() - tp, (1 - labels).sum() - fp
+    recall = tp / np.maximum(tp + fn, 1e-30)
+    x, y = (fp / (fp + tn), recall) if curve == "ROC" else (recall, np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1e-30), 0.0))
+    results = {}
+    for method, height in (("minoring", np.minimum), ("majoring", np.maximum)):
+        metric = dc.metrics.AUC(num_thresholds=10, curve=curve, summation_method=method)
+        metric.update_state(backend.asarray(labels[:, None]), backend.asarray(scores[:, None]))
+        results[method] = metric.result()
+        assert results[method] == pytest.approx(np.sum((x[:-1] - x[1:]) * height(y[:-1], y[1:])), rel=1e-6)
+        assert dc.metrics.AUC(**metric.get_config()).summation_method == method
+    assert results["minoring"] <= results["majoring"]
+    with pytest.raises(ValueError, match="summation_method must be"):
+        dc.metrics.AUC(summation_method="trapezoid")
