@@ -137,15 +137,15 @@ def elu(x, alpha: float = 1.0):
     return y, lambda dy: xp.where(positive, dy, dy * (y + alpha))
 
 
-_SELU_ALPHA = 1.6732632423543772
-_SELU_SCALE = 1.0507009873554805
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
 
 
 @_activation("selu")
 def selu(x):
     """y = scale * elu(x, alpha) with the self-normalising constants of Klambauer et al."""
-    y, elu_backprop = elu.forward(x, alpha=_SELU_ALPHA)
-    return _SELU_SCALE * y, lambda dy: elu_backprop(_SELU_SCALE * dy)
+    y, elu_backprop = elu.forward(x, alpha=SELU_ALPHA)
+    return SELU_SCALE * y, lambda dy: elu_backprop(SELU_SCALE * dy)
 
 
 @_activation("sigmoid")

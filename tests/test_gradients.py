@@ -17,7 +17,7 @@ from loss_data import random_targets
 
 import deepcore as dc
 from deepcore import activations, losses, regularizers
-from deepcore.layers import Activation, Dense, Dropout, Flatten, Reshape
+from deepcore.layers import Activation, AlphaDropout, Dense, Dropout, Flatten, Reshape
 from deepcore.models import Sequential
 from deepcore.testing.gradients import check_backward
 
@@ -149,6 +149,35 @@ def test_dropout_training_backprop_uses_the_forward_mask(backend, float64):
     dx = backend.to_numpy(backprop(backend.asarray(dy, dtype=backend.dtype())))
     np.testing.assert_array_equal(dx, dy * mask)
     check_backward(forward_with_fixed_mask, x, label="Dropout (training, fixed mask)")
+
+
+def test_alpha_dropout_follows_keras_and_keeps_selu_statistics(backend, float64):
+    """Keras's AlphaDropout: dropped entries become a * (-alpha * scale) + b, kept ones a x + b;
+    the gradient is a on kept entries (FD with a fixed mask); on SELU outputs mean 0 and
+    variance 1 survive (within 5 standard errors); inference is the identity."""
+    rate = 0.3
+    layer = AlphaDropout(rate)
+    saturation = -1.6732632423543772 * 1.0507009873554805
+    a = ((1 - rate) * (1 + rate * saturation**2)) ** -0.5
+    b = -a * saturation * rate
+    x = np.random.default_rng(7).uniform(1.0, 2.0, size=(6, 7))
+
+    def forward_with_fixed_mask(v):
+        dc.utils.set_random_seed(12)
+        return layer.forward(v, training=True)
+
+    y = backend.to_numpy(forward_with_fixed_mask(backend.asarray(x, dtype=backend.dtype()))[0])
+    dropped = np.isclose(y, a * saturation + b, rtol=0, atol=1e-12)
+    assert 0 < dropped.sum() < dropped.size
+    np.testing.assert_allclose(y, np.where(dropped, a * saturation + b, a * x + b), rtol=1e-14)
+    check_backward(forward_with_fixed_mask, x, label="AlphaDropout (training, fixed mask)")
+    n = 200_000
+    selu_out = backend.to_numpy(activations.selu(backend.asarray(np.random.default_rng(8).standard_normal((n, 1)),
+                                                                dtype=backend.dtype())))
+    out = backend.to_numpy(layer.forward(backend.asarray(selu_out, dtype=backend.dtype()), training=True)[0])
+    assert abs(out.mean()) < 5 / np.sqrt(n) + abs(selu_out.mean())
+    assert abs(out.var() - 1.0) < 5 * np.sqrt(2 / n) + abs(selu_out.var() - 1.0)
+    np.testing.assert_array_equal(backend.to_numpy(layer.forward(backend.asarray(x, dtype=backend.dtype()))[0]), x)
 
 
 # --- losses -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from deepcore.layers.base import Layer, Variable
 from deepcore.layers.convolutional import Conv1D, Conv2D, Conv3D, DepthwiseConv1D, DepthwiseConv2D
 from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from deepcore.layers.core import Activation, Dense, Identity, Input, InputLayer
-from deepcore.layers.dropout import Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
+from deepcore.layers.dropout import AlphaDropout, Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from deepcore.layers.embedding import Embedding
 from deepcore.layers.masking import Masking
 from deepcore.layers.merging import (
@@ -59,7 +59,7 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "RandomCrop", "RandomContrast", "RandomBrightness",
            "Merge", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
-           "Identity", "GroupNormalization", "RMSNormalization", "UnitNormalization",
+           "Identity", "AlphaDropout", "GroupNormalization", "RMSNormalization", "UnitNormalization",
            "AvgPool1D", "AvgPool2D", "AvgPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
            "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
            "GlobalMaxPool3D", "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose",

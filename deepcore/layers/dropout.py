@@ -1,9 +1,10 @@
 """Dropout (inverted): scales kept units by 1 / (1 - rate) in training; the identity otherwise.
-SpatialDropout1D/2D drop whole channels."""
+SpatialDropout1D/2D/3D drop whole channels; AlphaDropout keeps a SELU network's statistics."""
 
 from __future__ import annotations
 
 from deepcore import random as host_random
+from deepcore.activations import SELU_ALPHA, SELU_SCALE
 from deepcore.layers import conv_utils
 from deepcore.layers.base import Layer
 from deepcore.registry import get_backend
@@ -27,11 +28,14 @@ class Dropout(Layer):
     def forward(self, x, training=False):
         if not training or self.rate == 0.0:
             return x, lambda dy: dy
-        shape = tuple(x.shape) if self.noise_shape is None else tuple(
-            d if d is not None else s for d, s in zip(self.noise_shape, x.shape)
-        )
-        mask = dropout_mask(shape, self.rate, x.dtype, self._generator)
+        mask = dropout_mask(self._mask_shape(x), self.rate, x.dtype, self._generator)
         return x * mask, lambda dy: dy * mask
+
+    def _mask_shape(self, x) -> tuple:
+        """``noise_shape`` with its None entries filled from ``x`` (``x``'s shape without one)."""
+        if self.noise_shape is None:
+            return tuple(x.shape)
+        return tuple(d if d is not None else s for d, s in zip(self.noise_shape, x.shape))
 
     def get_config(self):
         noise_shape = list(self.noise_shape) if self.noise_shape is not None else None
@@ -79,6 +83,23 @@ class SpatialDropout3D(SpatialDropout):
     """``(batch, depth, rows, cols, channels)``: drops whole feature volumes."""
 
     rank = 3
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps a SELU network's mean and variance (Klambauer et al.), Keras 3's
+    formula: in training a dropped entry takes the SELU's negative saturation ``alpha' =
+    -alpha * scale``, then ``y = a x' + b`` with ``a = ((1 - rate)(1 + rate alpha'^2))^(-1/2)``
+    and ``b = -a alpha' rate``; the identity otherwise."""
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0.0:
+            return x, lambda dy: dy
+        kept = get_backend().random_bernoulli(self._mask_shape(x), 1.0 - self.rate, dtype=x.dtype,
+                                              generator=self._generator)
+        saturation = -SELU_ALPHA * SELU_SCALE
+        a = ((1.0 - self.rate) * (1.0 + self.rate * saturation**2)) ** -0.5
+        b = -a * saturation * self.rate
+        return a * (x * kept + saturation * (1.0 - kept)) + b, lambda dy: dy * (a * kept)
 
 
 def dropout_mask(shape: tuple, rate: float, dtype, generator=None):
