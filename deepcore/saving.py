@@ -285,6 +285,16 @@ def load_weights(model, filepath) -> None:
     assign_weights(model, document, tensors, path)
 
 
+def load_training_state(model, filepath) -> None:
+    """Set ``model``'s weights and, when both are compiled, its optimizer state and step counter
+    from a file written by `save_model`: training goes on exactly where that model stopped."""
+    path = os.fspath(filepath)
+    document, tensors = read_file(path)
+    assign_weights(model, document, tensors, path)
+    if model.optimizer is not None and document.get("compile"):
+        _restore_optimizer(model, _field(document, "optimizer", path), tensors, path)
+
+
 def _rebuild(path: str, what: str, make: Callable[[], Any]) -> Any:
     try:
         return make()

@@ -467,3 +467,55 @@ def test_lambda_callback_calls_its_functions_as_keras_does(backend):
                      ("train_end", ["loss", "val_loss"])]  # the last epoch's logs, as Keras
     with pytest.raises(TypeError, match=r"unknown hook\(s\) \['on_epoch_middle'\]"):
         dc.callbacks.LambdaCallback(on_epoch_middle=print)
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAfterEpoch(dc.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _Crash()
+
+
+@pytest.mark.parametrize("save_freq", ["epoch", 2])
+def test_backup_and_restore_resumes_an_interrupted_run_exactly(backend, tmp_path, save_freq):
+    """A run that dies after its second epoch, restarted with the same callback, goes on at
+    the third epoch (weights and Adam state restored) and ends where an uninterrupted run
+    ends; a finished run removes the backup. Saving every 2 batches (3 an epoch), as Keras, the
+    last backup is mid-way through the second epoch's bookkeeping: that epoch starts over."""
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((24, 3)).astype(np.float32), rng.standard_normal((24, 1)).astype(np.float32)
+
+    def model():
+        dc.utils.set_random_seed(3)
+        m = Sequential([Dense(4, activation="tanh", input_shape=(3,)), Dense(1)])
+        m.compile(optimizer="adam", loss="mse")
+        return m
+
+    reference = model()
+    reference.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0)
+    backup = dc.callbacks.BackupAndRestore(tmp_path / "backup", save_freq=save_freq)
+    interrupted = model()
+    with pytest.raises(_Crash):
+        interrupted.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0, callbacks=[backup, _CrashAfterEpoch(1)])
+    assert (tmp_path / "backup" / "latest.deepcore").exists()
+    resumed = model()  # a new process would build the model afresh
+    history = resumed.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0,
+                          callbacks=[dc.callbacks.BackupAndRestore(tmp_path / "backup", save_freq=save_freq)])
+    if save_freq == "epoch":
+        assert len(history.history["loss"]) == 2  # epochs 3 and 4
+        assert resumed.optimizer.iterations == reference.optimizer.iterations == 12
+        for got, want in zip(resumed.get_weights(), reference.get_weights()):
+            np.testing.assert_array_equal(got, want)
+    else:  # backed up after steps 2, 4 and 6 (the last with epoch 2 unfinished): epochs 2-4 run
+        assert len(history.history["loss"]) == 3
+        assert resumed.optimizer.iterations == 6 + 9
+    assert not (tmp_path / "backup").exists()
+    with pytest.raises(ValueError, match="Unrecognized save_freq"):
+        dc.callbacks.BackupAndRestore(tmp_path, save_freq=0)

@@ -1,5 +1,6 @@
 """Callbacks with Keras names, hooks and arguments."""
 
+from deepcore.callbacks.backup_and_restore import BackupAndRestore
 from deepcore.callbacks.base import Callback, CallbackList
 from deepcore.callbacks.csv_logger import CSVLogger
 from deepcore.callbacks.early_stopping import EarlyStopping
@@ -13,6 +14,6 @@ from deepcore.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from deepcore.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
-    "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
+    "BackupAndRestore", "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
     "ModelCheckpoint", "MonitorCallback", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN",
 ]

@@ -52,6 +52,7 @@ class Model:
         self.stop_training = False
         self.history: History | None = None
         self.backend = None
+        self._resume_epoch: int | None = None  # the epoch the next fit starts from (BackupAndRestore)
 
     def forward(self, x, training: bool = False) -> tuple:
         """``(batch, ...in) -> ((batch, ...out), backprop)``: `forward_with_mask` without the mask."""
@@ -384,6 +385,8 @@ class Model:
 
         self.stop_training = False
         hooks.on_train_begin({})
+        if self._resume_epoch is not None:  # set by BackupAndRestore from its backup
+            initial_epoch, self._resume_epoch = self._resume_epoch, None
         logs: dict = {}  # the last epoch's, for on_train_end (as Keras)
         for epoch in range(initial_epoch, epochs):
             tracker = self._reset_metrics()
