@@ -20,7 +20,8 @@ class BackupAndRestore(Callback):
     backup atomically, so an interrupted save never leaves a damaged one to fall back from.
     """
 
-    main_rank_only = True
+    # Every rank restores the backup (on a shared file system); only rank 0 writes it.
+    main_rank_only = False
 
     def __init__(self, backup_dir: "str | os.PathLike", save_freq: "str | int" = "epoch",
                  double_checkpoint: bool = False, delete_checkpoint: bool = True):
@@ -60,12 +61,17 @@ class BackupAndRestore(Callback):
             self._back_up(epoch + 1)
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+        from deepcore import distribution
+
+        if self.delete_checkpoint and distribution.is_main() and os.path.isdir(self.backup_dir):
             shutil.rmtree(self.backup_dir)
 
     def _back_up(self, finished_epochs: int) -> None:
+        from deepcore import distribution
         from deepcore.saving import write_atomically
 
+        if not distribution.is_main():
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         # The model first: a crash between the two writes repeats an epoch rather than skip one.
         self.model.save(self._model_path)
