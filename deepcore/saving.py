@@ -155,7 +155,7 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
         if optimizer.iterations:  # before the first step every slot holds its initial value
             variables = model.trainable_variables
             backend = _weights_backend(model)
-            keys = [f"{OPTIMIZER_PREFIX}{v.name}/{slot}" for v in variables for slot in optimizer.slot_names()]
+            keys = [f"{OPTIMIZER_PREFIX}{v.name}/{slot}" for v in variables for slot in optimizer.state_names()]
             for key, array in zip(keys, optimizer.state(variables)):
                 tensors[key] = np.ascontiguousarray(backend.to_numpy(array))
             document["optimizer"]["slots"] = keys

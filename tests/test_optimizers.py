@@ -60,6 +60,11 @@ class Reference:
                 w -= w * h["weight_decay"] * lr
             s = self.state.setdefault(i, {})
             getattr(self, self.kind)(w, g, lr, step + 1, s)
+            if h.get("use_ema"):  # Keras: the average starts as the weights after the first step
+                m = h["ema_momentum"] if step else 0.0
+                s["average"] = m * s.get("average", 0.0) + (1 - m) * w
+                if h.get("ema_overwrite_frequency") and (step + 1) % h["ema_overwrite_frequency"] == 0:
+                    w[...] = s["average"]
 
     def sgd(self, w, g, lr, t, s):
         mu = self.hyper["momentum"]
@@ -202,6 +207,10 @@ CASES = [
     ("lion", lambda: Lion(), "lion", LION_DEFAULTS),
     ("lion-betas", lambda: Lion(0.01, beta_1=0.8, beta_2=0.95, weight_decay=0.1), "lion",
      {**LION_DEFAULTS, "learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.95, "weight_decay": 0.1}),
+    ("sgd-ema", lambda: SGD(0.1, momentum=0.5, use_ema=True, ema_momentum=0.9), "sgd",
+     {**SGD_DEFAULTS, "learning_rate": 0.1, "momentum": 0.5, "use_ema": True, "ema_momentum": 0.9}),
+    ("adam-ema-overwrite", lambda: Adam(0.05, use_ema=True, ema_momentum=0.8, ema_overwrite_frequency=4), "adam",
+     {**ADAM_DEFAULTS, "learning_rate": 0.05, "use_ema": True, "ema_momentum": 0.8, "ema_overwrite_frequency": 4}),
     ("lamb", lambda: Lamb(), "lamb", LAMB_DEFAULTS),
     ("lamb-lr", lambda: Lamb(0.05, beta_1=0.8, epsilon=1e-4, clipnorm=1.0), "lamb",
      {**LAMB_DEFAULTS, "learning_rate": 0.05, "beta_1": 0.8, "epsilon": 1e-4, "clipnorm": 1.0}),
@@ -255,6 +264,10 @@ def test_steps_match_keras_reference(backend, case, dtype_name):
         assert got.dtype == np.dtype(dtype_name)
         scale = max(np.abs(want).max(), 1.0)
         np.testing.assert_allclose(got, want, rtol=0, atol=16 * STEPS * eps * scale, err_msg=variable.name)
+        if hyper.get("use_ema"):
+            average = backend.to_numpy(optimizer.slots_for(variable)["average"])
+            want_average = reference.state[variables.index(variable)]["average"]
+            np.testing.assert_allclose(average, want_average, rtol=0, atol=16 * STEPS * eps * scale)
         if dtype_name == "float64":  # (float32's tolerance is coarser than Adagrad's default steps)
             assert np.abs(want - w0).max() > 100 * 16 * STEPS * eps * scale, \
                 "the steps must move the weights far more than the tolerance, or the test proves nothing"
@@ -269,7 +282,7 @@ def test_state_stays_on_the_device_in_the_weights_dtype(backend, case, dtype_nam
     variables = run_optimizer(backend, optimizer, weights, grads[:2], dtype_name)
     dtype = backend.dtype(dtype_name)
     state = optimizer.state(variables)
-    assert len(state) == len(variables) * len(optimizer.slot_names())
+    assert len(state) == len(variables) * len(optimizer.state_names())
     for array in [v.value for v in variables] + state:
         assert backend.is_native(array), type(array)
         assert array.dtype == dtype, array.dtype
@@ -310,3 +323,26 @@ def test_callable_learning_rate_is_read_at_each_step(backend):
 
     run_optimizer(backend, SGD(schedule), *host_problem("float64"), "float64")
     assert seen == list(range(STEPS))
+
+
+def test_ema_weights_replace_the_trained_ones_when_fit_ends_and_are_saved(backend, tmp_path):
+    """Keras: with use_ema, fit ends by setting the weights to their moving averages; the
+    averages are optimizer state, saved and restored with the model."""
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((32, 3)).astype(np.float32), rng.standard_normal((32, 1)).astype(np.float32)
+    model = dc.models.Sequential([dc.layers.Dense(1, input_shape=(3,))])
+    model.compile(optimizer=SGD(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
+    seen = []
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
+              callbacks=[dc.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(model.get_weights()))])
+    averages = [backend.to_numpy(model.optimizer.slots_for(v)["average"]) for v in model.trainable_variables]
+    for final, average, trained in zip(model.get_weights(), averages, seen[-1]):
+        np.testing.assert_array_equal(final, average)
+        assert not np.array_equal(final, trained)  # the last step's weights differ from their average
+    model.save(tmp_path / "ema.deepcore")
+    loaded = dc.models.load_model(tmp_path / "ema.deepcore")
+    assert loaded.optimizer.use_ema and loaded.optimizer.ema_momentum == 0.5
+    for variable, average in zip(loaded.trainable_variables, averages):
+        np.testing.assert_array_equal(backend.to_numpy(loaded.optimizer.slots_for(variable)["average"]), average)
+    with pytest.raises(ValueError, match="ema_momentum must be in"):
+        SGD(use_ema=True, ema_momentum=1.5)

@@ -425,6 +425,7 @@ class Model:
             hooks.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        self.optimizer.finalize_variable_values(self.trainable_variables)  # before on_train_end, as Keras
         hooks.on_train_end(logs)
         return self.history
 

@@ -32,7 +32,10 @@ class Optimizer:
 
     Per step, in Keras's order: clip the gradients (``clipvalue``, then ``clipnorm`` per
     tensor, then ``global_clipnorm``), decay the weights (``w -= w * weight_decay * lr``), then
-    `update_step` each variable; every `DENORMAL_FLUSH_INTERVAL` steps, flush near-denormal
+    `update_step` each variable; with ``use_ema``, update each variable's moving average
+    (``average = m * average + (1 - m) * w``, m = ``ema_momentum``, 0 at the first step) and,
+    every ``ema_overwrite_frequency`` steps, set the weights to it (`finalize_variable_values`
+    does so at the end of ``fit``); every `DENORMAL_FLUSH_INTERVAL` steps, flush near-denormal
     state entries to 0. Small variables of one dtype are updated together as one flat
     `FlatGroup` (same values as one by one: the updates are elementwise), unless a subclass
     sets ``elementwise = False`` (its update reads whole tensors, e.g. their norms).
@@ -43,9 +46,17 @@ class Optimizer:
     def __init__(self, learning_rate: float | Callable[[int], float] = 0.001,
                  weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None,
+                 use_ema: bool = False, ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
                  name: str | None = None):
         if clipnorm is not None and global_clipnorm is not None:
             raise ValueError("Only one of clipnorm and global_clipnorm can be set.")
+        if not 0.0 <= ema_momentum <= 1.0:
+            raise ValueError(f"ema_momentum must be in [0, 1]. Received: ema_momentum={ema_momentum!r}")
+        if ema_overwrite_frequency is not None and (not isinstance(ema_overwrite_frequency, int)
+                                                    or ema_overwrite_frequency < 1):
+            raise ValueError("ema_overwrite_frequency must be None or a positive integer. "
+                             f"Received: ema_overwrite_frequency={ema_overwrite_frequency!r}")
+        self.use_ema, self.ema_momentum, self.ema_overwrite_frequency = use_ema, ema_momentum, ema_overwrite_frequency
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
@@ -60,6 +71,10 @@ class Optimizer:
     def slot_names(self) -> tuple[str, ...]:
         """Names of the per-variable state arrays, created as zeros on first use."""
         return ()
+
+    def state_names(self) -> tuple[str, ...]:
+        """`slot_names`, then ``"average"`` (the weights' moving average) with ``use_ema``."""
+        return self.slot_names() + (("average",) if self.use_ema else ())
 
     def initial_slot_value(self, name: str) -> float:
         return 0.0
@@ -80,7 +95,7 @@ class Optimizer:
             xp = array_namespace(variable.value)
             self._slots[key] = {
                 name: xp.full_like(variable.value, self.initial_slot_value(name))
-                for name in self.slot_names()
+                for name in self.state_names()
             }
         return self._slots[key]
 
@@ -91,13 +106,30 @@ class Optimizer:
         for target, gradient in self._targets(variables, gradients):
             if self.weight_decay:
                 target.value -= target.value * (self.weight_decay * lr)
-            self.update_step(target, gradient, lr, self.slots_for(target))
+            slots = self.slots_for(target)
+            self.update_step(target, gradient, lr, slots)
+            if self.use_ema:
+                self._update_average(target, slots["average"])
         for variable in variables:  # Keras: constraints act on the updated values
             if variable.constraint is not None:
                 variable.value[...] = variable.constraint(variable.value)  # in place: it may be a view
         if self.iterations % DENORMAL_FLUSH_INTERVAL == 0:
             get_backend().flush_denormals([a for v in variables for a in self.slots_for(v).values()])
         self.iterations += 1
+
+    def _update_average(self, target, average) -> None:
+        momentum = self.ema_momentum if self.iterations else 0.0  # the first average is the weights
+        average[...] = momentum * average + (1.0 - momentum) * target.value
+        frequency = self.ema_overwrite_frequency
+        if frequency and (self.iterations + 1) % frequency == 0:
+            target.value[...] = average
+
+    def finalize_variable_values(self, variables: list) -> None:
+        """With ``use_ema``, set ``variables`` to their moving averages (``fit`` calls this at
+        its end, as Keras)."""
+        if self.use_ema and self.iterations:
+            for variable in variables:
+                variable.value[...] = self.slots_for(variable)["average"]
 
     def _targets(self, variables: list, gradients: list) -> list[tuple[Any, Any]]:
         """(target, gradient) pairs to update: every variable, except that small ones of one
@@ -110,7 +142,7 @@ class Optimizer:
             small = [i for i, v in enumerate(variables) if is_small(v)]
             if len(small) < 2 or len({variables[i].value.dtype for i in small}) != 1:
                 return list(zip(variables, gradients))
-            names = self.slot_names()
+            names = self.state_names()
             group = self._group = FlatGroup(
                 variables, small, {n: [self.slots_for(variables[i])[n] for i in small] for n in names}
             )
@@ -140,11 +172,11 @@ class Optimizer:
 
     # --- state for saving and resuming -------------------------------------------------
     def state(self, variables: list) -> list[Any]:
-        """The state arrays, variable by variable, in `slot_names()` order."""
-        return [self.slots_for(v)[name] for v in variables for name in self.slot_names()]
+        """The state arrays, variable by variable, in `state_names()` order."""
+        return [self.slots_for(v)[name] for v in variables for name in self.state_names()]
 
     def set_state(self, variables: list, arrays: list, iterations: int) -> None:
-        names = self.slot_names()
+        names = self.state_names()
         if len(arrays) != len(variables) * len(names):
             raise ValueError(
                 f"Optimizer {self.name!r} expects {len(variables) * len(names)} state arrays; "
