@@ -519,3 +519,44 @@ def test_backup_and_restore_resumes_an_interrupted_run_exactly(backend, tmp_path
     assert not (tmp_path / "backup").exists()
     with pytest.raises(ValueError, match="Unrecognized save_freq"):
         dc.callbacks.BackupAndRestore(tmp_path, save_freq=0)
+
+
+@pytest.mark.parametrize("swap_on_epoch", [False, True])
+def test_swap_ema_weights_validates_with_the_moving_averages(backend, swap_on_epoch):
+    """Keras: validation sees the averages, training the trained weights; with swap_on_epoch the
+    averages stay in the model between epochs (what a checkpoint after it saves); fit ends
+    with the averages in the model either way (checked against Keras 3.15.1: same val_loss)."""
+    rng = np.random.default_rng(11)
+    x, y = rng.standard_normal((24, 3)).astype(np.float32), rng.standard_normal((24, 1)).astype(np.float32)
+    dc.utils.set_random_seed(4)
+    model = Sequential([Dense(1, input_shape=(3,))])
+    model.compile(optimizer=SGD(0.1, use_ema=True, ema_momentum=0.6), loss="mse")
+    seen = {}
+
+    class Probe(dc.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # after SwapEMAWeights in the list
+            averages = [np.array(backend.to_numpy(model.optimizer.slots_for(v)["average"]))  # a copy: the
+                        for v in model.trainable_variables]  # optimizer updates its state in place
+            seen[epoch] = (model.get_weights(), averages,
+                           model.evaluate(x, y, verbose=0, callbacks=[]), logs["val_loss"])
+
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(x, y),
+              callbacks=[dc.callbacks.SwapEMAWeights(swap_on_epoch=swap_on_epoch), Probe()])
+    weights, other, loss_of_model, val_loss = seen[0]
+    if swap_on_epoch:  # the averages are in the model, the trained weights kept aside
+        assert loss_of_model == pytest.approx(val_loss, rel=1e-6)
+    else:  # the trained weights are in the model; validation used the averages
+        assert loss_of_model != pytest.approx(val_loss, rel=1e-6)
+        probe = Sequential([Dense(1, input_shape=(3,))])
+        probe.compile(optimizer="sgd", loss="mse")
+        probe.set_weights(other)
+        assert probe.evaluate(x, y, verbose=0) == pytest.approx(val_loss, rel=1e-6)
+    last_weights, last_averages = seen[1][:2]
+    # The averages end in the model: those in it at the last epoch's end with swap_on_epoch,
+    # else the optimizer's (fit's final step).
+    for final, average in zip(model.get_weights(), last_weights if swap_on_epoch else last_averages):
+        np.testing.assert_array_equal(final, average)
+    plain = Sequential([Dense(1, input_shape=(3,))])
+    plain.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="needs an optimizer with use_ema=True"):
+        plain.fit(x, y, verbose=0, validation_data=(x, y), callbacks=[dc.callbacks.SwapEMAWeights()])

@@ -11,9 +11,10 @@ from deepcore.callbacks.model_checkpoint import ModelCheckpoint
 from deepcore.callbacks.monitor import MonitorCallback
 from deepcore.callbacks.progbar import ProgbarLogger
 from deepcore.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from deepcore.callbacks.swap_ema_weights import SwapEMAWeights
 from deepcore.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
     "BackupAndRestore", "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
-    "ModelCheckpoint", "MonitorCallback", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN",
+    "ModelCheckpoint", "MonitorCallback", "ProgbarLogger", "ReduceLROnPlateau", "SwapEMAWeights", "TerminateOnNaN",
 ]
