@@ -7,6 +7,7 @@ import os
 import shutil
 
 from deepcore.callbacks.base import Callback
+from deepcore.callbacks.save_frequency import SaveFrequency
 
 
 class BackupAndRestore(Callback):
@@ -26,15 +27,12 @@ class BackupAndRestore(Callback):
     def __init__(self, backup_dir: "str | os.PathLike", save_freq: "str | int" = "epoch",
                  double_checkpoint: bool = False, delete_checkpoint: bool = True):
         super().__init__()
-        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
-            raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected 'epoch' or a positive integer "
-                             "(a number of batches).")
+        self._frequency = SaveFrequency(save_freq)
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq, self.double_checkpoint, self.delete_checkpoint = save_freq, double_checkpoint, delete_checkpoint
         self._model_path = os.path.join(self.backup_dir, "latest.deepcore")
         self._metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
         self._epoch = 0
-        self._batches_since_save = 0
 
     def on_train_begin(self, logs=None):
         from deepcore import saving
@@ -49,15 +47,11 @@ class BackupAndRestore(Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
-            return
-        self._batches_since_save += 1
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
+        if self._frequency.batch_due():
             self._back_up(self._epoch)  # an epoch cut short starts over
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.save_freq == "epoch":
+        if self._frequency.by_epoch:
             self._back_up(epoch + 1)
 
     def on_train_end(self, logs=None):

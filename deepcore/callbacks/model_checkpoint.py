@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 from deepcore.callbacks.monitor import MonitorCallback
+from deepcore.callbacks.save_frequency import SaveFrequency
 
 
 class ModelCheckpoint(MonitorCallback):
@@ -24,34 +25,25 @@ class ModelCheckpoint(MonitorCallback):
                  save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
                  save_freq: "str | int" = "epoch", initial_value_threshold: float | None = None):
         super().__init__(monitor, mode)
-        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
-            raise ValueError(
-                f"Unrecognized save_freq: {save_freq!r}. Expected 'epoch' or a positive integer "
-                "(a number of batches)."
-            )
+        self._frequency = SaveFrequency(save_freq)
         self.filepath = os.fspath(filepath)
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
         self.save_freq = save_freq
         self.best = initial_value_threshold
-        self._batches_since_save = 0
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
-            return
-        self._batches_since_save += 1
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
+        if self._frequency.batch_due():
             host_logs = {key: float(value) for key, value in (logs or {}).items()}
             self._save(self._epoch, batch, host_logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.save_freq == "epoch":
+        if self._frequency.by_epoch:
             self._save(epoch, None, logs or {})
 
     def _save(self, epoch: int, batch: int | None, logs: dict) -> None:
