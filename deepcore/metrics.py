@@ -328,6 +328,41 @@ class R2Score(_DeviceSums):
                 "num_regressors": self.num_regressors}
 
 
+class PearsonCorrelation(Metric):
+    """The mean over samples of each sample's Pearson correlation between its targets and
+    predictions along ``axis`` (Keras 3's metric: per sample, not over the batch)."""
+
+    def __init__(self, axis: int = -1, name=None):
+        self.axis = axis
+        super().__init__(name)
+
+    def values(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        t = y_true - xp.mean(y_true, axis=self.axis, keepdims=True)
+        p = y_pred - xp.mean(y_pred, axis=self.axis, keepdims=True)
+        t = t / xp.std(t, axis=self.axis, keepdims=True)
+        p = p / xp.std(p, axis=self.axis, keepdims=True)
+        return xp.mean(t * p, axis=self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class ConcordanceCorrelation(PearsonCorrelation):
+    """The mean over samples of each sample's concordance correlation (Lin) along ``axis``:
+    ``2 cov / (var_t + var_p + (mean_t - mean_p)^2 + epsilon)``, Keras 3's formula."""
+
+    def values(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        mean_t = xp.mean(y_true, axis=self.axis, keepdims=True)
+        mean_p = xp.mean(y_pred, axis=self.axis, keepdims=True)
+        var_t = xp.var(y_true - mean_t, axis=self.axis, keepdims=True)
+        var_p = xp.var(y_pred - mean_p, axis=self.axis, keepdims=True)
+        covariance = (y_true - mean_p) * (y_pred - mean_p)  # Keras's form: its mean is the covariance
+        norm = var_t + var_p + (mean_t - mean_p) ** 2
+        return xp.mean(2.0 * covariance / (norm + 1e-7), axis=self.axis)
+
+
 class LossMetric(Metric):
     """The running weighted mean of a loss's per-sample values: Keras's metrics named after
     losses (``metrics=["mape"]``, ``BinaryCrossentropy(from_logits=True)``); the keyword
@@ -571,6 +606,7 @@ _BY_NAME = {
     "poisson": Poisson, "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "true_positives": TruePositives, "false_positives": FalsePositives, "true_negatives": TrueNegatives,
     "false_negatives": FalseNegatives, "f1_score": F1Score, "fbeta_score": FBetaScore, "r2_score": R2Score,
+    "pearson_correlation": PearsonCorrelation, "concordance_correlation": ConcordanceCorrelation,
 }
 _NAME_OF = {
     Accuracy: "accuracy", BinaryAccuracy: "binary_accuracy", CategoricalAccuracy: "categorical_accuracy",
@@ -586,7 +622,7 @@ _NAME_OF = {
     KLDivergence: "kl_divergence", Poisson: "poisson", Hinge: "hinge", SquaredHinge: "squared_hinge",
     CategoricalHinge: "categorical_hinge", TruePositives: "true_positives", FalsePositives: "false_positives",
     TrueNegatives: "true_negatives", FalseNegatives: "false_negatives", F1Score: "f1_score", FBetaScore: "fbeta_score",
-    R2Score: "r2_score",
+    R2Score: "r2_score", PearsonCorrelation: "pearson_correlation", ConcordanceCorrelation: "concordance_correlation",
 }
 # Keras also takes class names: metrics=["AUC", "Precision"], logged as "auc", "precision".
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _NAME_OF}

@@ -366,3 +366,20 @@ def test_auc_summation_methods_are_kerass_riemann_sums(backend, curve):
     assert results["minoring"] <= results["majoring"]
     with pytest.raises(ValueError, match="summation_method must be"):
         dc.metrics.AUC(summation_method="trapezoid")
+
+
+def test_correlation_metrics_average_each_samples_correlation(backend):
+    """Keras 3: per sample along the last axis, then the (weighted) mean over samples;
+    Pearson's against NumPy's corrcoef, Lin's concordance against its definition."""
+    rng = np.random.default_rng(12)
+    y = rng.standard_normal((10, 6)).astype(np.float32)
+    y_pred = (0.7 * y + 0.5 * rng.standard_normal((10, 6)) + 0.3).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, size=10).astype(np.float32)
+    pearson = np.array([np.corrcoef(a, b)[0, 1] for a, b in zip(y.astype(np.float64), y_pred.astype(np.float64))])
+    mean_t, mean_p = y.mean(axis=1), y_pred.mean(axis=1)
+    covariance = np.mean((y - mean_t[:, None]) * (y_pred - mean_p[:, None]), axis=1)
+    concordance = 2 * covariance / (y.var(axis=1) + y_pred.var(axis=1) + (mean_t - mean_p) ** 2 + 1e-7)
+    for metric, per_sample in ((dc.metrics.PearsonCorrelation(), pearson),
+                               (dc.metrics.get("concordance_correlation"), concordance)):
+        metric.update_state(backend.asarray(y), backend.asarray(y_pred), backend.asarray(w))
+        assert metric.result() == pytest.approx(float(np.sum(per_sample * w) / np.sum(w)), rel=1e-5)
