@@ -363,6 +363,117 @@ class ConcordanceCorrelation(PearsonCorrelation):
         return xp.mean(2.0 * covariance / (norm + 1e-7), axis=self.axis)
 
 
+class IoU(_DeviceSums):
+    """Intersection over union from a weighted confusion matrix ``(num_classes, num_classes)``
+    kept on the device (Keras 3's metric): per class in ``target_class_ids``, ``tp / (tp + fp
+    + fn)``, averaged over the classes that occur. Targets and predictions are class ids
+    (``sparse_y_true``/``sparse_y_pred``), or scores whose arg-max along ``axis`` is taken;
+    ids outside ``[0, num_classes)`` and ``ignore_class`` count for nothing. Sample weights
+    are used as floats (Keras 3.15 casts them to ints by default)."""
+
+    SUMS = ("confusion",)
+
+    def __init__(self, num_classes: int, target_class_ids, name=None, ignore_class: int | None = None,
+                 sparse_y_true: bool = True, sparse_y_pred: bool = True, axis: int = -1):
+        if not all(0 <= int(c) < num_classes for c in target_class_ids):
+            raise ValueError(f"target_class_ids must be in [0, num_classes={num_classes}). "
+                             f"Received: target_class_ids={list(target_class_ids)}")
+        self.num_classes, self.target_class_ids = num_classes, [int(c) for c in target_class_ids]
+        self.ignore_class, self.sparse_y_true, self.sparse_y_pred, self.axis = (ignore_class, sparse_y_true,
+                                                                                 sparse_y_pred, axis)
+        super().__init__(name)
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        xp = array_namespace(y_pred)
+        dtype = y_pred.dtype if xp.isdtype(y_pred.dtype, "real floating") else xp.float32
+        if not self.sparse_y_true:
+            y_true = xp.argmax(y_true, axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = xp.argmax(y_pred, axis=self.axis)
+        true, predicted = (xp.reshape(xp.astype(a, xp.int64), (-1,)) for a in (y_true, y_pred))
+        weights = (xp.ones(true.shape, dtype=dtype, device=array_device(true)) if sample_weight is None
+                   else xp.broadcast_to(xp.reshape(xp.astype(sample_weight, dtype), (-1,)), true.shape))
+        valid = (true >= 0) & (true < self.num_classes) & (predicted >= 0) & (predicted < self.num_classes)
+        if self.ignore_class is not None:
+            valid = valid & (true != self.ignore_class)
+        classes = xp.arange(self.num_classes, device=array_device(true))
+        true_one_hot = xp.astype(true[:, None] == classes, dtype)
+        predicted_one_hot = xp.astype(predicted[:, None] == classes, dtype) * xp.where(valid, weights, 0.0)[:, None]
+        self.counts["confusion"] = self.counts["confusion"] + true_one_hot.T @ predicted_one_hot  # rows: true
+
+    def result(self) -> float:
+        n = self.num_classes
+        flat = _as_list(self.counts["confusion"])
+        matrix = [flat[i * n:(i + 1) * n] for i in range(n)] if len(flat) == n * n else [[0.0] * n] * n
+        ious, valid = [], 0
+        for c in self.target_class_ids:
+            tp = matrix[c][c]
+            denominator = sum(matrix[c]) + sum(row[c] for row in matrix) - tp
+            valid += denominator > 1e-9
+            ious.append(tp / (denominator + 1e-7))
+        return sum(ious) / (valid + 1e-7)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "target_class_ids": self.target_class_ids,
+                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class MeanIoU(IoU):
+    """`IoU` averaged over every class."""
+
+    def __init__(self, num_classes: int, name=None, ignore_class: int | None = None, sparse_y_true: bool = True,
+                 sparse_y_pred: bool = True, axis: int = -1):
+        super().__init__(num_classes, range(num_classes), name, ignore_class, sparse_y_true, sparse_y_pred, axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["target_class_ids"]
+        return config
+
+
+class OneHotIoU(IoU):
+    """`IoU` of one-hot targets and class scores (their arg-max along ``axis``)."""
+
+    def __init__(self, num_classes: int, target_class_ids, name=None, ignore_class: int | None = None,
+                 sparse_y_pred: bool = False, axis: int = -1):
+        super().__init__(num_classes, target_class_ids, name, ignore_class, False, sparse_y_pred, axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """`MeanIoU` of one-hot targets and class scores (their arg-max along ``axis``)."""
+
+    def __init__(self, num_classes: int, name=None, ignore_class: int | None = None, sparse_y_pred: bool = False,
+                 axis: int = -1):
+        super().__init__(num_classes, name, ignore_class, False, sparse_y_pred, axis)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class BinaryIoU(IoU):
+    """`IoU` of binary targets and probabilities, positive at ``threshold`` or above, over the
+    ``target_class_ids`` among 0 and 1."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold: float = 0.5, name=None):
+        self.threshold = threshold
+        super().__init__(2, target_class_ids, name)
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        xp = array_namespace(y_pred)
+        super().update_state(y_true, xp.astype(y_pred >= self.threshold, y_pred.dtype), sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "target_class_ids": self.target_class_ids, "threshold": self.threshold}
+
+
 class LossMetric(Metric):
     """The running weighted mean of a loss's per-sample values: Keras's metrics named after
     losses (``metrics=["mape"]``, ``BinaryCrossentropy(from_logits=True)``); the keyword
@@ -607,6 +718,8 @@ _BY_NAME = {
     "true_positives": TruePositives, "false_positives": FalsePositives, "true_negatives": TrueNegatives,
     "false_negatives": FalseNegatives, "f1_score": F1Score, "fbeta_score": FBetaScore, "r2_score": R2Score,
     "pearson_correlation": PearsonCorrelation, "concordance_correlation": ConcordanceCorrelation,
+    "io_u": IoU, "mean_io_u": MeanIoU, "one_hot_io_u": OneHotIoU, "one_hot_mean_io_u": OneHotMeanIoU,
+    "binary_io_u": BinaryIoU,
 }
 _NAME_OF = {
     Accuracy: "accuracy", BinaryAccuracy: "binary_accuracy", CategoricalAccuracy: "categorical_accuracy",
@@ -623,6 +736,8 @@ _NAME_OF = {
     CategoricalHinge: "categorical_hinge", TruePositives: "true_positives", FalsePositives: "false_positives",
     TrueNegatives: "true_negatives", FalseNegatives: "false_negatives", F1Score: "f1_score", FBetaScore: "fbeta_score",
     R2Score: "r2_score", PearsonCorrelation: "pearson_correlation", ConcordanceCorrelation: "concordance_correlation",
+    IoU: "io_u", MeanIoU: "mean_io_u", OneHotIoU: "one_hot_io_u", OneHotMeanIoU: "one_hot_mean_io_u",
+    BinaryIoU: "binary_io_u",
 }
 # Keras also takes class names: metrics=["AUC", "Precision"], logged as "auc", "precision".
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _NAME_OF}

@@ -383,3 +383,35 @@ def test_correlation_metrics_average_each_samples_correlation(backend):
                                (dc.metrics.get("concordance_correlation"), concordance)):
         metric.update_state(backend.asarray(y), backend.asarray(y_pred), backend.asarray(w))
         assert metric.result() == pytest.approx(float(np.sum(per_sample * w) / np.sum(w)), rel=1e-5)
+
+
+def test_iou_metrics_from_the_weighted_confusion_matrix(backend):
+    """Per class tp / (tp + fp + fn) over the classes that occur; ids out of range and
+    ignore_class count for nothing; the one-hot and binary variants choose classes first.
+    Keras's names (io_u, mean_io_u...)."""
+    true = np.array([0, 0, 1, 2, 2, 2, 1, 5], dtype=np.int64)  # 5 is out of range
+    predicted = np.array([0, 1, 1, 2, 0, 2, 1, 0], dtype=np.int64)
+    weights = np.array([1.0, 2.0, 1.0, 1.0, 0.5, 1.0, 1.0, 3.0], dtype=np.float32)
+    confusion = np.zeros((4, 4))
+    for t, p, w in zip(true[:-1], predicted[:-1], weights[:-1]):
+        confusion[t, p] += w
+    tp = np.diag(confusion)
+    denominator = confusion.sum(0) + confusion.sum(1) - tp
+    per_class = tp / (denominator + 1e-7)
+    occurring = denominator > 0
+    mean = dc.metrics.MeanIoU(num_classes=4)
+    mean.update_state(backend.asarray(true), backend.asarray(predicted), backend.asarray(weights))
+    assert mean.result() == pytest.approx(per_class[occurring].sum() / occurring.sum(), rel=1e-5)
+    assert mean.name == "mean_io_u"
+    some = dc.metrics.IoU(num_classes=4, target_class_ids=[0, 2])
+    some.update_state(backend.asarray(true), backend.asarray(predicted), backend.asarray(weights))
+    assert some.result() == pytest.approx((per_class[0] + per_class[2]) / 2, rel=1e-5) and some.name == "io_u"
+    one_hot = dc.metrics.OneHotMeanIoU(num_classes=4)  # (the out-of-range sample has no one-hot row)
+    one_hot.update_state(backend.asarray(np.eye(4, dtype=np.float32)[true[:-1]]),
+                         backend.asarray(np.eye(4, dtype=np.float32)[predicted[:-1]]), backend.asarray(weights[:-1]))
+    assert one_hot.result() == pytest.approx(mean.result(), rel=1e-5)
+    binary = dc.metrics.BinaryIoU(target_class_ids=[1], threshold=0.3)
+    binary.update_state(backend.asarray(np.array([1.0, 0.0, 1.0, 0.0])), backend.asarray(np.array([0.4, 0.35, 0.2, 0.1])))
+    assert binary.result() == pytest.approx(1 / 3, rel=1e-5)  # tp 1 of (tp 1 + fp 1 + fn 1)
+    with pytest.raises(ValueError, match="target_class_ids must be in"):
+        dc.metrics.IoU(num_classes=2, target_class_ids=[2])

@@ -305,6 +305,10 @@ def test_every_builtin_optimizer_loss_and_metric_round_trips(kind, module):
         dc.losses.MultiOutputLoss: lambda: dc.losses.MultiOutputLoss(["mse", "mae"], [1.0, 0.5], ["a", "b"]),
         dc.losses.ScaledLoss: lambda: dc.losses.ScaledLoss(dc.losses.Huber(delta=2.0), 0.25),
         dc.metrics.OutputMetric: lambda: dc.metrics.OutputMetric(dc.metrics.MeanAbsoluteError(), 1, "b"),
+        dc.metrics.IoU: lambda: dc.metrics.IoU(3, [0, 2], ignore_class=1),
+        dc.metrics.MeanIoU: lambda: dc.metrics.MeanIoU(3),
+        dc.metrics.OneHotIoU: lambda: dc.metrics.OneHotIoU(4, [1]),
+        dc.metrics.OneHotMeanIoU: lambda: dc.metrics.OneHotMeanIoU(2),
     }
     for cls in classes:
         spec = json.loads(json.dumps(saving.serialize_object(needing_arguments.get(cls, cls)(), kind)))
