@@ -303,11 +303,8 @@ class R2Score(_DeviceSums):
     def result(self):
         sums, squared, mse, count = (_as_list(self.counts[name]) for name in self.SUMS[:4])
         n = _as_list(self.counts["num_samples"])[0]
-        scores = []
-        for s_, q, m, c in zip(sums, squared, mse, count):
-            total = q - s_ * (s_ / c)
-            scores.append(1.0 - m / total if total else 0.0)
-        totals = [q - s_ * (s_ / c) for s_, q, c in zip(sums, squared, count)]
+        totals = [q - s_ * (s_ / c) for s_, q, c in zip(sums, squared, count)]  # weighted sums of squares
+        scores = [1.0 - m / total if total else 0.0 for m, total in zip(mse, totals)]
         if self.class_aggregation == "uniform_average":
             r2 = sum(scores) / len(scores)
         elif self.class_aggregation == "variance_weighted_average":
@@ -564,11 +561,9 @@ class ConfusionMetric(Metric):
     def host_counts(self, name: str) -> list[float]:
         """One count per threshold, read from the device."""
         count = self.counts[name]
-        if isinstance(count, list):  # set by set_host_state
-            return count
         if isinstance(count, float):  # nothing seen yet
             return [0.0] * len(self.threshold_values())
-        return [float(c) for c in get_backend().to_numpy(count).reshape(-1)]  # one device read
+        return _as_list(count)
 
     def host_state(self) -> list[float]:
         return [c for name in ("tp", "fp", "tn", "fn") for c in self.host_counts(name)]
