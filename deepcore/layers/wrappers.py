@@ -165,7 +165,7 @@ class Bidirectional(Wrapper):
         """``(batch, timesteps, features) -> merged`` (see the class); with ``initial_state``,
         ``backprop`` returns ``[dx, *forward state gradients, *backward state gradients]``."""
         xp = array_namespace(x)
-        given = {"forward": {}, "backward": {}}
+        forward_states = backward_states = None
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
             if len(states) != len(self.state_sizes):
@@ -173,9 +173,10 @@ class Bidirectional(Wrapper):
                                  f"arrays (the forward layer's states, then the backward layer's); received "
                                  f"{len(states)}.")
             count = len(self.forward_layer.state_sizes)
-            given = {"forward": {"initial_state": states[:count]}, "backward": {"initial_state": states[count:]}}
-        y_forward, forward_backprop = self.forward_layer.forward(x, training, mask=mask, **given["forward"])
-        y_backward, backward_backprop = self.backward_layer.forward(x, training, mask=mask, **given["backward"])
+            forward_states, backward_states = states[:count], states[count:]
+        y_forward, forward_backprop = self.forward_layer.forward(x, training, mask=mask, initial_state=forward_states)
+        y_backward, backward_backprop = self.backward_layer.forward(x, training, mask=mask,
+                                                                    initial_state=backward_states)
         states_forward = states_backward = []
         if self.return_state:
             y_forward, states_forward = y_forward[0], y_forward[1:]
