@@ -120,7 +120,8 @@ class Layer:
                    trainable: bool = True, regularizer=None) -> Variable:
         self.backend = get_backend()
         value = initializers.get(initializer)(shape)
-        constraint = self._constraints.get(name[:-len("_kernel")] if name.endswith("_kernel") else name)
+        short = name.rsplit("/", 1)[-1]  # "query/kernel" (a sublayer's, as Keras names it) -> "kernel"
+        constraint = self._constraints.get(short[:-len("_kernel")] if short.endswith("_kernel") else short)
         variable = Variable(f"{self.name}/{name}", value, trainable, regularizers.get(regularizer), constraint)
         self._variables.append(variable)
         return variable

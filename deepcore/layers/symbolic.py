@@ -19,15 +19,18 @@ class Node:
     """One call of ``layer`` on ``inputs`` (symbolic tensors), with the tensors it outputs.
     ``multiple_inputs``: the layer took a list (a merge layer); ``multiple_outputs``: it
     returns a list (a recurrent layer with ``return_state``); ``initial_states``: how many of
-    the inputs, after the first, are a recurrent layer's ``initial_state``."""
+    the inputs, after the first, are a recurrent layer's ``initial_state``; ``options``: the
+    call's keyword arguments named in the layer's ``call_options`` (e.g. ``use_causal_mask``),
+    given to its forward every time."""
 
     def __init__(self, layer, inputs: list, multiple_inputs: bool, output_shapes: list, multiple_outputs: bool,
-                 initial_states: int = 0):
+                 initial_states: int = 0, options: dict | None = None):
         self.layer = layer
         self.inputs = inputs
         self.multiple_inputs = multiple_inputs
         self.multiple_outputs = multiple_outputs
         self.initial_states = initial_states
+        self.options = options or {}
         self.outputs = [SymbolicTensor(shape, self, index) for index, shape in enumerate(output_shapes)]
         self.model_call: ModelCall | None = None  # set when a model called as a layer made this node
         layer.inbound_nodes.append(self)
@@ -45,7 +48,7 @@ class Node:
             masks = masks[:1]  # states carry no mask
         mask = self.arguments(masks) if masks is not None and any(m is not None for m in masks) else None
         argument = self.arguments(values)
-        keywords = {"initial_state": values[1:]} if self.initial_states else {}
+        keywords = {"initial_state": values[1:]} if self.initial_states else dict(self.options)
         if mask is not None and self.layer.uses_mask:
             keywords["mask"] = mask
         y, backprop = self.layer.forward(argument, training, **keywords)
@@ -53,9 +56,7 @@ class Node:
 
     def call(self, tensors: list) -> Any:
         """The layer called again, on other symbolic tensors (one per input)."""
-        if self.initial_states:
-            return self.layer(tensors[0], initial_state=tensors[1:])
-        return self.layer(self.arguments(tensors))
+        return call_again(self.layer, tensors, self.multiple_inputs, self.initial_states, self.options)
 
     def per_input(self, value: Any) -> list:
         """One value per input from what the layer's backprop returned (the inputs' gradients)."""
@@ -135,11 +136,22 @@ def is_symbolic(x: Any) -> bool:
     return isinstance(x, SymbolicTensor)
 
 
+def call_again(layer, tensors: list, multiple_inputs: bool, initial_states: int, options: dict) -> Any:
+    """A node's call (its layer, its kind of inputs, its options) on other symbolic tensors,
+    one per input of the node: a model called as a layer, or a model loaded from its config."""
+    if initial_states:
+        return call(layer, tensors[0], initial_state=tensors[1:])
+    return call(layer, tensors if multiple_inputs else tensors[0], **options)
+
+
 def call(layer, inputs: Any, **kwargs) -> Any:
     """``layer(inputs)`` on symbolic tensors: build (or check) the layer for their shapes and
-    return the symbolic output (a list of them for a layer with several outputs)."""
+    return the symbolic output (a list of them for a layer with several outputs). Keyword
+    arguments named in the layer's ``call_options`` are kept for its forward."""
     name = f"{type(layer).__name__} layer {layer.name!r}"
     initial_state = kwargs.pop("initial_state", None)
+    given = {key: kwargs.pop(key) for key in getattr(layer, "call_options", ()) if key in kwargs}
+    options = {key: value for key, value in given.items() if value}
     unsupported = sorted(key for key, value in kwargs.items() if value is not None and key != "training")
     if initial_state is not None and not getattr(layer, "takes_initial_state", False):
         unsupported.append("initial_state")
@@ -174,8 +186,8 @@ def call(layer, inputs: Any, **kwargs) -> Any:
                         else f"of shapes {[f'(batch, {size})' for size in sizes]}")
             raise ValueError(f"{name}: initial_state must be {len(sizes)} tensor(s) {expected}; "
                              f"received {[s.shape for s in states]}.")
-    output = layer.compute_output_shape(shape)
+    output = layer.compute_output_shape(shape, **options)
     multiple_outputs = isinstance(output, list)
     node = Node(layer, tensors + states, multiple, output if multiple_outputs else [output], multiple_outputs,
-                initial_states=len(states))
+                initial_states=len(states), options=options)
     return list(node.outputs) if multiple_outputs else node.outputs[0]

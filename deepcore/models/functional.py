@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from deepcore.layers.core import InputLayer
-from deepcore.layers.symbolic import Node, SymbolicTensor
+from deepcore.layers.symbolic import Node, SymbolicTensor, call_again
 from deepcore.layers.wrappers import Wrapper
 from deepcore.models.model import Model
 from deepcore.models.model import _activity_penalty as layer_activity_penalty
@@ -207,7 +207,7 @@ class Functional(Model):
                     getattr(backprop, "parameters_only", backprop)(dy_node)
                 else:
                     for slot, dx in zip(ins, node.per_input(backprop(dy_node))):
-                        if needed[slot]:
+                        if needed[slot] and dx is not None:  # None: an input with no gradient (a mask)
                             grads[slot] = dx if grads[slot] is None else grads[slot] + dx
                 if earlier is not None:
                     for variable, grad in zip(layer.trainable_weights, earlier):
@@ -297,7 +297,8 @@ class Functional(Model):
             "name": self.name,
             "layers": [serialize_layer(layer) for layer in self.layers],
             "nodes": [{"layer": node.layer.name, "inputs": [reference(t) for t in node.inputs],
-                       "multiple_inputs": node.multiple_inputs, "initial_states": node.initial_states}
+                       "multiple_inputs": node.multiple_inputs, "initial_states": node.initial_states,
+                       "options": node.options}
                       for node in self._nodes],
             "inputs": [reference(tensor) for tensor in self.inputs],
             "input_keys": self._input_keys,
@@ -323,11 +324,8 @@ class Functional(Model):
 
         for spec in config["nodes"]:
             inputs = [tensor(reference) for reference in spec["inputs"]]
-            layer = layers[spec["layer"]]
-            if spec.get("initial_states"):
-                result = layer(inputs[0], initial_state=inputs[1:])
-            else:
-                result = layer(inputs if spec["multiple_inputs"] else inputs[0])
+            result = call_again(layers[spec["layer"]], inputs, spec["multiple_inputs"], spec.get("initial_states", 0),
+                                spec.get("options", {}))
             made.setdefault(spec["layer"], []).append(result if isinstance(result, list) else [result])
         inputs = [tensor(reference) for reference in config["inputs"]]
         outputs = [tensor(reference) for reference in config["outputs"]]

@@ -227,7 +227,8 @@ def _batches(x: np.ndarray, y: np.ndarray, steps: int, batch_size: int | None) -
 
 
 def _short(variable) -> str:
-    return variable.name.rsplit("/", 1)[-1]
+    """The variable's name within its layer: ``kernel``, or ``query/kernel`` for a sublayer's."""
+    return variable.name.split("/", 1)[-1]
 
 
 # --- tolerances ---------------------------------------------------------------------------------
