@@ -128,8 +128,21 @@ def recurrent_model():
     return model, rng.integers(0, 12, (16, 7)), rng.integers(0, 3, 16)
 
 
+def attention_model():
+    from deepcore.layers import Embedding, GlobalAveragePooling1D, Input, MultiHeadAttention
+    from deepcore.models import Model
+
+    tokens = Input((7,), dtype="int32")
+    x = Embedding(12, 8, mask_zero=True)(tokens)
+    x = MultiHeadAttention(num_heads=2, key_dim=4, use_gate=True)(x, x, use_causal_mask=True)
+    model = Model(tokens, Dense(3, activation="softmax")(GlobalAveragePooling1D()(x)))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    return model, rng.integers(0, 12, (16, 7)), rng.integers(0, 3, 16)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("example", [conv_model, recurrent_model])
+@pytest.mark.parametrize("example", [conv_model, recurrent_model, attention_model])
 def test_cpu_backends_agree_beyond_dense_layers(example, dtype):
     model, x, y = example()
     assert_backends_close(model, x, y, backends=CPU_BACKENDS, dtype=dtype, steps=2)

@@ -1,6 +1,7 @@
 """Layers, Keras names and arguments; each ``forward`` returns ``(y, backprop)``."""
 
 from deepcore.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from deepcore.layers.attention import MultiHeadAttention
 from deepcore.layers.base import Layer, Variable
 from deepcore.layers.convolutional import Conv1D, Conv2D, Conv3D, DepthwiseConv1D, DepthwiseConv2D
 from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
@@ -63,4 +64,5 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "AvgPool1D", "AvgPool2D", "AvgPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
            "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
            "GlobalMaxPool3D", "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose",
-           "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D", "SeparableConvolution2D"]
+           "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D", "SeparableConvolution2D",
+           "MultiHeadAttention"]

@@ -1,0 +1,361 @@
+"""MultiHeadAttention: Keras 3's arguments, weights and formulas, with a hand-written backward.
+
+``mha(query, value)`` or ``mha(query, value, key)`` (key defaults to value; self-attention is
+``mha(x, x)``): query ``(batch, T, query_dim)``, value ``(batch, S, value_dim_in)``, key
+``(batch, S, key_dim_in)`` -> ``(batch, T, query_dim)`` (or ``(batch, T, *output_shape)``).
+Inputs of higher rank, ``(batch, *axes, dim)``, attend over all their middle axes at once
+(Keras's ``attention_axes=None``).
+
+Per head ``h`` (scale ``1 / sqrt(key_dim)``)::
+
+    Q_h = query @ Wq_h + bq_h     K_h = key @ Wk_h + bk_h     V_h = value @ Wv_h + bv_h
+    P_h = masked_softmax(scale * Q_h @ K_h.T)                 (batch, T, S)
+    output = sum_h dropout(P_h) @ V_h @ Wo_h + bo
+
+The weights are Keras's (its EinsumDense sublayers), in its order and shapes: ``query/kernel
+(query_dim, heads, key_dim)``, ``query/bias (heads, key_dim)``, ``key/...``, (with
+``use_gate``: ``gate/kernel (query_dim, heads, value_dim)``, ``gate/bias``), ``value/kernel
+(value_dim_in, heads, value_dim)``, ``value/bias``, ``attention_output/kernel (heads,
+value_dim, *output)``, ``attention_output/bias (*output,)``. Keras weights load with
+``set_weights`` unchanged.
+
+Masks (Keras's rules): the masks of query, value and key (e.g. from
+``Embedding(mask_zero=True)``), ``attention_mask (batch, T, S)`` (True or nonzero: may attend),
+``use_causal_mask`` (position i attends to j <= i) and ``sliding_window`` (|i - j| < window)
+combine by AND. A masked score is set to -1e9 before the softmax and its probability to 0
+after it (a query that may attend to nothing gets zeros). The output carries the query's mask.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable
+
+from deepcore import activations
+from deepcore import random as host_random
+from deepcore.backend import array_device, array_namespace
+from deepcore.layers import symbolic
+from deepcore.layers.base import Layer, Shape, column_sums
+from deepcore.layers.dropout import dropout_mask
+
+_MASKED_SCORE = -1e9  # Keras's large negative number for float32/float64 scores
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head scaled dot-product attention (Vaswani et al., 2017), as Keras 3's layer.
+
+    ``num_heads`` heads of size ``key_dim`` for query and key, ``value_dim`` (default
+    ``key_dim``) for value; ``dropout`` on the attention probabilities in training;
+    ``output_shape`` (int or tuple) instead of the query's last dimension; ``use_gate``: the
+    heads' outputs are multiplied by ``sigmoid(query @ Wg + bg)`` before the output projection.
+    ``kernel_*`` and ``bias_*`` initializers, regularizers and constraints apply to every
+    projection. ``flash_attention`` is accepted and changes nothing (the same formulas run).
+    """
+
+    multiple_inputs = True  # forward takes [query, value, key] (+ [attention_mask])
+    uses_mask = True
+    supports_masking = True
+    call_options = ("use_causal_mask", "return_attention_scores")  # kept per call in a functional model
+    constraint_names = ("kernel", "bias")
+
+    def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None, dropout: float = 0.0,
+                 use_bias: bool = True, output_shape=None, attention_axes=None, sliding_window: int | None = None,
+                 flash_attention=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, use_gate: bool = False, seed: int | None = None,
+                 **kwargs):
+        if kwargs.get("activity_regularizer") is not None:
+            raise NotImplementedError(
+                "MultiHeadAttention: activity_regularizer is not supported (Keras applies it to the output of "
+                "each of its four projections, not to the layer's output)."
+            )
+        super().__init__(**kwargs)
+        for label, size in (("num_heads", num_heads), ("key_dim", key_dim), ("value_dim", value_dim)):
+            if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+                raise ValueError(f"MultiHeadAttention: {label} must be a positive integer. Received: {label}={size!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1). Received: dropout={dropout!r}")
+        if sliding_window is not None and (not isinstance(sliding_window, int) or sliding_window <= 0):
+            raise ValueError("MultiHeadAttention: sliding_window must be None or a positive integer. "
+                             f"Received: sliding_window={sliding_window!r}")
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = value_dim or key_dim
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.use_gate = use_gate
+        self._output_shape = (output_shape,) if isinstance(output_shape, int) else (
+            tuple(output_shape) if output_shape else None)
+        self.attention_axes = (attention_axes,) if isinstance(attention_axes, int) else (
+            tuple(attention_axes) if attention_axes is not None else None)
+        self.sliding_window = sliding_window
+        self.flash_attention = flash_attention
+        self.seed = seed
+        self._generator = host_random.generator(seed) if seed is not None else None
+        self.set_options(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
+        self.input_shapes: list[Shape] | None = None
+
+    # --- shapes and weights -----------------------------------------------------------------
+    def _shapes(self, query_shape, value_shape=None, key_shape=None) -> list[tuple]:
+        """``[query, value, key]`` shapes, from Keras's ``(query_shape, value_shape, key_shape)``
+        or one list of them (the form a functional model passes: ``[query, value, key,
+        (attention_mask)]``)."""
+        if value_shape is None and isinstance(query_shape, (list, tuple)) and query_shape \
+                and isinstance(query_shape[0], (list, tuple)):
+            query_shape, value_shape, key_shape = (list(query_shape) + [None, None])[:3]
+        if value_shape is None:
+            raise ValueError(
+                f"MultiHeadAttention layer {self.name!r} takes a query and a value (and optionally a key), "
+                f"as mha(query, value) in a functional model; received one input of shape {query_shape}. "
+                "It cannot be a layer of a Sequential model."
+            )
+        shapes = [tuple(query_shape), tuple(value_shape), tuple(value_shape if key_shape is None else key_shape)]
+        query, value, key = shapes
+        if len(query) < 3 or len(value) != len(query) or len(key) != len(query):
+            raise ValueError(f"MultiHeadAttention layer {self.name!r}: query, value and key must have the same "
+                             f"rank, at least 3 (batch, positions, features); received {shapes}.")
+        if value[1:-1] != key[1:-1]:
+            raise ValueError(f"MultiHeadAttention layer {self.name!r}: all dimensions of value and key but the "
+                             f"last must be equal; received value {value} and key {key}.")
+        return shapes
+
+    def build(self, query_shape, value_shape=None, key_shape=None) -> None:
+        query, value, key = self._shapes(query_shape, value_shape, key_shape)
+        rank = len(query)
+        if self.attention_axes is not None and sorted(a % (rank - 1) if a < 0 else a
+                                                      for a in self.attention_axes) != list(range(1, rank - 1)):
+            raise NotImplementedError(
+                f"MultiHeadAttention layer {self.name!r}: attention_axes={self.attention_axes} is not supported; "
+                f"only attention over all the axes between batch and features (None, here {tuple(range(1, rank - 1))})."
+            )
+        heads = self.num_heads
+        self.query_kernel, self.query_bias = self._projection("query", query[-1], (heads, self.key_dim))
+        self.key_kernel, self.key_bias = self._projection("key", key[-1], (heads, self.key_dim))
+        self.gate_kernel, self.gate_bias = (self._projection("gate", query[-1], (heads, self.value_dim))
+                                            if self.use_gate else (None, None))
+        self.value_kernel, self.value_bias = self._projection("value", value[-1], (heads, self.value_dim))
+        self.output_kernel, self.output_bias = self._projection(
+            "attention_output", heads * self.value_dim, self._output_shape or (query[-1],),
+            kernel_shape=(heads, self.value_dim, *(self._output_shape or (query[-1],))))
+        self.input_shapes = [query, value, key]
+        self.input_shape = query
+        self.built = True
+
+    def _projection(self, name: str, fan_in: int, out_shape: tuple, kernel_shape: tuple | None = None) -> tuple:
+        # Keras's EinsumDense: kernel (in, *out) unless given; bias (*out,).
+        kernel = self.add_weight(f"{name}/kernel", kernel_shape or (fan_in, *out_shape), self.kernel_initializer,
+                                 regularizer=self.kernel_regularizer)
+        bias = (self.add_weight(f"{name}/bias", out_shape, self.bias_initializer, regularizer=self.bias_regularizer)
+                if self.use_bias else None)
+        return kernel, bias
+
+    def check_input_shape(self, shapes) -> None:
+        query, value, key = self._shapes(shapes)
+        built = self.input_shapes
+        if built is None:
+            return
+        if any(len(s) != len(b) or s[-1] != b[-1] for s, b in zip((query, value, key), built)):
+            raise ValueError(
+                f"Inputs of MultiHeadAttention layer {self.name!r} are incompatible with the layer: expected "
+                f"query, value, key shapes {built} (any positions), received {[query, value, key]}."
+            )
+
+    def compute_output_shape(self, shapes, return_attention_scores: bool = False, use_causal_mask: bool = False):
+        query, value, _ = self._shapes(shapes)
+        output = (*query[:-1], *(self._output_shape or query[-1:]))
+        if not return_attention_scores:
+            return output
+        return [output, (query[0], self.num_heads, *query[1:-1], *value[1:-1])]
+
+    def compute_mask(self, inputs, mask=None):
+        """The query's mask goes on with the output (Keras)."""
+        return None if mask is None else mask[0]
+
+    # --- calling ----------------------------------------------------------------------------
+    def __call__(self, query, value=None, key=None, query_mask=None, value_mask=None, key_mask=None,
+                 attention_mask=None, return_attention_scores: bool = False, training: bool = False,
+                 use_causal_mask: bool = False):
+        """Keras's call: ``mha(query, value, key=None, attention_mask=None,
+        return_attention_scores=False, training=False, use_causal_mask=False)`` on backend
+        arrays, or on symbolic tensors to define a functional model. Returns the output, or
+        ``[output, scores (batch, heads, T, S)]`` with ``return_attention_scores``."""
+        if value is None:
+            self._shapes(getattr(query, "shape", query))  # the error that names what is missing
+        inputs = [query, value, value if key is None else key] + ([] if attention_mask is None else [attention_mask])
+        options = {name: True for name, given in (("use_causal_mask", use_causal_mask),
+                                                  ("return_attention_scores", return_attention_scores)) if given}
+        if symbolic.is_symbolic(inputs):
+            if any(m is not None for m in (query_mask, value_mask, key_mask)):
+                raise NotImplementedError(
+                    f"MultiHeadAttention layer {self.name!r}: in a functional model the masks flow from the layers "
+                    "that make them (e.g. Embedding(mask_zero=True)); query_mask, value_mask and key_mask are "
+                    "for calls on arrays. Use attention_mask= for an explicit mask."
+                )
+            return symbolic.call(self, inputs, **options)
+        shapes = [tuple(x.shape) for x in inputs[:3]]
+        if not self.built:
+            self.build([(None, *shape[1:]) for shape in shapes])
+        self.check_input_shape(shapes)
+        masks = [query_mask, value_mask, key_mask]
+        y, _ = self.forward(inputs, training, mask=masks if any(m is not None for m in masks) else None, **options)
+        return y
+
+    def forward(self, inputs: list, training: bool = False, mask: list | None = None, use_causal_mask: bool = False,
+                return_attention_scores: bool = False) -> tuple[Any, Callable]:
+        """``[query, value, key]`` (+ ``[attention_mask]``) -> ``(output, backprop)``; ``mask``:
+        the query's, value's and key's masks (or None). ``backprop(dy) -> [dquery, dvalue, dkey]``
+        (+ ``[None]`` for the attention mask); with ``return_attention_scores`` the output is
+        ``[output, scores]`` and ``dy`` a pair (either may be None)."""
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (3, 4):
+            raise ValueError(f"MultiHeadAttention layer {self.name!r}: forward takes [query, value, key] "
+                             f"(+ [attention_mask]); received {type(inputs).__name__}.")
+        query, value, key = inputs[:3]
+        xp = array_namespace(query)
+        batch, query_axes, value_axes = query.shape[0], query.shape[1:-1], value.shape[1:-1]
+        # Positions flattened: (batch, T, dim) and (batch, S, dim).
+        flat = [xp.reshape(x, (batch, -1, x.shape[-1])) for x in (query, value, key)]
+        steps, sources = flat[0].shape[1], flat[1].shape[1]
+        allowed = self._allowed(inputs[3] if len(inputs) == 4 else None, mask, use_causal_mask, batch, steps,
+                                sources, xp, array_device(query))
+        q, q_backprop = _heads(flat[0], self.query_kernel, self.query_bias)
+        k, k_backprop = _heads(flat[2], self.key_kernel, self.key_bias)
+        v, v_backprop = _heads(flat[1], self.value_kernel, self.value_bias)
+        scale = 1.0 / math.sqrt(float(self.key_dim))
+        q_scaled = q * scale
+        scores = q_scaled @ xp.matrix_transpose(k)  # (batch, heads, T, S)
+        if allowed is not None:
+            scores = xp.where(allowed, scores, _MASKED_SCORE)
+        probs, _ = activations.get("softmax").forward(scores)
+        if allowed is not None:
+            probs = xp.where(allowed, probs, 0.0)
+        keep = (dropout_mask(tuple(probs.shape), self.dropout, probs.dtype, self._generator)
+                if training and self.dropout else None)
+        dropped = probs if keep is None else probs * keep
+        context = dropped @ v  # (batch, heads, T, value_dim)
+        gate = gate_backprop = gate_activation_backprop = None
+        if self.use_gate:
+            gate_z, gate_backprop = _heads(flat[0], self.gate_kernel, self.gate_bias)
+            gate, gate_activation_backprop = activations.get("sigmoid").forward(gate_z)
+        combined = context if gate is None else context * gate
+        heads_out = xp.reshape(xp.permute_dims(combined, (0, 2, 1, 3)), (batch * steps, -1))  # (batch*T, heads*vd)
+        output_width = math.prod(self.output_kernel.shape[2:])
+        output_matrix = xp.reshape(self.output_kernel.value, (-1, output_width))
+        y = heads_out @ output_matrix
+        if self.output_bias is not None:
+            y = y + xp.reshape(self.output_bias.value, (output_width,))
+        output = xp.reshape(y, (batch, *query_axes, *self.output_kernel.shape[2:]))
+
+        def backprop(dy):
+            d_output, d_scores = (dy[0], dy[1]) if return_attention_scores else (dy, None)
+            if d_output is None:  # only the scores have a gradient: the weights get zeros
+                d_output = xp.zeros_like(output)
+            flat_dy = xp.reshape(d_output, (batch * steps, output_width))
+            self.output_kernel.grad = xp.reshape(xp.matrix_transpose(heads_out) @ flat_dy, self.output_kernel.shape)
+            if self.output_bias is not None:
+                self.output_bias.grad = xp.reshape(column_sums(flat_dy), self.output_bias.shape)
+            d_combined = xp.permute_dims(xp.reshape(flat_dy @ xp.matrix_transpose(output_matrix),
+                                                    (batch, steps, self.num_heads, -1)), (0, 2, 1, 3))
+            d_context = d_combined if gate is None else d_combined * gate
+            dv = v_backprop(xp.matrix_transpose(dropped) @ d_context)
+            d_probs = d_context @ xp.matrix_transpose(v)
+            if keep is not None:
+                d_probs = d_probs * keep
+            if d_scores is not None:
+                d_probs = d_probs + xp.reshape(d_scores, tuple(probs.shape))
+            # Softmax backward with the probabilities after masking: a masked entry (0) gets
+            # none, and neither does a query that may attend to nothing.
+            d_raw = probs * (d_probs - xp.sum(d_probs * probs, axis=-1, keepdims=True))
+            dq = q_backprop((d_raw @ k) * scale)
+            if gate is not None:
+                dq = dq + gate_backprop(gate_activation_backprop(d_combined * context))
+            dk = k_backprop(xp.matrix_transpose(d_raw) @ q_scaled)
+            if self.key_bias is not None:
+                # The key bias adds q . b to every score of a query's row, which the softmax
+                # ignores (each row of d_raw sums to 0): its gradient is exactly zero, where
+                # the computed one is rounding noise (as Keras's).
+                self.key_bias.grad = xp.zeros_like(self.key_bias.value)
+            grads = [xp.reshape(dq, query.shape), xp.reshape(dv, value.shape), xp.reshape(dk, key.shape)]
+            return grads + [None] * (len(inputs) - 3)
+
+        if return_attention_scores:
+            scores_out = xp.reshape(probs, (batch, self.num_heads, *query_axes, *value_axes))
+            return [output, scores_out], backprop
+        return output, backprop
+
+    def _allowed(self, attention_mask, masks, use_causal_mask: bool, batch: int, steps: int, sources: int, xp,
+                 device) -> Any:
+        """Where a query may attend, broadcastable to ``(batch, heads, T, S)`` (bool), or None."""
+        parts = []
+        if masks is not None:
+            query_mask, value_mask, key_mask = masks[:3]  # the attention mask's own mask is not one
+            if query_mask is not None:
+                parts.append(xp.reshape(_as_bool(query_mask, xp), (batch, 1, steps, 1)))
+            for source_mask in (value_mask, key_mask):
+                if source_mask is not None:
+                    parts.append(xp.reshape(_as_bool(source_mask, xp), (batch, 1, 1, sources)))
+        if use_causal_mask or self.sliding_window is not None:
+            rows = xp.reshape(xp.arange(steps, device=device), (steps, 1))
+            columns = xp.reshape(xp.arange(sources, device=device), (1, sources))
+            if use_causal_mask:
+                parts.append(rows >= columns)
+            if self.sliding_window is not None:
+                parts.append(xp.abs(rows - columns) < self.sliding_window)
+        if attention_mask is not None:
+            allowed = _as_bool(attention_mask, xp)
+            if allowed.ndim == 2:  # (T, S) for every sample and head
+                allowed = xp.reshape(allowed, (1, 1, steps, sources))
+            elif allowed.ndim == 4 and allowed.shape[1] == self.num_heads:  # (batch, heads, T, S)
+                pass
+            else:  # (batch, *query axes, *source axes)
+                allowed = xp.reshape(allowed, (allowed.shape[0], 1, steps, sources))
+            parts.append(allowed)
+        if not parts:
+            return None
+        return functools.reduce(xp.logical_and, parts)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "value_dim": self.value_dim,
+            "dropout": self.dropout,
+            "use_bias": self.use_bias,
+            "use_gate": self.use_gate,
+            "output_shape": list(self._output_shape) if self._output_shape else None,
+            "attention_axes": list(self.attention_axes) if self.attention_axes is not None else None,
+            "sliding_window": self.sliding_window,
+            "flash_attention": self.flash_attention,
+            "seed": self.seed,
+        }
+
+
+def _as_bool(mask, xp):
+    """A mask as booleans: True (or nonzero) keeps."""
+    return mask if mask.dtype == xp.bool else mask != 0
+
+
+def _heads(x, kernel, bias) -> tuple[Any, Callable]:
+    """A projection into heads, Keras's EinsumDense ``abc,cde->abde``: ``x (batch, T, dim)`` ->
+    ``(batch, heads, T, head_dim)`` with ``kernel (dim, heads, head_dim)``, ``bias (heads,
+    head_dim)`` or None; ``backprop(dy (batch, heads, T, head_dim)) -> dx (batch, T, dim)``
+    stores the weights' gradients."""
+    xp = array_namespace(x)
+    batch, steps, dim = x.shape
+    heads, head_dim = kernel.shape[1], kernel.shape[2]
+    matrix = xp.reshape(kernel.value, (dim, heads * head_dim))
+    rows = xp.reshape(x, (batch * steps, dim))
+    y = rows @ matrix
+    if bias is not None:
+        y = y + xp.reshape(bias.value, (heads * head_dim,))
+    y = xp.permute_dims(xp.reshape(y, (batch, steps, heads, head_dim)), (0, 2, 1, 3))
+
+    def backprop(dy):
+        dy_rows = xp.reshape(xp.permute_dims(dy, (0, 2, 1, 3)), (batch * steps, heads * head_dim))
+        kernel.grad = xp.reshape(xp.matrix_transpose(rows) @ dy_rows, kernel.shape)
+        if bias is not None:
+            bias.grad = xp.reshape(column_sums(dy_rows), bias.shape)
+        return xp.reshape(dy_rows @ xp.matrix_transpose(matrix), (batch, steps, dim))
+
+    return y, backprop

@@ -1,0 +1,347 @@
+"""MultiHeadAttention: Keras-layout weights vs a NumPy reference written here independently
+(einsums), backward vs finite differences in float64, masks, dropout, the functional call path
+(options per call, saving), and clear errors; on every backend."""
+
+import numpy as np
+import pytest
+
+import deepcore as dc
+from deepcore.layers import MultiHeadAttention
+from deepcore.models import Model, Sequential, load_model
+from deepcore.testing.gradients import check_backward
+
+# A few float64 matmuls, a softmax and a sigmoid: 1000 eps covers their rounding.
+RTOL64 = 1000 * np.finfo(np.float64).eps
+BATCH, T, S = 2, 4, 5
+
+
+@pytest.fixture
+def float64():
+    dc.set_floatx("float64")  # the autouse fixture in conftest.py restores float32
+
+
+def on(backend, host):
+    if host.dtype == bool:
+        return backend.asarray(host)
+    return backend.asarray(host, dtype=backend.dtype("float64"))
+
+
+def reference(q, v, k, weights, heads_scale, use_gate=False, use_bias=True, allowed=None):
+    """Keras's formulas with einsums; ``allowed (batch or 1, 1, T, S)`` bool or None."""
+    if use_bias:
+        weights = list(weights)
+    else:  # no biases in the list: put zeros where they would be
+        kernels = list(weights)
+        weights = []
+        for kernel in kernels[:-1]:
+            weights += [kernel, np.zeros(kernel.shape[1:])]
+        weights += [kernels[-1], np.zeros(kernels[-1].shape[2:])]
+    wq, bq, wk, bk = weights[:4]
+    if use_gate:
+        wg, bg, wv, bv, wo, bo = weights[4:]
+    else:
+        wv, bv, wo, bo = weights[4:]
+    query = np.einsum("btd,dhk->bhtk", q, wq) + bq[None, :, None, :]
+    key = np.einsum("bsd,dhk->bhsk", k, wk) + bk[None, :, None, :]
+    value = np.einsum("bsd,dhv->bhsv", v, wv) + bv[None, :, None, :]
+    scores = np.einsum("bhtk,bhsk->bhts", query, key) * heads_scale
+    if allowed is not None:
+        scores = np.where(allowed, scores, -1e9)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    probs = e / e.sum(axis=-1, keepdims=True)
+    if allowed is not None:
+        probs = np.where(allowed, probs, 0.0)
+    context = np.einsum("bhts,bhsv->bhtv", probs, value)
+    if use_gate:
+        context = context / (1.0 + np.exp(-(np.einsum("btd,dhv->bhtv", q, wg) + bg[None, :, None, :])))
+    out = np.einsum("bhtv,hv...->bt...", context, wo) + bo
+    return out, probs
+
+
+def draw(seed=0, query_dim=6, value_dim_in=7, key_dim_in=3):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((BATCH, T, query_dim)), rng.standard_normal((BATCH, S, value_dim_in)),
+            rng.standard_normal((BATCH, S, key_dim_in)))
+
+
+def built(q, v, k, weights_seed=1, **kwargs) -> MultiHeadAttention:
+    """A layer built for these inputs, with random (not zero) biases so that they are checked."""
+    layer = MultiHeadAttention(**kwargs)
+    layer.build(q.shape, v.shape, k.shape)
+    rng = np.random.default_rng(weights_seed)
+    layer.set_weights([0.5 * rng.standard_normal(w.shape) for w in layer.get_weights()])
+    return layer
+
+
+CONFIGS = [
+    dict(num_heads=2, key_dim=3),
+    dict(num_heads=3, key_dim=2, value_dim=4),
+    dict(num_heads=2, key_dim=3, output_shape=(2, 3)),
+    dict(num_heads=2, key_dim=3, use_gate=True),
+    dict(num_heads=1, key_dim=4, use_bias=False),
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+def test_forward_matches_the_reference_with_keras_weight_shapes(backend, float64, config):
+    q, v, k = draw()
+    layer = built(q, v, k, **config)
+    heads, key_dim = config["num_heads"], config["key_dim"]
+    value_dim = config.get("value_dim", key_dim)
+    output = config.get("output_shape", (q.shape[-1],))
+    expected_shapes = [(6, heads, key_dim), (heads, key_dim), (3, heads, key_dim), (heads, key_dim)]
+    if config.get("use_gate"):
+        expected_shapes += [(6, heads, value_dim), (heads, value_dim)]
+    expected_shapes += [(7, heads, value_dim), (heads, value_dim), (heads, value_dim, *output), tuple(output)]
+    if not config.get("use_bias", True):
+        expected_shapes = [shape for shape in expected_shapes if len(shape) == 3]
+    assert [w.shape for w in layer.get_weights()] == expected_shapes  # Keras's order and shapes
+    y = layer(on(backend, q), on(backend, v), on(backend, k))
+    expected, _ = reference(q, v, k, layer.get_weights(), 1 / np.sqrt(key_dim), config.get("use_gate", False),
+                            config.get("use_bias", True))
+    assert tuple(y.shape) == layer.compute_output_shape([q.shape, v.shape, k.shape]) == expected.shape
+    np.testing.assert_allclose(backend.to_numpy(y), expected, rtol=RTOL64, atol=1e-12)
+
+
+def test_key_defaults_to_value_and_weight_names_follow_keras(backend, float64):
+    q, v, _ = draw(value_dim_in=3)
+    layer = built(q, v, v, num_heads=2, key_dim=3, name="mha")
+    with_key = layer(on(backend, q), on(backend, v), on(backend, v))
+    np.testing.assert_array_equal(backend.to_numpy(layer(on(backend, q), on(backend, v))), backend.to_numpy(with_key))
+    assert [w.name for w in layer.weights] == [
+        "mha/query/kernel", "mha/query/bias", "mha/key/kernel", "mha/key/bias", "mha/value/kernel", "mha/value/bias",
+        "mha/attention_output/kernel", "mha/attention_output/bias"]
+
+
+def masks_case(rng):
+    query_mask = np.ones((BATCH, T), bool)
+    query_mask[1, -1] = False
+    value_mask = np.ones((BATCH, S), bool)
+    value_mask[0, -2:] = False
+    attention_mask = rng.random((BATCH, T, S)) > 0.3
+    attention_mask[0, 1, :] = False  # a query that may attend to nothing
+    return query_mask, value_mask, attention_mask
+
+
+def test_masks_combine_by_and_and_a_fully_masked_query_gets_zeros(backend, float64):
+    q, v, k = draw()
+    layer = built(q, v, k, num_heads=2, key_dim=3, sliding_window=2)
+    query_mask, value_mask, attention_mask = masks_case(np.random.default_rng(3))
+    rows, columns = np.arange(T)[:, None], np.arange(S)[None, :]
+    allowed = (query_mask[:, :, None] & value_mask[:, None, :] & attention_mask & (rows >= columns)
+               & (np.abs(rows - columns) < 2))[:, None]
+    y, scores = layer(on(backend, q), on(backend, v), on(backend, k), query_mask=on(backend, query_mask),
+                      value_mask=on(backend, value_mask), attention_mask=on(backend, attention_mask.astype(float)),
+                      use_causal_mask=True, return_attention_scores=True)
+    expected, probs = reference(q, v, k, layer.get_weights(), 1 / np.sqrt(3), allowed=allowed)
+    np.testing.assert_allclose(backend.to_numpy(y), expected, rtol=RTOL64, atol=1e-12)
+    np.testing.assert_allclose(backend.to_numpy(scores), probs, rtol=RTOL64, atol=1e-12)
+    assert np.all(backend.to_numpy(scores)[0, :, 1, :] == 0.0)  # attends to nothing: zeros, not uniform
+    assert np.all(backend.to_numpy(scores)[~np.broadcast_to(allowed, probs.shape)] == 0.0)
+    np.testing.assert_allclose(backend.to_numpy(scores).sum(-1)[np.broadcast_to(allowed, probs.shape).any(-1)], 1.0)
+
+
+@pytest.mark.parametrize("shape", [(T, S), (BATCH, T, S), (BATCH, 2, T, S)], ids=["2d", "3d", "per-head"])
+def test_attention_mask_broadcasts_over_batch_and_heads(backend, float64, shape):
+    q, v, k = draw()
+    layer = built(q, v, k, num_heads=2, key_dim=3)
+    mask = np.random.default_rng(4).random(shape) > 0.4
+    mask[..., 0] = True
+    full = mask.reshape((1, 1, T, S)) if len(shape) == 2 else mask.reshape((BATCH, -1, T, S))
+    y = layer(on(backend, q), on(backend, v), on(backend, k), attention_mask=on(backend, mask))
+    expected, _ = reference(q, v, k, layer.get_weights(), 1 / np.sqrt(3), allowed=full)
+    np.testing.assert_allclose(backend.to_numpy(y), expected, rtol=RTOL64, atol=1e-12)
+
+
+def test_inputs_of_higher_rank_attend_over_all_middle_axes(backend, float64):
+    rng = np.random.default_rng(5)
+    q, v = rng.standard_normal((2, 2, 3, 4)), rng.standard_normal((2, 3, 2, 5))
+    layer = built(q, v, v, num_heads=2, key_dim=2)
+    y, scores = layer(on(backend, q), on(backend, v), return_attention_scores=True)
+    flat_q, flat_v = q.reshape(2, 6, 4), v.reshape(2, 6, 5)
+    expected, probs = reference(flat_q, flat_v, flat_v, layer.get_weights(), 1 / np.sqrt(2))
+    assert tuple(y.shape) == (2, 2, 3, 4) and tuple(scores.shape) == (2, 2, 2, 3, 3, 2)
+    assert [tuple(s) for s in layer.compute_output_shape([q.shape, v.shape, v.shape], return_attention_scores=True)] \
+        == [tuple(y.shape), tuple(scores.shape)]
+    np.testing.assert_allclose(backend.to_numpy(y), expected.reshape(2, 2, 3, 4), rtol=RTOL64, atol=1e-12)
+    np.testing.assert_allclose(backend.to_numpy(scores), probs.reshape(2, 2, 2, 3, 3, 2), rtol=RTOL64, atol=1e-12)
+
+
+GRADIENT_CASES = [
+    (dict(num_heads=2, key_dim=3), {}),
+    (dict(num_heads=2, key_dim=3, value_dim=2, use_gate=True, output_shape=4), dict(use_causal_mask=True)),
+    (dict(num_heads=1, key_dim=2, use_bias=False, sliding_window=2), {}),
+]
+
+
+@pytest.mark.parametrize("config, options", GRADIENT_CASES, ids=["plain", "gate-causal", "no-bias-window"])
+def test_backward_matches_finite_differences(backend, float64, config, options):
+    q, v, k = draw()
+    layer = built(q, v, k, **config)
+    masks = [np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool), np.array([[1, 1, 1, 1, 0], [1, 0, 1, 1, 1]], bool), None]
+    backend_masks = [None if m is None else on(backend, m) for m in masks]
+    hosts = [q, v, k]
+    for i, host in enumerate(hosts):
+        def forward(x, i=i):
+            inputs = [x if j == i else on(backend, h) for j, h in enumerate(hosts)]
+            y, backprop = layer.forward(inputs, mask=backend_masks, **options)
+
+            def backprop_i(dy):
+                grads = backprop(dy)
+                assert [tuple(g.shape) for g in grads] == [h.shape for h in hosts]
+                return grads[i]
+
+            return y, backprop_i
+
+        check_backward(forward, host, layer.weights if i == 0 else (), label=f"{config}, input {i}")
+
+
+def test_the_key_bias_gradient_is_exactly_zero(backend, float64):
+    """Adding q . b_k to a whole row of scores leaves the softmax unchanged."""
+    q, v, k = draw()
+    layer = built(q, v, k, num_heads=2, key_dim=3)
+    _, backprop = layer.forward([on(backend, a) for a in (q, v, k)])
+    backprop(on(backend, np.random.default_rng(2).standard_normal((BATCH, T, 6))))
+    assert np.all(backend.to_numpy(layer.key_bias.grad) == 0.0)
+    assert np.all(backend.to_numpy(layer.query_bias.grad) != 0.0)
+
+
+def test_backward_with_the_scores_as_a_second_output(backend, float64):
+    """Gradients reaching the scores add to those through the output; either alone works too."""
+    q, v, k = draw()
+    layer = built(q, v, k, num_heads=2, key_dim=3)
+    r = np.random.default_rng(7)
+    d_output, d_scores = r.standard_normal((BATCH, T, 6)), r.standard_normal((BATCH, 2, T, S))
+    for use_output, use_scores in [(True, True), (False, True), (True, False)]:
+        def forward(x):
+            (y, scores), backprop = layer.forward([x, on(backend, v), on(backend, k)], return_attention_scores=True)
+            xp = dc.get_backend().xp
+            total = (xp.sum(y * on(backend, d_output)) * float(use_output)
+                     + xp.sum(scores * on(backend, d_scores)) * float(use_scores))
+            return xp.reshape(total, (1,)), lambda dy: backprop(
+                [on(backend, d_output) * float(dy[0]) if use_output else None,
+                 on(backend, d_scores) * float(dy[0]) if use_scores else None])[0]
+
+        check_backward(forward, q, layer.weights, label=f"output={use_output}, scores={use_scores}")
+
+
+def test_backward_through_dropout_uses_the_same_mask(backend, float64, monkeypatch):
+    """Finite differences need the same dropped probabilities in every forward: one fixed mask."""
+    from deepcore.layers import attention
+
+    q, v, k = draw()
+    layer = built(q, v, k, num_heads=2, key_dim=3, dropout=0.5)
+    keep = (np.random.default_rng(8).random((BATCH, 2, T, S)) > 0.5) * 2.0
+    monkeypatch.setattr(attention, "dropout_mask", lambda shape, rate, dtype, generator: on(backend, keep))
+
+    def forward(x):
+        y, backprop = layer.forward([x, on(backend, v), on(backend, k)], training=True)
+        return y, lambda dy: backprop(dy)[0]
+
+    check_backward(forward, q, layer.weights, label="dropout")
+
+
+def test_dropout_drops_probabilities_in_training_only(backend, float64):
+    q, v, k = draw()
+    layer = built(q, v, k, num_heads=2, key_dim=3, dropout=0.5, seed=3)
+    inputs = [on(backend, a) for a in (q, v, k)]
+    inference = backend.to_numpy(layer(*inputs))
+    expected, _ = reference(q, v, k, layer.get_weights(), 1 / np.sqrt(3))
+    np.testing.assert_allclose(inference, expected, rtol=RTOL64, atol=1e-12)
+    trained = [backend.to_numpy(layer(*inputs, training=True)) for _ in range(2)]
+    assert not np.allclose(trained[0], inference) and not np.allclose(trained[0], trained[1])
+    again = built(q, v, k, num_heads=2, key_dim=3, dropout=0.5, seed=3)
+    np.testing.assert_array_equal(backend.to_numpy(again(*inputs, training=True)), trained[0])  # seeded
+
+
+def self_attention_model(causal: bool = True) -> Model:
+    tokens = dc.layers.Input((6,), dtype="int32")
+    x = dc.layers.Embedding(10, 8, mask_zero=True)(tokens)
+    x = dc.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="attention")(x, x, use_causal_mask=causal)
+    x = dc.layers.GlobalAveragePooling1D()(x)
+    return Model(tokens, dc.layers.Dense(1, activation="sigmoid")(x))
+
+
+def test_a_functional_model_trains_keeps_its_options_and_saves(backend, tmp_path):
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 10, (64, 6))
+    tokens[::3, 4:] = 0  # padding, masked by the embedding
+    labels = (np.sum(tokens == 3, axis=1) > 0).astype("float32")  # is there a 3 anywhere?
+    model = self_attention_model()
+    assert model.get_layer("attention").inbound_nodes[0].options == {"use_causal_mask": True}
+    model.compile(optimizer=dc.optimizers.Adam(0.01), loss="binary_crossentropy")
+    history = model.fit(tokens, labels, epochs=30, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    model.save(tmp_path / "attention.deepcore")
+    loaded = load_model(tmp_path / "attention.deepcore")
+    np.testing.assert_array_equal(loaded.predict(tokens, verbose=0), model.predict(tokens, verbose=0))
+    # The causal option is kept: without it the same weights give other predictions.
+    acausal = self_attention_model(causal=False)
+    acausal.set_weights(model.get_weights())
+    assert not np.allclose(acausal.predict(tokens, verbose=0), model.predict(tokens, verbose=0))
+
+
+def test_a_model_called_as_a_layer_repeats_the_options_and_masks_flow(backend):
+    inner = self_attention_model()
+    tokens = dc.layers.Input((6,), dtype="int32")
+    outer = Model(tokens, inner(tokens))
+    data = np.random.default_rng(1).integers(0, 10, (5, 6))
+    np.testing.assert_array_equal(outer.predict(data, verbose=0), inner.predict(data, verbose=0))
+    attention = inner.get_layer("attention")
+    mask = attention.compute_mask(None, [backend.asarray(data != 0), None, None])
+    np.testing.assert_array_equal(backend.to_numpy(mask), data != 0)  # the query's mask goes on
+
+
+def test_an_attention_mask_input_gets_no_gradient_from_the_attention(backend):
+    """The mask's gradient is None from the attention; here it also feeds a Dense, whose
+    gradient alone reaches it."""
+    query = dc.layers.Input((3, 4))
+    allowed = dc.layers.Input((3, 3))
+    attended = dc.layers.MultiHeadAttention(num_heads=1, key_dim=2)(query, query, attention_mask=allowed)
+    dense = dc.layers.Dense(4)
+    model = Model([query, allowed], dc.layers.Add()([attended, dense(allowed)]))
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype("float32")
+    mask = np.tril(np.ones((2, 3, 3), "float32"))
+    dy = np.random.default_rng(1).standard_normal((2, 3, 4)).astype("float32")
+    _, _, backprop = model.forward_with_mask((backend.asarray(x), backend.asarray(mask)), training=True)
+    dx, dmask = backprop(backend.asarray(dy))
+    assert tuple(dx.shape) == (2, 3, 4)
+    np.testing.assert_allclose(backend.to_numpy(dmask), dy @ dense.get_weights()[0].T, rtol=1e-6, atol=1e-6)
+
+
+def test_kernel_constraint_applies_to_every_projection(backend):
+    q, v, k = draw()
+    layer = MultiHeadAttention(num_heads=2, key_dim=3, kernel_constraint="non_neg", bias_constraint="non_neg")
+    layer.build(q.shape, v.shape, k.shape)
+    assert {variable.name.split("/", 1)[1]: type(variable.constraint).__name__ for variable in layer.weights} == {
+        f"{part}/{kind}": "NonNeg" for part in ("query", "key", "value", "attention_output")
+        for kind in ("kernel", "bias")}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Sequential([dc.layers.Input((4, 3)), MultiHeadAttention(num_heads=1, key_dim=2)]),
+     "takes a query and a value"),
+    (lambda: MultiHeadAttention(num_heads=1, key_dim=2)(dc.layers.Input((4, 3)), dc.layers.Input((4, 3, 2))),
+     "same rank"),
+    (lambda: MultiHeadAttention(num_heads=1, key_dim=2)(dc.layers.Input((4, 3)), dc.layers.Input((5, 3)),
+                                                        dc.layers.Input((6, 3))),
+     "all dimensions of value and key but the last"),
+    (lambda: MultiHeadAttention(num_heads=1, key_dim=2, attention_axes=2)(dc.layers.Input((4, 3, 2)),
+                                                                          dc.layers.Input((4, 3, 2))),
+     "attention_axes"),
+    (lambda: MultiHeadAttention(num_heads=0, key_dim=2), "num_heads must be a positive integer"),
+    (lambda: MultiHeadAttention(num_heads=1, key_dim=2, dropout=1.0), "dropout must be in"),
+    (lambda: MultiHeadAttention(num_heads=1, key_dim=2, activity_regularizer="l2"), "activity_regularizer"),
+])
+def test_bad_arguments_are_refused_by_name(make, message):
+    with pytest.raises((ValueError, NotImplementedError), match=message):
+        make()
+
+
+def test_a_built_layer_refuses_other_feature_sizes(backend, float64):
+    q, v, k = draw()
+    layer = built(q, v, k, num_heads=1, key_dim=2)
+    with pytest.raises(ValueError, match="incompatible with the layer"):
+        layer(on(backend, q[..., :5]), on(backend, v), on(backend, k))
+    y = layer(on(backend, q[:, :2]), on(backend, v[:, :3]), on(backend, k[:, :3]))  # other lengths are fine
+    assert tuple(y.shape) == (BATCH, 2, 6)
