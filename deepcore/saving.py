@@ -157,7 +157,7 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
             backend = _weights_backend(model)
             keys = [f"{OPTIMIZER_PREFIX}{v.name}/{slot}" for v in variables for slot in optimizer.state_names()]
             for key, array in zip(keys, optimizer.state(variables)):
-                tensors[key] = np.ascontiguousarray(backend.to_numpy(array))
+                tensors[key] = np.asarray(backend.to_numpy(array), order="C")  # keeps 0-d (scalar) weights 0-d
             document["optimizer"]["slots"] = keys
     _write(filepath, document, tensors, overwrite)
 
@@ -183,7 +183,7 @@ def _weight_tensors(model, document: dict) -> dict[str, np.ndarray]:
                     f"Cannot save: two weights are both named {key!r}. Give the model's layers "
                     "unique names (e.g. Dense(8, name='hidden_1'))."
                 )
-            tensors[key] = np.ascontiguousarray(array)
+            tensors[key] = np.asarray(array, order="C")  # ascontiguousarray would make a scalar 1-d
         index.append({"name": layer.name, "weights": keys})
     document["layers"] = index
     return tensors

@@ -345,3 +345,122 @@ def test_a_built_layer_refuses_other_feature_sizes(backend, float64):
         layer(on(backend, q[..., :5]), on(backend, v), on(backend, k))
     y = layer(on(backend, q[:, :2]), on(backend, v[:, :3]), on(backend, k[:, :3]))  # other lengths are fine
     assert tuple(y.shape) == (BATCH, 2, 6)
+
+
+# --- Attention and AdditiveAttention ------------------------------------------------------------
+
+def reference_dot_or_additive(q, v, k, score, query_mask=None, value_mask=None, causal=False):
+    """Keras's Attention/AdditiveAttention: excluded scores lowered by 1e9, masked queries' rows 0."""
+    scores = score(q[:, :, None, :], k[:, None, :, :], q @ k.transpose(0, 2, 1))
+    excluded = np.zeros(scores.shape, bool)
+    if value_mask is not None:
+        excluded |= ~value_mask[:, None, :]
+    if causal:
+        excluded |= np.arange(T)[:, None] < np.arange(S)[None, :]
+    scores = np.where(excluded, scores - 1e9, scores)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    probs = e / e.sum(axis=-1, keepdims=True)
+    out = probs @ v
+    return (out if query_mask is None else np.where(query_mask[..., None], out, 0.0)), probs
+
+
+SCORES = {  # name: (make, score(q (b,T,1,d), k (b,1,S,d), q @ k.T) with the layer's weights)
+    "dot": (lambda: dc.layers.Attention(), lambda w: lambda q, k, qk: qk),
+    "dot-scaled": (lambda: dc.layers.Attention(use_scale=True), lambda w: lambda q, k, qk: qk * w[0]),
+    "concat": (lambda: dc.layers.Attention(score_mode="concat"),
+               lambda w: lambda q, k, qk: w[0] * np.tanh(q + k).sum(-1)),
+    "concat-scaled": (lambda: dc.layers.Attention(score_mode="concat", use_scale=True),
+                      lambda w: lambda q, k, qk: w[1] * np.tanh(w[0] * (q + k)).sum(-1)),
+    "additive": (lambda: dc.layers.AdditiveAttention(), lambda w: lambda q, k, qk: (w[0] * np.tanh(q + k)).sum(-1)),
+    "additive-unscaled": (lambda: dc.layers.AdditiveAttention(use_scale=False),
+                          lambda w: lambda q, k, qk: np.tanh(q + k).sum(-1)),
+}
+
+
+def attention_inputs():
+    rng = np.random.default_rng(11)
+    q, v, k = rng.standard_normal((BATCH, T, 3)), rng.standard_normal((BATCH, S, 4)), rng.standard_normal((BATCH, S, 3))
+    query_mask = np.array([[1, 1, 0, 1], [1, 1, 1, 1]], bool)
+    value_mask = np.array([[1, 1, 1, 1, 0], [1, 0, 1, 1, 1]], bool)
+    return q, v, k, query_mask, value_mask
+
+
+def built_attention(name, shapes):
+    layer = SCORES[name][0]()
+    layer.build(shapes)
+    layer.set_weights([w + 0.5 for w in layer.get_weights()])  # away from the initial 1s
+    return layer
+
+
+@pytest.mark.parametrize("name", SCORES)
+@pytest.mark.parametrize("causal", [False, True], ids=["", "causal"])
+def test_attention_layers_match_the_reference(backend, float64, name, causal):
+    q, v, k, query_mask, value_mask = attention_inputs()
+    value_mask[0, 0] = False  # with the causal mask, query 0 of sample 0 may attend to nothing:
+    # Keras lowers its scores by 1e9 (the softmax of the rest is unchanged), not to -1e9.
+    layer = built_attention(name, [q.shape, v.shape, k.shape])
+    inputs = [on(backend, a) for a in (q, v, k)]
+    y, scores = layer(inputs, mask=[on(backend, query_mask), on(backend, value_mask), None],
+                      return_attention_scores=True, use_causal_mask=causal)
+    expected, probs = reference_dot_or_additive(q, v, k, SCORES[name][1](layer.get_weights()), query_mask,
+                                                value_mask, causal)
+    assert tuple(y.shape) == layer.compute_output_shape([q.shape, v.shape, k.shape]) == expected.shape
+    np.testing.assert_allclose(backend.to_numpy(y), expected, rtol=RTOL64, atol=1e-12)
+    np.testing.assert_allclose(backend.to_numpy(scores), probs, rtol=RTOL64, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", SCORES)
+@pytest.mark.parametrize("with_key", [True, False], ids=["key", "value-as-key"])
+def test_attention_layers_backward_matches_finite_differences(backend, float64, name, with_key):
+    q, v, k, query_mask, value_mask = attention_inputs()
+    if not with_key:
+        v = v[..., :3]  # the value is also the key: the query's size
+    hosts = [q, v, k] if with_key else [q, v]
+    layer = built_attention(name, [h.shape for h in hosts])
+    masks = [on(backend, query_mask), on(backend, value_mask)]
+    for i, host in enumerate(hosts):
+        def forward(x, i=i):
+            y, backprop = layer.forward([x if j == i else on(backend, h) for j, h in enumerate(hosts)], mask=masks,
+                                        use_causal_mask=True)
+
+            def backprop_i(dy):
+                grads = backprop(dy)
+                assert [tuple(g.shape) for g in grads] == [h.shape for h in hosts]
+                return grads[i]
+
+            return y, backprop_i
+
+        check_backward(forward, host, layer.weights if i == 0 else (), label=f"{name}, input {i}")
+
+
+def test_attention_models_train_and_save_with_their_scalar_weights(backend, tmp_path):
+    query, value = dc.layers.Input((4, 3)), dc.layers.Input((5, 3))
+    attended = dc.layers.Attention(use_scale=True, score_mode="concat")([query, value], use_causal_mask=True)
+    additive = dc.layers.AdditiveAttention()([query, value])
+    joined = dc.layers.Concatenate()([attended, additive])
+    model = Model([query, value], dc.layers.Dense(1)(dc.layers.GlobalAveragePooling1D()(joined)))
+    assert [w.shape for w in model.get_layer(index=2).get_weights()] == [(), ()]
+    rng = np.random.default_rng(0)
+    x = [rng.standard_normal((32, 4, 3)).astype("float32"), rng.standard_normal((32, 5, 3)).astype("float32")]
+    target = x[1][:, :, :1].mean(axis=1)
+    model.compile(optimizer=dc.optimizers.Adam(0.02), loss="mse")
+    history = model.fit(x, target, epochs=40, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    model.save(tmp_path / "attention_layers.deepcore")
+    loaded = load_model(tmp_path / "attention_layers.deepcore")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.get_layer(index=2).get_config()["score_mode"] == "concat"
+
+
+@pytest.mark.parametrize("make, call, message", [
+    (lambda: dc.layers.Attention(score_mode="general"), None, "score_mode must be 'dot' or 'concat'"),
+    (lambda: dc.layers.AdditiveAttention(dropout=-0.1), None, "dropout must be in"),
+    (dc.layers.Attention, lambda layer: layer(dc.layers.Input((4, 3))), "takes a list"),
+    (dc.layers.Attention, lambda layer: layer([dc.layers.Input((4, 3))] * 4), "takes a list"),
+    (dc.layers.Attention, lambda layer: layer([dc.layers.Input((4, 3)), dc.layers.Input((5, 2))]),
+     "query and key need the same last dimension"),
+])
+def test_attention_layers_refuse_bad_arguments_by_name(make, call, message):
+    with pytest.raises(ValueError, match=message):
+        layer = make()
+        call(layer)

@@ -34,7 +34,7 @@ class MPICollectives:
         """Every rank gets rank ``root``'s arrays (same shapes and dtypes on every rank)."""
         result = []
         for array in arrays:
-            host = np.ascontiguousarray(self.backend.to_numpy(array)).copy()
+            host = np.array(self.backend.to_numpy(array), order="C")  # a writable copy; a scalar stays 0-d
             self.comm.Bcast(host, root=root)
             result.append(self.backend.asarray(host))
         return result

@@ -1,7 +1,7 @@
 """Layers, Keras names and arguments; each ``forward`` returns ``(y, backprop)``."""
 
 from deepcore.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
-from deepcore.layers.attention import MultiHeadAttention
+from deepcore.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from deepcore.layers.base import Layer, Variable
 from deepcore.layers.convolutional import Conv1D, Conv2D, Conv3D, DepthwiseConv1D, DepthwiseConv2D
 from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
@@ -65,4 +65,4 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
            "GlobalMaxPool3D", "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose",
            "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D", "SeparableConvolution2D",
-           "MultiHeadAttention"]
+           "MultiHeadAttention", "Attention", "AdditiveAttention"]

@@ -1,4 +1,8 @@
-"""MultiHeadAttention: Keras 3's arguments, weights and formulas, with a hand-written backward.
+"""Attention layers, Keras 3's arguments, weights and formulas, with hand-written backwards:
+`MultiHeadAttention`, `Attention` (dot-product) and `AdditiveAttention`; the last two take a
+list ``[query, value(, key)]`` as Keras's (see each class).
+
+MultiHeadAttention:
 
 ``mha(query, value)`` or ``mha(query, value, key)`` (key defaults to value; self-attention is
 ``mha(x, x)``): query ``(batch, T, query_dim)``, value ``(batch, S, value_dim_in)``, key
@@ -183,15 +187,9 @@ class MultiHeadAttention(Layer):
         if value is None:
             self._shapes(getattr(query, "shape", query))  # the error that names what is missing
         inputs = [query, value, value if key is None else key] + ([] if attention_mask is None else [attention_mask])
-        options = {name: True for name, given in (("use_causal_mask", use_causal_mask),
-                                                  ("return_attention_scores", return_attention_scores)) if given}
+        options = _call_options(use_causal_mask, return_attention_scores)
         if symbolic.is_symbolic(inputs):
-            if any(m is not None for m in (query_mask, value_mask, key_mask)):
-                raise NotImplementedError(
-                    f"MultiHeadAttention layer {self.name!r}: in a functional model the masks flow from the layers "
-                    "that make them (e.g. Embedding(mask_zero=True)); query_mask, value_mask and key_mask are "
-                    "for calls on arrays. Use attention_mask= for an explicit mask."
-                )
+            _refuse_symbolic_masks(self, [query_mask, value_mask, key_mask], "Use attention_mask= for an explicit mask.")
             return symbolic.call(self, inputs, **options)
         shapes = [tuple(x.shape) for x in inputs[:3]]
         if not self.built:
@@ -229,10 +227,7 @@ class MultiHeadAttention(Layer):
         probs, _ = activations.get("softmax").forward(scores)
         if allowed is not None:
             probs = xp.where(allowed, probs, 0.0)
-        keep = (dropout_mask(tuple(probs.shape), self.dropout, probs.dtype, self._generator)
-                if training and self.dropout else None)
-        dropped = probs if keep is None else probs * keep
-        context = dropped @ v  # (batch, heads, T, value_dim)
+        context, attend_backprop = _attend(probs, v, self.dropout if training else 0.0, self._generator)
         gate = gate_backprop = gate_activation_backprop = None
         if self.use_gate:
             gate_z, gate_backprop = _heads(flat[0], self.gate_kernel, self.gate_bias)
@@ -257,15 +252,8 @@ class MultiHeadAttention(Layer):
             d_combined = xp.permute_dims(xp.reshape(flat_dy @ xp.matrix_transpose(output_matrix),
                                                     (batch, steps, self.num_heads, -1)), (0, 2, 1, 3))
             d_context = d_combined if gate is None else d_combined * gate
-            dv = v_backprop(xp.matrix_transpose(dropped) @ d_context)
-            d_probs = d_context @ xp.matrix_transpose(v)
-            if keep is not None:
-                d_probs = d_probs * keep
-            if d_scores is not None:
-                d_probs = d_probs + xp.reshape(d_scores, tuple(probs.shape))
-            # Softmax backward with the probabilities after masking: a masked entry (0) gets
-            # none, and neither does a query that may attend to nothing.
-            d_raw = probs * (d_probs - xp.sum(d_probs * probs, axis=-1, keepdims=True))
+            d_raw, d_v = attend_backprop(d_context, None if d_scores is None else xp.reshape(d_scores, tuple(probs.shape)))
+            dv = v_backprop(d_v)
             dq = q_backprop((d_raw @ k) * scale)
             if gate is not None:
                 dq = dq + gate_backprop(gate_activation_backprop(d_combined * context))
@@ -294,13 +282,11 @@ class MultiHeadAttention(Layer):
             for source_mask in (value_mask, key_mask):
                 if source_mask is not None:
                     parts.append(xp.reshape(_as_bool(source_mask, xp), (batch, 1, 1, sources)))
-        if use_causal_mask or self.sliding_window is not None:
-            rows = xp.reshape(xp.arange(steps, device=device), (steps, 1))
-            columns = xp.reshape(xp.arange(sources, device=device), (1, sources))
-            if use_causal_mask:
-                parts.append(rows >= columns)
-            if self.sliding_window is not None:
-                parts.append(xp.abs(rows - columns) < self.sliding_window)
+        if use_causal_mask:
+            parts.append(_causal(steps, sources, xp, device))
+        if self.sliding_window is not None:
+            offsets = xp.reshape(xp.arange(steps, device=device), (steps, 1)) - xp.arange(sources, device=device)
+            parts.append(xp.abs(offsets) < self.sliding_window)
         if attention_mask is not None:
             allowed = _as_bool(attention_mask, xp)
             if allowed.ndim == 2:  # (T, S) for every sample and head
@@ -329,6 +315,241 @@ class MultiHeadAttention(Layer):
             "flash_attention": self.flash_attention,
             "seed": self.seed,
         }
+
+
+class Attention(Layer):
+    """Dot-product attention (Luong), as Keras 3's ``Attention``: ``[query (batch, T, dim),
+    value (batch, S, dim_v)]`` or ``[query, value, key (batch, S, dim)]`` -> ``(batch, T, dim_v)``.
+
+    ``scores = query @ key.T`` (times a learned scalar ``scale``, initialized to 1, with
+    ``use_scale``); ``score_mode="concat"``: ``concat_score_weight * sum(tanh(scale * (q +
+    k)))`` over the features. ``softmax(scores)`` (``dropout`` on it in training) weights the
+    values. Masks (Keras's rules for this layer): the value's mask and ``use_causal_mask``
+    subtract 1e9 from the scores they exclude; the query's mask sets masked output rows to 0
+    and goes on with the output.
+    """
+
+    multiple_inputs = True
+    uses_mask = True
+    supports_masking = True
+    call_options = ("use_causal_mask", "return_attention_scores")
+
+    def __init__(self, use_scale: bool = False, score_mode: str = "dot", dropout: float = 0.0,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError(f"{type(self).__name__}: score_mode must be 'dot' or 'concat'. "
+                             f"Received: score_mode={score_mode!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1). Received: dropout={dropout!r}")
+        self.use_scale = use_scale
+        self.score_mode = score_mode
+        self.dropout = dropout
+        self.seed = seed
+        self._generator = host_random.generator(seed) if seed is not None else None
+        self.scale = self.concat_score_weight = None
+        self.input_shapes: list[Shape] | None = None
+
+    def _shapes(self, shapes) -> list[tuple]:
+        """``[query, value, key]`` shapes from a list of two or three, or a clear error."""
+        if not isinstance(shapes, (list, tuple)) or len(shapes) not in (2, 3) \
+                or not all(isinstance(s, (list, tuple)) for s in shapes):
+            raise ValueError(f"{type(self).__name__} layer {self.name!r} takes a list [query, value] or "
+                             f"[query, value, key]; received {shapes!r}.")
+        query, value, key = [tuple(s) for s in shapes] + ([tuple(shapes[1])] if len(shapes) == 2 else [])
+        if query[-1] != key[-1] or value[:-1] != key[:-1] or len(query) != len(value):
+            raise ValueError(f"{type(self).__name__} layer {self.name!r}: query and key need the same last "
+                             f"dimension, value and key the same dimensions but the last, all the same rank; "
+                             f"received query {query}, value {value}, key {key}.")
+        return [query, value, key]
+
+    def build(self, input_shape) -> None:
+        shapes = self._shapes(input_shape)
+        self._make_weights(shapes[0][-1])
+        self.input_shapes = shapes
+        self.built = True
+
+    def _make_weights(self, dim: int) -> None:
+        if self.use_scale:
+            self.scale = self.add_weight("scale", (), "ones")
+        if self.score_mode == "concat":
+            self.concat_score_weight = self.add_weight("concat_score_weight", (), "ones")
+
+    def check_input_shape(self, shapes) -> None:
+        shapes = self._shapes(shapes)
+        if self.input_shapes is not None and any(s[-1] != b[-1] for s, b in zip(shapes, self.input_shapes)):
+            raise ValueError(f"Inputs of {type(self).__name__} layer {self.name!r} are incompatible with the layer: "
+                             f"expected [query, value, key] shapes {self.input_shapes} (any positions), "
+                             f"received {shapes}.")
+
+    def compute_output_shape(self, shapes, return_attention_scores: bool = False, use_causal_mask: bool = False):
+        query, value, key = self._shapes(shapes)
+        output = (*query[:-1], value[-1])
+        return [output, (*query[:-1], key[-2])] if return_attention_scores else output
+
+    def compute_mask(self, inputs, mask=None):
+        """The query's mask goes on with the output (Keras)."""
+        return None if mask is None else mask[0]
+
+    def __call__(self, inputs, mask=None, training: bool = False, return_attention_scores: bool = False,
+                 use_causal_mask: bool = False):
+        """Keras's call on a list ``[query, value(, key)]`` of backend arrays (``mask``: a list of
+        their masks) or of symbolic tensors; with ``return_attention_scores`` ``[output, scores
+        (batch, T, S)]``."""
+        options = _call_options(use_causal_mask, return_attention_scores)
+        if symbolic.is_symbolic(inputs):
+            _refuse_symbolic_masks(self, [mask])
+            return symbolic.call(self, inputs, **options)
+        shapes = self._shapes([tuple(getattr(x, "shape", ())) for x in inputs]
+                              if isinstance(inputs, (list, tuple)) else inputs)
+        if not self.built:
+            self.build([(None, *shape[1:]) for shape in shapes])
+        self.check_input_shape(shapes)
+        return self.forward(list(inputs), training, mask=mask, **options)[0]
+
+    def forward(self, inputs: list, training: bool = False, mask: list | None = None, use_causal_mask: bool = False,
+                return_attention_scores: bool = False) -> tuple[Any, Callable]:
+        """``[query, value(, key)] -> (output, backprop)``; ``backprop(dy)`` gives one gradient
+        per input; with ``return_attention_scores`` the output is ``[output, scores]`` and ``dy``
+        a pair (either may be None)."""
+        query, value = inputs[0], inputs[1]
+        key = inputs[2] if len(inputs) == 3 else value
+        xp = array_namespace(query)
+        query_mask, value_mask = (mask[0], mask[1]) if mask is not None else (None, None)
+        scores, scores_backprop = self._scores(query, key)
+        excluded = None  # where the scores are lowered by 1e9: (..., 1 or T, S)
+        if value_mask is not None:
+            excluded = xp.logical_not(_as_bool(value_mask, xp))[..., None, :]
+        if use_causal_mask:
+            future = xp.logical_not(_causal(scores.shape[-2], scores.shape[-1], xp, array_device(query)))
+            excluded = future if excluded is None else xp.logical_or(excluded, future)
+        if excluded is not None:
+            scores = xp.where(excluded, scores - 1e9, scores)  # Keras subtracts: the gradient passes
+        probs, _ = activations.get("softmax").forward(scores)
+        context, attend_backprop = _attend(probs, value, self.dropout if training else 0.0, self._generator)
+        kept_rows = None if query_mask is None else _as_bool(query_mask, xp)[..., None]
+        output = context if kept_rows is None else xp.where(kept_rows, context, 0.0)
+
+        def backprop(dy):
+            d_output, d_scores = (dy[0], dy[1]) if return_attention_scores else (dy, None)
+            if d_output is None:
+                d_output = xp.zeros_like(output)
+            d_context = d_output if kept_rows is None else xp.where(kept_rows, d_output, 0.0)
+            d_raw, d_value = attend_backprop(d_context, d_scores)
+            d_query, d_key = scores_backprop(d_raw)
+            if len(inputs) == 2:  # the value is also the key
+                return [d_query, d_value + d_key]
+            return [d_query, d_value, d_key]
+
+        return ([output, probs] if return_attention_scores else output), backprop
+
+    def _scores(self, query, key) -> tuple[Any, Callable]:
+        """``(..., T, dim), (..., S, dim) -> (..., T, S)`` and ``backprop(d_scores) -> (d_query,
+        d_key)``, which stores the weights' gradients."""
+        xp = array_namespace(query)
+        if self.score_mode == "dot":
+            products = query @ xp.matrix_transpose(key)
+            scale = None if self.scale is None else self.scale.value
+
+            def dot_backprop(d_scores):
+                if scale is not None:
+                    self.scale.grad = xp.sum(d_scores * products)
+                    d_scores = d_scores * scale
+                return d_scores @ key, xp.matrix_transpose(d_scores) @ query
+
+            return (products if scale is None else products * scale), dot_backprop
+        sums = query[..., :, None, :] + key[..., None, :, :]  # (..., T, S, dim)
+        scale = None if self.scale is None else self.scale.value
+        t = xp.tanh(sums if scale is None else sums * scale)
+        weight = self.concat_score_weight.value
+
+        def concat_backprop(d_scores):
+            self.concat_score_weight.grad = xp.sum(d_scores * xp.sum(t, axis=-1))
+            d_inner = (d_scores * weight)[..., None] * (1.0 - t * t)  # (..., T, S, dim)
+            if scale is not None:
+                self.scale.grad = xp.sum(d_inner * sums)
+                d_inner = d_inner * scale
+            return xp.sum(d_inner, axis=-2), xp.sum(d_inner, axis=-3)
+
+        return weight * xp.sum(t, axis=-1), concat_backprop
+
+    def get_config(self):
+        return {**super().get_config(), "use_scale": self.use_scale, "score_mode": self.score_mode,
+                "dropout": self.dropout, "seed": self.seed}
+
+
+class AdditiveAttention(Attention):
+    """Additive attention (Bahdanau), as Keras 3's: ``scores = sum(scale * tanh(query + key))``
+    over the features, with a learned ``scale (dim,)`` (``use_scale=True``, Keras's default,
+    glorot_uniform) or 1. The rest as `Attention`."""
+
+    def __init__(self, use_scale: bool = True, dropout: float = 0.0, **kwargs):
+        super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
+
+    def _make_weights(self, dim: int) -> None:
+        if self.use_scale:
+            self.scale = self.add_weight("scale", (dim,), "glorot_uniform")
+
+    def _scores(self, query, key) -> tuple[Any, Callable]:
+        xp = array_namespace(query)
+        t = xp.tanh(query[..., :, None, :] + key[..., None, :, :])  # (..., T, S, dim)
+        scale = None if self.scale is None else self.scale.value
+
+        def backprop(d_scores):
+            d_t = d_scores[..., None] if scale is None else d_scores[..., None] * scale
+            if scale is not None:
+                self.scale.grad = xp.reshape(xp.sum(d_scores[..., None] * t, axis=tuple(range(t.ndim - 1))),
+                                             tuple(scale.shape))
+            d_inner = d_t * (1.0 - t * t)
+            return xp.sum(d_inner, axis=-2), xp.sum(d_inner, axis=-3)
+
+        return xp.sum(t if scale is None else t * scale, axis=-1), backprop
+
+    def get_config(self):
+        config = super().get_config()
+        del config["score_mode"]
+        return config
+
+
+def _attend(probs, value, rate: float, generator) -> tuple[Any, Callable]:
+    """``probs (..., T, S)`` (after the softmax and any masking), with dropout of ``rate`` (0:
+    none), times ``value (..., S, dv)`` -> ``(..., T, dv)``; ``backprop(d_context, d_probs)``
+    (``d_probs``: a gradient reaching the probabilities directly, or None) -> ``(d_scores,
+    d_value)``, the softmax's backward included. A probability that masking set to 0 passes
+    no gradient to its score (the formula multiplies by it)."""
+    xp = array_namespace(probs)
+    keep = dropout_mask(tuple(probs.shape), rate, probs.dtype, generator) if rate else None
+    dropped = probs if keep is None else probs * keep
+
+    def backprop(d_context, d_probs):
+        d_dropped = d_context @ xp.matrix_transpose(value)
+        d_all = d_dropped if keep is None else d_dropped * keep
+        if d_probs is not None:
+            d_all = d_all + d_probs
+        d_scores = probs * (d_all - xp.sum(d_all * probs, axis=-1, keepdims=True))
+        return d_scores, xp.matrix_transpose(dropped) @ d_context
+
+    return dropped @ value, backprop
+
+
+def _call_options(use_causal_mask: bool, return_attention_scores: bool) -> dict:
+    """The options a functional model keeps per call (only those set)."""
+    return {name: True for name, given in (("use_causal_mask", use_causal_mask),
+                                           ("return_attention_scores", return_attention_scores)) if given}
+
+
+def _causal(steps: int, sources: int, xp, device) -> Any:
+    """``(T, S)`` bool: query i may attend to key j when j <= i."""
+    return xp.reshape(xp.arange(steps, device=device), (steps, 1)) >= xp.reshape(xp.arange(sources, device=device),
+                                                                                  (1, sources))
+
+
+def _refuse_symbolic_masks(layer, masks: list, hint: str = "") -> None:
+    if any(m is not None for m in masks):
+        raise NotImplementedError(
+            f"{type(layer).__name__} layer {layer.name!r}: in a functional model the masks flow from the layers "
+            "that make them (e.g. Embedding(mask_zero=True)); explicit masks are for calls on arrays. " + hint
+        )
 
 
 def _as_bool(mask, xp):
