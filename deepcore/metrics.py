@@ -545,9 +545,10 @@ class ConfusionMetric(Metric):
         thresholds = xp.asarray(self.threshold_values(), dtype=y_pred.dtype, device=array_device(y_pred))
         above = xp.astype(xp.reshape(y_pred, (1, -1)) > thresholds[:, None], y_pred.dtype)  # (thresholds, entries)
         positive, negative = labels * weights, (1.0 - labels) * weights
-        increments = {"tp": above @ positive, "fp": above @ negative}
-        increments["fn"] = xp.sum(positive) - increments["tp"]
-        increments["tn"] = xp.sum(negative) - increments["fp"]
+        below = 1.0 - above
+        # Each count summed on its own (not a total minus another count): a count with no
+        # entries is exactly 0, so a rate of exactly 1 stays exactly 1.
+        increments = {"tp": above @ positive, "fp": above @ negative, "fn": below @ positive, "tn": below @ negative}
         for name, increment in increments.items():
             count = self.counts[name]
             if isinstance(count, list):  # summed host counts (set_host_state): back to the device
@@ -588,14 +589,14 @@ class Precision(ConfusionMetric):
     """``tp / (tp + fp)`` at ``thresholds`` (default 0.5; a list gives a list of results)."""
 
     def from_counts(self, tp, fp, tn, fn):
-        return [_ratio(t, t + f) for t, f in zip(tp, fp)]
+        return _precisions(tp, fp)
 
 
 class Recall(ConfusionMetric):
     """``tp / (tp + fn)`` at ``thresholds`` (default 0.5; a list gives a list of results)."""
 
     def from_counts(self, tp, fp, tn, fn):
-        return [_ratio(t, t + f) for t, f in zip(tp, fn)]
+        return _recalls(tp, fn)
 
 
 class _Count(ConfusionMetric):
@@ -680,6 +681,96 @@ class AUC(ConfusionMetric):
                 "summation_method": self.summation_method}
 
 
+class _AtConstraint(ConfusionMetric):
+    """Keras's ``SensitivitySpecificityBase``: the best value of one rate among the thresholds
+    where another rate reaches ``value`` (0.0 when none does), over ``num_thresholds``
+    thresholds ``0, 1 / (num_thresholds - 1), ..., 1`` (0.5 alone for ``num_thresholds=1``)."""
+
+    value_name: str  # the constructor's argument: "recall", "precision", "specificity"...
+
+    def __init__(self, value: float | None = None, num_thresholds: int = 200, class_id: int | None = None,
+                 name=None, **named):
+        # Keras's keyword is the rate's own name: PrecisionAtRecall(recall=0.8).
+        title = type(self).__name__
+        value = named.pop(self.value_name, value)
+        if named:
+            raise TypeError(f"{title} got unexpected keyword argument(s): {sorted(named)}.")
+        if value is None:
+            raise TypeError(f"{title} needs {self.value_name}= (the rate to reach, in [0, 1]).")
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{title}: {self.value_name} must be in [0, 1]. Received: {self.value_name}={value!r}")
+        if not isinstance(num_thresholds, int) or num_thresholds <= 0:
+            raise ValueError(f"{title}: num_thresholds must be a positive integer. "
+                             f"Received: num_thresholds={num_thresholds!r}")
+        self.value, self.num_thresholds = float(value), num_thresholds
+        super().__init__(None, class_id, name)
+
+    def default_thresholds(self):
+        if self.num_thresholds == 1:
+            return [0.5]
+        return [0.0, *((i + 1) / (self.num_thresholds - 1) for i in range(self.num_thresholds - 2)), 1.0]
+
+    def rates(self, tp: list, fp: list, tn: list, fn: list) -> tuple[list, list]:
+        """(constrained, dependent): one value each per threshold."""
+        raise NotImplementedError
+
+    def result(self) -> float:
+        constrained, dependent = self.rates(*(self.host_counts(name) for name in ("tp", "fp", "tn", "fn")))
+        return max([d for c, d in zip(constrained, dependent) if c >= self.value], default=0.0)
+
+    def get_config(self):
+        config = {k: v for k, v in super().get_config().items() if k != "thresholds"}
+        return {**config, self.value_name: self.value, "num_thresholds": self.num_thresholds}
+
+
+def _recalls(tp, fn) -> list:
+    return [_ratio(t, t + f) for t, f in zip(tp, fn)]
+
+
+def _precisions(tp, fp) -> list:
+    return [_ratio(t, t + f) for t, f in zip(tp, fp)]
+
+
+def _specificities(tn, fp) -> list:
+    return [_ratio(t, t + f) for t, f in zip(tn, fp)]
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity (recall) where the specificity is at least ``specificity``."""
+
+    value_name = "specificity"
+
+    def rates(self, tp, fp, tn, fn):
+        return _specificities(tn, fp), _recalls(tp, fn)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity where the sensitivity (recall) is at least ``sensitivity``."""
+
+    value_name = "sensitivity"
+
+    def rates(self, tp, fp, tn, fn):
+        return _recalls(tp, fn), _specificities(tn, fp)
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision where the recall is at least ``recall``."""
+
+    value_name = "recall"
+
+    def rates(self, tp, fp, tn, fn):
+        return _recalls(tp, fn), _precisions(tp, fp)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall where the precision is at least ``precision``."""
+
+    value_name = "precision"
+
+    def rates(self, tp, fp, tn, fn):
+        return _precisions(tp, fp), _recalls(tp, fn)
+
+
 def _pr_auc(tp: list, fp: list, fn: list) -> float:
     """Davis & Goadrich's precision-recall area between neighbouring thresholds: precision
     interpolated linearly in the true positives (Keras's ``interpolate_pr_auc``)."""
@@ -732,7 +823,8 @@ _NAME_OF = {
     TrueNegatives: "true_negatives", FalseNegatives: "false_negatives", F1Score: "f1_score", FBetaScore: "fbeta_score",
     R2Score: "r2_score", PearsonCorrelation: "pearson_correlation", ConcordanceCorrelation: "concordance_correlation",
     IoU: "io_u", MeanIoU: "mean_io_u", OneHotIoU: "one_hot_io_u", OneHotMeanIoU: "one_hot_mean_io_u",
-    BinaryIoU: "binary_io_u",
+    BinaryIoU: "binary_io_u", PrecisionAtRecall: "precision_at_recall", RecallAtPrecision: "recall_at_precision",
+    SensitivityAtSpecificity: "sensitivity_at_specificity", SpecificityAtSensitivity: "specificity_at_sensitivity",
 }
 # Keras also takes class names: metrics=["AUC", "Precision"], logged as "auc", "precision".
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _NAME_OF}

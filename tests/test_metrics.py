@@ -415,3 +415,62 @@ def test_iou_metrics_from_the_weighted_confusion_matrix(backend):
     assert binary.result() == pytest.approx(1 / 3, rel=1e-5)  # tp 1 of (tp 1 + fp 1 + fn 1)
     with pytest.raises(ValueError, match="target_class_ids must be in"):
         dc.metrics.IoU(num_classes=2, target_class_ids=[2])
+
+
+def at_constraint_reference(y, p, w, value, num_thresholds, constrained, dependent):
+    """Keras's SensitivitySpecificityBase on the host: counts at 0, 1/(n-1), ..., 1 (0.5 for
+    n=1), then the best ``dependent`` rate where the ``constrained`` rate reaches ``value``."""
+    thresholds = [0.5] if num_thresholds == 1 else np.linspace(0.0, 1.0, num_thresholds)
+    above = p[None, :] > np.asarray(thresholds)[:, None]
+    counts = {"tp": above @ (y * w), "fp": above @ ((1 - y) * w), "fn": ~above @ (y * w), "tn": ~above @ ((1 - y) * w)}
+    ratio = lambda a, b: np.divide(counts[a], counts[a] + counts[b], out=np.zeros(len(thresholds)),  # noqa: E731
+                                   where=counts[a] + counts[b] != 0)
+    rates = {"recall": ratio("tp", "fn"), "precision": ratio("tp", "fp"), "specificity": ratio("tn", "fp")}
+    feasible = rates[constrained] >= value
+    return float(np.max(rates[dependent][feasible], initial=0.0))
+
+
+AT_CONSTRAINT = [  # class, (constrained, dependent) rates, Keras's log name
+    (dc.metrics.PrecisionAtRecall, ("recall", "precision"), "precision_at_recall"),
+    (dc.metrics.RecallAtPrecision, ("precision", "recall"), "recall_at_precision"),
+    (dc.metrics.SensitivityAtSpecificity, ("specificity", "recall"), "sensitivity_at_specificity"),
+    (dc.metrics.SpecificityAtSensitivity, ("recall", "specificity"), "specificity_at_sensitivity"),
+]
+
+
+@pytest.mark.parametrize("cls, rates, name", AT_CONSTRAINT, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("value, num_thresholds", [(0.3, 200), (0.8, 7), (0.6, 1), (0.97, 50)])
+def test_rate_at_a_constrained_rate_follows_keras(backend, cls, rates, name, value, num_thresholds):
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 300).astype(float)
+    p = np.clip(0.3 * y + 0.7 * rng.random(300), 0, 1)
+    w = rng.uniform(0.5, 2.0, 300)
+    metric = cls(value, num_thresholds=num_thresholds)
+    assert metric.name == name
+    for part in (slice(0, 100), slice(100, 300)):
+        update(backend, metric, y[part, None], p[part, None], w[part])
+    expected = at_constraint_reference(y, p, w, value, num_thresholds, *rates)
+    assert 0.0 < expected and metric.result() == pytest.approx(expected, rel=1e-5)
+    rebuilt = cls(**metric.get_config())  # Keras's keyword: PrecisionAtRecall(recall=...)
+    assert (rebuilt.value, rebuilt.num_thresholds, rebuilt.name) == (value, num_thresholds, name)
+
+
+def test_a_rate_of_exactly_one_is_reached_when_every_positive_is_found(backend):
+    """At threshold 0 every positive is predicted positive: the recall is exactly 1 (each count
+    is summed on its own; a total minus a count could leave a rounding residue)."""
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 96).astype(float)
+    p, w = 0.1 + 0.9 * rng.random(96), rng.random(96)
+    metric = dc.metrics.PrecisionAtRecall(recall=1.0, num_thresholds=7)
+    for part in (slice(0, 32), slice(32, 64), slice(64, 96)):
+        update(backend, metric, y[part, None], p[part, None], w[part])
+    assert metric.result() == pytest.approx(np.sum(y * w) / np.sum(w), rel=1e-6)  # everything predicted positive
+
+
+def test_rate_at_constraint_metrics_refuse_bad_arguments():
+    with pytest.raises(ValueError, match=r"recall must be in \[0, 1\]"):
+        dc.metrics.PrecisionAtRecall(1.5)
+    with pytest.raises(TypeError, match="needs precision="):
+        dc.metrics.get("RecallAtPrecision")
+    with pytest.raises(ValueError, match="num_thresholds must be a positive integer"):
+        dc.metrics.SpecificityAtSensitivity(0.5, num_thresholds=0)
