@@ -297,7 +297,8 @@ def test_layer_config_round_trips_through_json(layer, input_shape):
     ("optimizer", dc.optimizers), ("loss", dc.losses), ("metric", dc.metrics),
 ])
 def test_every_builtin_optimizer_loss_and_metric_round_trips(kind, module):
-    bases = (dc.optimizers.Optimizer, dc.losses.Loss, dc.metrics.Metric, dc.metrics.LossMetric)  # abstract
+    bases = (dc.optimizers.Optimizer, dc.losses.Loss, dc.metrics.Metric, dc.metrics.LossMetric,
+             dc.metrics._AtConstraint)  # abstract
     classes = {cls for cls in vars(module).values()
                if isinstance(cls, type) and issubclass(cls, bases) and cls not in bases}
     assert classes
@@ -309,6 +310,10 @@ def test_every_builtin_optimizer_loss_and_metric_round_trips(kind, module):
         dc.metrics.MeanIoU: lambda: dc.metrics.MeanIoU(3),
         dc.metrics.OneHotIoU: lambda: dc.metrics.OneHotIoU(4, [1]),
         dc.metrics.OneHotMeanIoU: lambda: dc.metrics.OneHotMeanIoU(2),
+        dc.metrics.PrecisionAtRecall: lambda: dc.metrics.PrecisionAtRecall(0.8, num_thresholds=9),
+        dc.metrics.RecallAtPrecision: lambda: dc.metrics.RecallAtPrecision(precision=0.7, class_id=1),
+        dc.metrics.SensitivityAtSpecificity: lambda: dc.metrics.SensitivityAtSpecificity(0.5),
+        dc.metrics.SpecificityAtSensitivity: lambda: dc.metrics.SpecificityAtSensitivity(0.9, name="spec"),
     }
     for cls in classes:
         spec = json.loads(json.dumps(saving.serialize_object(needing_arguments.get(cls, cls)(), kind)))
