@@ -163,7 +163,13 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
 
 
 def save_weights(model, filepath, overwrite: bool = True) -> None:
-    """Write only ``model``'s weights to ``filepath`` (read back with `load_weights`)."""
+    """Write only ``model``'s weights to ``filepath`` (read back with `load_weights`); a name
+    ending in ``.h5`` (Keras's ``.weights.h5``) gets Keras's weights file, which Keras reads."""
+    if os.fspath(filepath).endswith(".h5"):
+        from deepcore import keras_weights
+
+        keras_weights.save_weights(model, os.fspath(filepath), overwrite)
+        return
     document = {"kind": "weights"}
     tensors = _weight_tensors(model, document)
     _write(filepath, document, tensors, overwrite)
@@ -279,8 +285,14 @@ def load_model(filepath, compile: bool = True):
 
 def load_weights(model, filepath) -> None:
     """Set ``model``'s weights from a file written by `save_weights` or `save_model`, matching
-    layers with weights in order; shapes are checked for every layer before any is changed."""
+    layers with weights in order, or from Keras's ``.weights.h5`` file (HDF5); shapes are
+    checked for every layer before any is changed."""
     path = os.fspath(filepath)
+    from deepcore import keras_weights
+
+    if keras_weights.is_hdf5(path):
+        keras_weights.load_weights(model, path)
+        return
     document, tensors = read_file(path)
     assign_weights(model, document, tensors, path)
 

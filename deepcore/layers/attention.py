@@ -154,6 +154,12 @@ class MultiHeadAttention(Layer):
                 if self.use_bias else None)
         return kernel, bias
 
+    def keras_weight_paths(self) -> list[str]:
+        # Keras's sublayers, kernel then bias each (gate's is private: "_gate_dense").
+        parts = ["query_dense", "key_dense", *(["_gate_dense"] if self.use_gate else []), "value_dense", "output_dense"]
+        per_part = ["vars/0", "vars/1"] if self.use_bias else ["vars/0"]
+        return [f"{part}/{path}" for part in parts for path in per_part]
+
     def check_input_shape(self, shapes) -> None:
         query, value, key = self._shapes(shapes)
         built = self.input_shapes

@@ -148,6 +148,12 @@ class Layer:
             total += size
         return total
 
+    def keras_weight_paths(self) -> list[str]:
+        """Where Keras's weights files keep each weight (`get_weights` order), relative to the
+        layer's group: its own variables are ``vars/0``, ``vars/1``... (a layer made of Keras
+        sublayers overrides this; see `deepcore.keras_weights`)."""
+        return [f"vars/{i}" for i in range(len(self.weights))]
+
     def get_weights(self) -> list:
         """Copies of the weights as NumPy arrays (Dense: kernel ``(in, out)``, then bias)."""
         # Copies: on CPU backends to_numpy may share memory with the weights, which the

@@ -111,6 +111,9 @@ class Recurrent(Layer):
         """The input mask goes on with the sequence (``return_sequences``), else none (Keras)."""
         return mask if self.return_sequences else None
 
+    def keras_weight_paths(self) -> list[str]:
+        return [f"cell/{path}" for path in super().keras_weight_paths()]  # Keras's layer holds a cell
+
     # --- states carried between batches (stateful=True) -----------------------------------
     def reset_states(self) -> None:
         """Forget the carried states: the next batch starts from zeros (Keras's

@@ -50,6 +50,9 @@ class TimeDistributed(Wrapper):
     def inner_layers(self):
         return [self.layer]
 
+    def keras_weight_paths(self) -> list[str]:
+        return [f"layer/{path}" for path in self.layer.keras_weight_paths()]
+
     def build(self, input_shape):
         if len(input_shape) < 3:
             raise ValueError(
@@ -133,6 +136,11 @@ class Bidirectional(Wrapper):
 
     def inner_layers(self):
         return [self.forward_layer, self.backward_layer]
+
+    def keras_weight_paths(self) -> list[str]:
+        return [f"{name}/{path}" for name, layer in (("forward_layer", self.forward_layer),
+                                                      ("backward_layer", self.backward_layer))
+                for path in layer.keras_weight_paths()]
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -1,0 +1,112 @@
+"""Keras 3's weights files (``.weights.h5``): deepcore models read and write them.
+
+Keras (``keras/src/saving/saving_lib.py``) stores weights by object path, not by name. The
+model's layers, in ``model.layers`` order, are the groups ``layers/<class name in snake
+case>``, numbered per class in that order (``dense``, ``dense_1``...); a layer's own variables
+are the datasets ``vars/0``, ``vars/1``... in creation order, and a layer made of sublayers
+keeps theirs below it (``lstm/cell/vars/0``, ``bidirectional/forward_layer/cell/vars/0``,
+``multi_head_attention/query_dense/vars/0``). Each deepcore layer names these paths for its
+weights, in `get_weights` order (`Layer.keras_weight_paths`). The optimizer's state is not
+read or written (``model.save`` keeps it in deepcore's own format).
+
+A model with a model called as a layer inside is refused by name: Keras nests that model's
+layers in its own group, which deepcore's flat layer list does not record. Reading and
+writing need h5py (``pip install "deepcore[h5]"``); loading never executes code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import numpy as np
+
+from deepcore.identifiers import snake_case
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(path: str) -> bool:
+    """Whether the file at ``path`` starts with the HDF5 signature (a Keras weights file)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError('Keras weights files (.h5) need h5py: pip install "deepcore[h5]"') from None
+    return h5py
+
+
+def layer_groups(model) -> list[tuple[Any, str]]:
+    """``(layer, its group)`` for every layer of ``model``, in Keras's numbering."""
+    if getattr(model, "_called_models", None):
+        names = [inner.name for inner in model._called_models]
+        raise NotImplementedError(
+            f"Model {model.name!r} calls the model(s) {names} as layers; Keras stores their weights in "
+            "nested groups, which deepcore cannot match yet. Save and load the weights with deepcore's own "
+            "format (a file name not ending in .h5), or copy them with get_weights/set_weights."
+        )
+    counts: dict[str, int] = {}
+    groups = []
+    for layer in model.layers:
+        base = snake_case(type(layer).__name__)
+        count = counts.get(base, 0)
+        counts[base] = count + 1
+        groups.append((layer, f"layers/{base}" if count == 0 else f"layers/{base}_{count}"))
+    return groups
+
+
+def load_weights(model, path: str) -> None:
+    """Set ``model``'s weights from the Keras weights file at ``path``; every weight is found
+    and its shape checked before any is changed."""
+    if not model.built:
+        raise ValueError(f"Cannot load weights from '{path}' into model {model.name!r}: it is not built yet. "
+                         "Give the first layer input_shape=..., or call model.build(input_shape) first.")
+    h5py = _h5py()
+    updates = []
+    with h5py.File(path, "r") as file:
+        for layer, group in layer_groups(model):
+            if not layer.weights:
+                continue
+            arrays = []
+            for variable, relative in zip(layer.weights, layer.keras_weight_paths()):
+                key = f"{group}/{relative}"
+                if key not in file:
+                    present = sorted(file[group].keys()) if group in file else sorted(file["layers"].keys())
+                    where = f"group '{group}' holds {present}" if group in file else f"its layers are {present}"
+                    raise ValueError(f"Cannot load weights from '{path}' into layer {layer.name!r}: the file has no "
+                                     f"'{key}' ({where}). Is it the same architecture, built the same way?")
+                array = np.asarray(file[key])
+                if tuple(array.shape) != variable.shape:
+                    raise ValueError(f"Cannot load weights from '{path}' into layer {layer.name!r}: weight "
+                                     f"{variable.name!r} has shape {variable.shape} in the model but the file's "
+                                     f"'{key}' has shape {tuple(array.shape)}.")
+                arrays.append(array)
+            updates.append((layer, arrays))
+    for layer, arrays in updates:
+        layer.set_weights(arrays)
+
+
+def save_weights(model, path: str, overwrite: bool = True) -> None:
+    """Write ``model``'s weights to ``path`` in Keras's layout (Keras's ``load_weights``
+    reads it), atomically."""
+    from deepcore.saving import write_atomically
+
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it.")
+    h5py = _h5py()
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as file:
+        file.create_group("vars")
+        for layer, group in layer_groups(model):
+            file.create_group(f"{group}/vars")
+            for relative, array in zip(layer.keras_weight_paths(), layer.get_weights()):
+                file.create_dataset(f"{group}/{relative}", data=array)
+    write_atomically(os.fspath(path), buffer.getvalue())
