@@ -192,3 +192,29 @@ def test_padding_does_not_change_an_averaging_text_model(backend):
     longer = np.concatenate([ids, np.zeros((len(LENGTHS), 3), dtype=np.int64)], axis=1)
     np.testing.assert_allclose(run(model, backend, longer), run(model, backend, ids), rtol=1e-13)
     assert dc.layers.GlobalAveragePooling1D().compute_mask(None, backend.asarray(ids != 0)) is None
+
+
+def test_a_recurrent_layer_given_initial_state_runs_unmasked_as_in_keras(backend):
+    """Keras 3 hands a layer the incoming mask only when its call has one tensor argument: with
+    initial_state, a recurrent layer reads the padding too (its output keeps the mask)."""
+    from deepcore.layers import GlobalAveragePooling1D, Input
+    from deepcore.models import Model
+
+    dc.set_floatx("float64")
+    tokens = Input((STEPS,), dtype="int32")
+    embedded = Embedding(VOCAB, 3, mask_zero=True)(tokens)
+    state = Dense(4)(GlobalAveragePooling1D()(embedded))
+    recurrent = GRU(4, return_sequences=True)
+    with_state = Model(tokens, recurrent(embedded, initial_state=[state]))
+    ids = padded_ids(pre=False)
+    x = backend.asarray(ids)
+    outputs, mask, _ = with_state.forward_with_mask(x)
+    np.testing.assert_array_equal(backend.to_numpy(mask), ids != 0)  # the mask goes on
+    # Unmasked, the padded steps change the state: it is not repeated after the last token.
+    steps = backend.to_numpy(outputs)
+    row, n = 1, LENGTHS[1]
+    assert not np.allclose(steps[row, n - 1], steps[row, n])
+    # The same layer given no initial state skips them (its state repeats).
+    without_state = Model(tokens, recurrent(embedded))
+    repeated = backend.to_numpy(without_state.forward_with_mask(x)[0])
+    np.testing.assert_array_equal(repeated[row, n - 1], repeated[row, n])

@@ -49,7 +49,10 @@ class Node:
         mask = self.arguments(masks) if masks is not None and any(m is not None for m in masks) else None
         argument = self.arguments(values)
         keywords = {"initial_state": values[1:]} if self.initial_states else dict(self.options)
-        if mask is not None and self.layer.uses_mask:
+        # Keras 3 hands a layer the incoming mask only when its call has a single tensor
+        # argument: a recurrent layer given initial_state runs unmasked (its output still
+        # carries the input's mask, below).
+        if mask is not None and self.layer.uses_mask and not self.initial_states:
             keywords["mask"] = mask
         y, backprop = self.layer.forward(argument, training, **keywords)
         return y, self.layer.compute_mask(argument, mask), backprop
