@@ -141,6 +141,28 @@ def test_masks_combine_by_and_and_a_fully_masked_query_gets_zeros(backend, float
     np.testing.assert_allclose(backend.to_numpy(scores).sum(-1)[np.broadcast_to(allowed, probs.shape).any(-1)], 1.0)
 
 
+def test_a_query_that_may_attend_to_nothing_follows_kerass_two_paths(backend, float64):
+    """Keras's fused path (no dropout, no scores returned) averages all the values for such a
+    query; its softmax path (dropout or scores) gives zeros. Either way the probabilities of
+    the other queries are the masked softmax."""
+    q, v, k = draw()
+    allowed = np.ones((BATCH, T, S), bool)
+    allowed[0, 2, :] = False
+    inputs = [on(backend, a) for a in (q, v, k)]
+    for dropout, scores_too in [(0.0, False), (0.0, True), (0.3, False)]:
+        layer = built(q, v, k, num_heads=2, key_dim=3, dropout=dropout)
+        got = layer(*inputs, attention_mask=on(backend, allowed), return_attention_scores=scores_too)
+        got = got[0] if scores_too else got
+        expected, _ = reference(q, v, k, layer.get_weights(), 1 / np.sqrt(3), allowed=allowed[:, None])
+        fused = dropout == 0.0 and not scores_too
+        if fused:  # the query's heads take the mean of the values, then the output projection
+            wv, bv, wo, bo = layer.get_weights()[4:]
+            mean_values = np.einsum("sd,dhv->hv", v[0], wv) / S + bv  # (heads, value_dim)
+            expected[0, 2] = np.einsum("hv,hvo->o", mean_values, wo) + bo
+        np.testing.assert_allclose(backend.to_numpy(got), expected, rtol=RTOL64, atol=1e-12,
+                                   err_msg=f"dropout={dropout}, scores={scores_too}")
+
+
 @pytest.mark.parametrize("shape", [(T, S), (BATCH, T, S), (BATCH, 2, T, S)], ids=["2d", "3d", "per-head"])
 def test_attention_mask_broadcasts_over_batch_and_heads(backend, float64, shape):
     q, v, k = draw()

@@ -27,7 +27,9 @@ Masks (Keras's rules): the masks of query, value and key (e.g. from
 ``Embedding(mask_zero=True)``), ``attention_mask (batch, T, S)`` (True or nonzero: may attend),
 ``use_causal_mask`` (position i attends to j <= i) and ``sliding_window`` (|i - j| < window)
 combine by AND. A masked score is set to -1e9 before the softmax and its probability to 0
-after it (a query that may attend to nothing gets zeros). The output carries the query's mask.
+after it. A query that may attend to nothing gets, as in Keras, zeros where Keras takes its
+softmax path (``dropout`` > 0, ``return_attention_scores``, inputs of rank > 3) and the mean of
+all values where it takes its fused path (otherwise). The output carries the query's mask.
 """
 
 from __future__ import annotations
@@ -231,8 +233,14 @@ class MultiHeadAttention(Layer):
         if allowed is not None:
             scores = xp.where(allowed, scores, _MASKED_SCORE)
         probs, _ = activations.get("softmax").forward(scores)
+        nothing = None  # the queries that may attend to nothing, on Keras's fused path
         if allowed is not None:
             probs = xp.where(allowed, probs, 0.0)
+            if not self.dropout and not return_attention_scores and query.ndim == 3:
+                # Keras's fused path (taken then): a query that may attend to nothing gets
+                # the mean of all the values; its softmax path (otherwise) gives zeros.
+                nothing = xp.logical_not(xp.any(allowed, axis=-1, keepdims=True))
+                probs = xp.where(nothing, 1.0 / sources, probs)
         context, attend_backprop = _attend(probs, v, self.dropout if training else 0.0, self._generator)
         gate = gate_backprop = gate_activation_backprop = None
         if self.use_gate:
@@ -259,6 +267,8 @@ class MultiHeadAttention(Layer):
                                                     (batch, steps, self.num_heads, -1)), (0, 2, 1, 3))
             d_context = d_combined if gate is None else d_combined * gate
             d_raw, d_v = attend_backprop(d_context, None if d_scores is None else xp.reshape(d_scores, tuple(probs.shape)))
+            if nothing is not None:  # their uniform weights do not depend on the scores
+                d_raw = xp.where(nothing, 0.0, d_raw)
             dv = v_backprop(d_v)
             dq = q_backprop((d_raw @ k) * scale)
             if gate is not None:
