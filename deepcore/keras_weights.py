@@ -36,7 +36,8 @@ def is_hdf5(path: str) -> bool:
         return False
 
 
-def _h5py():
+def h5py_module():
+    """h5py, or an ImportError that says how to install it."""
     try:
         import h5py
     except ImportError:
@@ -66,30 +67,34 @@ def layer_groups(model) -> list[tuple[Any, str]]:
 def load_weights(model, path: str) -> None:
     """Set ``model``'s weights from the Keras weights file at ``path``; every weight is found
     and its shape checked before any is changed."""
+    with h5py_module().File(path, "r") as file:
+        assign_from(model, file, path)
+
+
+def assign_from(model, file, path: str) -> None:
+    """`load_weights` from an open h5py ``file`` (``path`` names it in errors)."""
     if not model.built:
         raise ValueError(f"Cannot load weights from '{path}' into model {model.name!r}: it is not built yet. "
                          "Give the first layer input_shape=..., or call model.build(input_shape) first.")
-    h5py = _h5py()
     updates = []
-    with h5py.File(path, "r") as file:
-        for layer, group in layer_groups(model):
-            if not layer.weights:
-                continue
-            arrays = []
-            for variable, relative in zip(layer.weights, layer.keras_weight_paths()):
-                key = f"{group}/{relative}"
-                if key not in file:
-                    present = sorted(file[group].keys()) if group in file else sorted(file["layers"].keys())
-                    where = f"group '{group}' holds {present}" if group in file else f"its layers are {present}"
-                    raise ValueError(f"Cannot load weights from '{path}' into layer {layer.name!r}: the file has no "
-                                     f"'{key}' ({where}). Is it the same architecture, built the same way?")
-                array = np.asarray(file[key])
-                if tuple(array.shape) != variable.shape:
-                    raise ValueError(f"Cannot load weights from '{path}' into layer {layer.name!r}: weight "
-                                     f"{variable.name!r} has shape {variable.shape} in the model but the file's "
-                                     f"'{key}' has shape {tuple(array.shape)}.")
-                arrays.append(array)
-            updates.append((layer, arrays))
+    for layer, group in layer_groups(model):
+        if not layer.weights:
+            continue
+        arrays = []
+        for variable, relative in zip(layer.weights, layer.keras_weight_paths()):
+            key = f"{group}/{relative}"
+            if key not in file:
+                present = sorted(file[group].keys()) if group in file else sorted(file["layers"].keys())
+                where = f"group '{group}' holds {present}" if group in file else f"its layers are {present}"
+                raise ValueError(f"Cannot load weights from '{path}' into layer {layer.name!r}: the file has no "
+                                 f"'{key}' ({where}). Is it the same architecture, built the same way?")
+            array = np.asarray(file[key])
+            if tuple(array.shape) != variable.shape:
+                raise ValueError(f"Cannot load weights from '{path}' into layer {layer.name!r}: weight "
+                                 f"{variable.name!r} has shape {variable.shape} in the model but the file's "
+                                 f"'{key}' has shape {tuple(array.shape)}.")
+            arrays.append(array)
+        updates.append((layer, arrays))
     for layer, arrays in updates:
         layer.set_weights(arrays)
 
@@ -101,7 +106,7 @@ def save_weights(model, path: str, overwrite: bool = True) -> None:
 
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it.")
-    h5py = _h5py()
+    h5py = h5py_module()
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as file:
         file.create_group("vars")

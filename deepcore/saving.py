@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+import zipfile
 from typing import Any, Callable
 
 import numpy as np
@@ -254,8 +255,13 @@ def _fsync_directory(directory: str) -> None:
 # --- loading ------------------------------------------------------------------------------------
 def load_model(filepath, compile: bool = True):
     """The model saved at ``filepath`` by ``model.save``, with its weights on the active backend,
-    compiled (optimizer state and step counter restored) unless ``compile=False``."""
+    compiled (optimizer state and step counter restored) unless ``compile=False``. A Keras 3
+    ``.keras`` file is rebuilt as the same deepcore model (`deepcore.keras_model`)."""
     path = os.fspath(filepath)
+    if zipfile.is_zipfile(path):  # .keras files are zips; deepcore's are safetensors
+        from deepcore.keras_model import load_keras_model
+
+        return load_keras_model(path, compile=compile)
     document, tensors = read_file(path)
     kind = _field(document, "kind", path)
     if kind == "weights":

@@ -1,0 +1,285 @@
+"""Keras 3's model files (``.keras``): `load_model` rebuilds them as deepcore models.
+
+A ``.keras`` file is a zip of ``config.json`` (the architecture, Keras's ``get_config`` of the
+model and of every layer, and the compile settings), ``metadata.json`` and
+``model.weights.h5`` (read by `deepcore.keras_weights`). deepcore's layers take Keras's names
+and arguments, so a layer's config becomes its constructor arguments once Keras's
+bookkeeping keys are dropped: the dtype policy (float32 only), ``build_config``, and options
+deepcore does not have, when they hold Keras's default (``quantization_config``,
+``lora_rank``...). Anything else deepcore cannot honour is refused by name, never ignored.
+
+Supported: ``Sequential`` and functional models of deepcore's layers, with their compile
+settings (optimizer, losses, metrics; the optimizer's state is not restored). A functional
+graph's explicit ``mask`` arguments are Keras's record of masks that deepcore's layers pass on
+by themselves (``not_equal(tokens, 0)`` from ``Embedding(mask_zero=True)``); other Keras
+operations in the graph (``x[:, 0]``, ``keras.ops`` calls), models nested in models, custom
+and ``Lambda`` layers are refused by name. Nothing in the file is executed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+# Keras's configuration keys that record nothing deepcore needs, and Keras-only options
+# accepted at these (default) values.
+_BOOKKEEPING = ("dtype", "build_config", "registered_name", "module", "shared_object_id")
+_KERAS_DEFAULTS = {"quantization_config": None, "lora_rank": None, "lora_alpha": None, "input_axes": None,
+                   "output_axes": None, "sparse": False, "ragged": False, "optional": False,
+                   "loss_scale_factor": None, "gradient_accumulation_steps": None, "autocast": True,
+                   "synchronized": False, "flash_attention": None, "use_cudnn": "auto", "renorm": False,
+                   "renorm_clipping": None, "renorm_momentum": 0.99}
+_OPERATIONS = "keras.src.ops"  # the module of Keras's operations recorded in a functional graph
+
+
+def load_keras_model(path: str, compile: bool = True):
+    """The model in the ``.keras`` file at ``path``, with its weights, compiled with its saved
+    settings unless ``compile=False``."""
+    from deepcore import keras_weights
+
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        if "config.json" not in names or "model.weights.h5" not in names:
+            raise ValueError(f"'{path}' is not a Keras model file: it lacks config.json or model.weights.h5 "
+                             f"(it holds {sorted(names)}).")
+        config = json.loads(archive.read("config.json"))
+        weights = archive.read("model.weights.h5")
+    model = model_from_keras_config(config)
+    h5py = keras_weights.h5py_module()
+    with h5py.File(io.BytesIO(weights), "r") as file:
+        keras_weights.assign_from(model, file, path)
+    compile_config = config.get("compile_config")
+    if compile and compile_config:
+        model.compile(**_compile_arguments(compile_config))
+    return model
+
+
+def model_from_keras_config(spec: dict):
+    """A deepcore ``Sequential`` or functional model from Keras's ``{"class_name", "config"}``."""
+    kind = spec.get("class_name")
+    if kind == "Sequential":
+        return _sequential(spec["config"])
+    if kind in ("Functional", "Model"):
+        return _functional(spec["config"])
+    raise NotImplementedError(f"Keras model class {kind!r} is not supported: only Sequential and functional "
+                              "models (a subclassed Model's call() cannot be rebuilt without its code).")
+
+
+def _sequential(config: dict):
+    from deepcore.models import Sequential
+
+    layers = []
+    for spec in config["layers"]:
+        if spec["class_name"] == "InputLayer":
+            layers.append(_input(spec["config"]))
+        else:
+            layers.append(layer_from_keras(spec))
+    model = Sequential(layers, name=config.get("name"))
+    build_shape = config.get("build_input_shape")
+    if not model.built and build_shape is not None:
+        model.build(tuple(build_shape))
+    return model
+
+
+def _input(config: dict):
+    from deepcore.layers import Input
+
+    _check_defaults(config, "InputLayer", ("batch_shape", "name", "dtype"))
+    shape = config.get("batch_shape") or [None, *config["shape"]]
+    return Input(tuple(shape[1:]), dtype=config.get("dtype"), name=config.get("name"))
+
+
+def layer_from_keras(spec: dict):
+    """A deepcore layer from Keras's serialized layer ``{"class_name", "config", ...}``."""
+    from deepcore import layers as layers_module
+    from deepcore.layers import Layer
+
+    class_name = spec["class_name"]
+    cls = getattr(layers_module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Layer)) or class_name == "InputLayer":
+        raise NotImplementedError(f"Keras layer {class_name!r} ({spec.get('name') or spec['config'].get('name')!r}) "
+                                  "has no deepcore counterpart (custom and Lambda layers cannot be rebuilt).")
+    config = _layer_arguments(spec["config"], class_name)
+    for key in ("layer", "backward_layer"):  # wrappers hold serialized layers
+        if isinstance(config.get(key), dict):
+            config[key] = layer_from_keras(config[key])
+    try:
+        return cls(**config)
+    except TypeError as exc:
+        raise NotImplementedError(f"Keras layer {class_name} {config.get('name')!r}: {exc}") from None
+
+
+def _layer_arguments(config: dict, class_name: str) -> dict:
+    dtype = config.get("dtype")
+    policy = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+    if policy not in (None, "float32"):
+        raise NotImplementedError(f"Keras layer {class_name} {config.get('name')!r} computes in {policy!r}; deepcore "
+                                  "loads float32 models (set_floatx('float64') converts after loading).")
+    return _arguments(config, class_name)
+
+
+def _arguments(config: dict, owner: str) -> dict:
+    """A Keras config without its bookkeeping and its Keras-only options at their defaults;
+    serialized objects inside (initializers, regularizers...) cleaned the same way."""
+    _check_defaults(config, owner, ())
+    return {key: _plain(value) for key, value in config.items()
+            if key not in _BOOKKEEPING and key not in _KERAS_DEFAULTS}
+
+
+def _check_defaults(config: dict, class_name: str, kept: tuple) -> None:
+    """Refuse a Keras-only option set away from its default."""
+    for key, default in _KERAS_DEFAULTS.items():
+        if key in config and key not in kept and config[key] != default:
+            raise NotImplementedError(f"Keras {class_name} {config.get('name')!r}: {key}={config[key]!r} is not "
+                                      "supported by deepcore.")
+
+
+# --- functional graphs --------------------------------------------------------------------------
+def _functional(config: dict):
+    from deepcore.models import Model
+
+    specs = {spec["name"]: spec for spec in config["layers"]}
+    made: dict[tuple[str, int], list] = {}  # (layer name, node index) -> its output tensors
+    layers: dict[str, Any] = {}
+    # Keras's operations in the graph: the masks it propagated (not_equal(tokens, 0) from
+    # Embedding(mask_zero=True), logical_or of merged masks...), which deepcore's layers
+    # compute themselves; any other use of them is refused in _call.
+    operations: dict[str, str] = {}
+    pending = [(spec, index, node) for spec in config["layers"] for index, node in enumerate(spec["inbound_nodes"])]
+    for spec in config["layers"]:
+        if spec["class_name"] == "InputLayer":
+            made[(spec["name"], 0)] = [_input(spec["config"])]
+        elif spec.get("module", "").startswith(_OPERATIONS):
+            operations[spec["name"]] = spec["class_name"]
+        else:
+            layers[spec["name"]] = None
+    while pending:
+        waiting = []
+        for spec, index, node in pending:
+            name = spec["name"]
+            if name in operations:
+                continue
+            references = list(_tensor_references(node))
+            if any((ref[0], ref[1]) not in made and ref[0] not in operations for ref in references):
+                waiting.append((spec, index, node))
+                continue
+            if layers[name] is None:
+                layers[name] = layer_from_keras(specs[name])
+            result = _call(layers[name], node, made, operations, name)
+            made[(name, index)] = result if isinstance(result, list) else [result]
+        if len(waiting) == len(pending):
+            unknown = sorted({ref[0] for _, _, node in waiting for ref in _tensor_references(node)
+                              if ref[0] not in specs})
+            raise ValueError(f"Cannot rebuild the Keras functional graph: the calls of {[s['name'] for s, _, _ in waiting]} "
+                             f"wait on tensors that are never made{f' (unknown layers {unknown})' if unknown else ''}.")
+        pending = waiting
+
+    def tensors(entry):
+        if isinstance(entry, dict):
+            return {key: tensors(value) for key, value in entry.items()}
+        if entry and isinstance(entry[0], str):  # [layer name, node index, tensor index]
+            return made[(entry[0], entry[1])][entry[2]]
+        return [tensors(item) for item in entry]
+
+    inputs, outputs = tensors(config["input_layers"]), tensors(config["output_layers"])
+    return Model(_single(inputs), _single(outputs), name=config.get("name"))
+
+
+def _single(entry):
+    """Keras writes one input or output as a list of one."""
+    return entry[0] if isinstance(entry, list) and len(entry) == 1 else entry
+
+
+def _is_tensor(value) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _tensor_references(node: dict):
+    """Every ``[layer, node index, tensor index]`` a node's arguments read."""
+    def walk(value):
+        if _is_tensor(value):
+            yield value["config"]["keras_history"]
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from walk(item)
+    yield from walk(node.get("args", []))
+    yield from walk(node.get("kwargs", {}))
+
+
+def _call(layer, node: dict, made: dict, operations: dict, name: str):
+    """Call ``layer`` on the symbolic tensors of one of Keras's recorded calls."""
+    def value(item):
+        if _is_tensor(item):
+            history = item["config"]["keras_history"]
+            if history[0] in operations:
+                raise NotImplementedError(f"Keras layer {name!r} takes the output of the Keras operation "
+                                          f"{operations[history[0]]} ({history[0]!r}); deepcore rebuilds graphs of "
+                                          "layers only (use a layer, e.g. Reshape, Permute or Cropping1D).")
+            return made[(history[0], history[1])][history[2]]
+        if isinstance(item, list):
+            return [value(entry) for entry in item]
+        return item
+
+    args = [value(item) for item in node.get("args", [])]
+    kwargs = {}
+    for key, item in node.get("kwargs", {}).items():
+        if key == "training":
+            continue
+        if key == "mask":  # Keras's record of a mask that deepcore's layers pass on themselves
+            if not all(ref[0] in operations for ref in _tensor_references({"args": [item]})):
+                raise NotImplementedError(f"Keras layer {name!r} is called with the output of a layer as its mask; "
+                                          "deepcore cannot rebuild that (masks flow from the layers that make them).")
+            continue
+        kwargs[key] = value(item)
+    if len(args) != 1 and not hasattr(layer, "call_options"):
+        raise NotImplementedError(f"Keras layer {name!r} is called with {len(args)} positional arguments; "
+                                  "deepcore layers take one (a list for merges).")
+    return layer(*args, **kwargs)
+
+
+# --- compile settings ---------------------------------------------------------------------------
+def _compile_arguments(config: dict) -> dict:
+    from deepcore import optimizers
+
+    optimizer = config.get("optimizer")
+    if isinstance(optimizer, dict):
+        optimizer = optimizers.get(_plain(optimizer))
+    arguments = {"optimizer": optimizer, "loss": _plain(config.get("loss")),
+                 "metrics": _metrics(_plain(config.get("metrics"))), "loss_weights": config.get("loss_weights"),
+                 "weighted_metrics": _metrics(_plain(config.get("weighted_metrics")))}
+    return {key: value for key, value in arguments.items() if value is not None}
+
+
+
+
+def _metrics(value):
+    """Serialized metrics as deepcore metrics (names stay names), in the same structure."""
+    from deepcore.saving import deserialize_object
+
+    if isinstance(value, dict) and "class_name" in value:
+        return deserialize_object(value, "metric")
+    if isinstance(value, dict):
+        return {key: _metrics(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_metrics(item) for item in value]
+    return value
+
+
+def _plain(value):
+    """Keras's serialized losses and metrics (``{"class_name", "config", "module"...}``) as
+    ``{"class_name", "config"}``, names as they are, in the same list/dict structure."""
+    if isinstance(value, dict) and "class_name" in value:
+        config = value.get("config") or {}
+        if not isinstance(config, dict):
+            return {"class_name": value["class_name"], "config": config}
+        return {"class_name": value["class_name"], "config": _arguments(config, value["class_name"])}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,179 @@
+"""Keras 3's .keras files load as deepcore models (`deepcore.keras_model`).
+
+tests/data/keras_3_15_configs.json holds, unchanged, the config.json of four .keras files that
+Keras 3.15.1 (torch backend) wrote for these models (``keras.layers`` for the layers):
+
+- "train": Input((6,), int32) -> Embedding(10, 4, mask_zero=True) -> LSTM(3) -> Dense(1,
+  sigmoid); compiled with SGD(ExponentialDecay(0.1, 2, 0.5), momentum=0.9),
+  binary_crossentropy, ["accuracy"].
+- "seq_nobuild": Sequential([Masking(0.0), Bidirectional(GRU(3, return_sequences=True),
+  merge_mode="sum"), TimeDistributed(Dense(2, relu)), Bidirectional(LSTM(2), merge_mode="ave"),
+  Dense(1)]), built by a call on (4, 5, 3) data; "rmsprop", "mae", ["mse",
+  RootMeanSquaredError()].
+- "dictio": inputs {"tokens": (6,) int32, "src": (5, 4)}; Embedding(10, 4, mask_zero=True),
+  MultiHeadAttention(2, 3)(embedded, src, use_causal_mask=False), LSTM(3, return_state=True),
+  one Dense(3) applied to h and to c, added; outputs {"out": Dense(1, sigmoid) of the sum,
+  "aux": Dense(2) of h}; Adam(0.01), losses {"out": binary_crossentropy, "aux": mse}, metrics
+  {"out": ["accuracy"]}.
+- "masked": Embedding(10, 4, mask_zero=True) -> LSTM(3, return_sequences=True) ->
+  MultiHeadAttention(1, 2)(h, h, use_causal_mask=True) -> GRU(2)(., initial_state=[Dense(2)(
+  GlobalAveragePooling1D()(embedded))]) -> Dense(1); SGD(ExponentialDecay), mse.
+
+Each test writes random weights in Keras's layout (checked against Keras's own files in
+test_keras_weights.py) beside a config, zips them as Keras does, and loads the file. The same
+architecture written in deepcore code, given the same weights, must predict the same.
+"""
+
+import copy
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deepcore as dc
+from deepcore import layers as L
+from deepcore.keras_model import model_from_keras_config
+from deepcore.models import Model, Sequential, load_model
+
+pytest.importorskip("h5py", reason='h5py is not installed: pip install "deepcore[h5]"')
+
+CONFIGS = json.loads((Path(__file__).parent / "data" / "keras_3_15_configs.json").read_text())
+
+
+def in_code(name: str):
+    """The same architecture as CONFIGS[name], written with deepcore's layers."""
+    if name == "train":
+        tokens = L.Input((6,), dtype="int32")
+        return Model(tokens, L.Dense(1, activation="sigmoid")(L.LSTM(3)(L.Embedding(10, 4, mask_zero=True)(tokens))))
+    if name == "seq_nobuild":
+        return Sequential([L.Input((5, 3)), L.Masking(0.0), L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode="sum"),
+                           L.TimeDistributed(L.Dense(2, activation="relu")),
+                           L.Bidirectional(L.LSTM(2), merge_mode="ave"), L.Dense(1)])
+    if name == "dictio":
+        tokens, source = L.Input((6,), dtype="int32"), L.Input((5, 4))
+        attended = L.MultiHeadAttention(2, 3)(L.Embedding(10, 4, mask_zero=True)(tokens), source)
+        h, _, c = L.LSTM(3, return_state=True)(attended)
+        shared = L.Dense(3)
+        out = L.Dense(1, activation="sigmoid")(L.Add()([shared(h), shared(c)]))
+        return Model({"tokens": tokens, "src": source}, {"out": out, "aux": L.Dense(2)(h)})
+    tokens = L.Input((6,), dtype="int32")
+    embedded = L.Embedding(10, 4, mask_zero=True)(tokens)
+    h = L.LSTM(3, return_sequences=True)(embedded)
+    h = L.MultiHeadAttention(1, 2)(h, h, use_causal_mask=True)
+    h = L.GRU(2)(h, initial_state=[L.Dense(2)(L.GlobalAveragePooling1D()(embedded))])
+    return Model(tokens, L.Dense(1)(h))
+
+
+def data(name: str):
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(1, 10, (5, 6))
+    tokens[1, 3:] = 0  # padding, masked by the embedding
+    tokens[2, 1:] = 0
+    if name == "seq_nobuild":
+        x = rng.standard_normal((5, 5, 3)).astype("float32")
+        x[1, 3:] = 0.0  # masked steps
+        return x
+    if name == "dictio":
+        return {"tokens": tokens, "src": rng.standard_normal((5, 5, 4)).astype("float32")}
+    return tokens
+
+
+def keras_file(tmp_path, config: dict, seed: int = 0) -> tuple[Path, list]:
+    """A .keras zip of ``config`` and random weights in Keras's layout; returns the weights."""
+    model = model_from_keras_config(config)
+    rng = np.random.default_rng(seed)
+    weights = [0.5 * rng.standard_normal(w.shape).astype("float32") for w in model.get_weights()]
+    model.set_weights(weights)
+    model.save_weights(tmp_path / "model.weights.h5")
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        archive.writestr("config.json", json.dumps(config))
+        archive.write(tmp_path / "model.weights.h5", "model.weights.h5")
+    return path, weights
+
+
+def flat(prediction) -> np.ndarray:
+    values = prediction.values() if isinstance(prediction, dict) else [prediction]
+    return np.concatenate([np.ravel(v) for v in values])
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_a_keras_file_loads_as_the_same_model(backend, tmp_path, name):
+    path, weights = keras_file(tmp_path, CONFIGS[name])
+    loaded = load_model(path)
+    reference = in_code(name)
+    reference.set_weights(weights)
+    assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in reference.layers]
+    np.testing.assert_allclose(flat(loaded.predict(data(name), verbose=0)),
+                               flat(reference.predict(data(name), verbose=0)), rtol=1e-6, atol=1e-7)
+    assert loaded.optimizer is not None  # compiled with the saved settings
+
+
+def test_masks_and_options_survive_the_translation(backend, tmp_path):
+    """Without mask_zero the padded sequences would give other predictions: the option matters."""
+    path, weights = keras_file(tmp_path, CONFIGS["train"])
+    loaded = load_model(path)
+    assert loaded.get_layer(index=1).mask_zero
+    unmasked = copy.deepcopy(CONFIGS["train"])
+    embedding = next(spec for spec in unmasked["config"]["layers"] if spec["class_name"] == "Embedding")
+    embedding["config"]["mask_zero"] = False
+    other = model_from_keras_config(unmasked)
+    other.set_weights(weights)
+    assert not np.allclose(other.predict(data("train"), verbose=0), loaded.predict(data("train"), verbose=0))
+
+
+def test_the_compile_settings_carry_over_and_training_goes_on(backend, tmp_path):
+    path, _ = keras_file(tmp_path, CONFIGS["train"])
+    loaded = load_model(path)
+    optimizer = loaded.optimizer
+    assert type(optimizer).__name__ == "SGD" and optimizer.momentum == pytest.approx(0.9)
+    assert type(optimizer.learning_rate).__name__ == "ExponentialDecay"
+    assert loaded.metrics_names == ["loss", "accuracy"]
+    labels = (data("train")[:, 0] > 4).astype("float32")
+    history = loaded.fit(data("train"), labels, epochs=30, batch_size=5, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert load_model(path, compile=False).optimizer is None
+
+
+def test_dict_outputs_and_per_output_compile_settings(backend, tmp_path):
+    path, _ = keras_file(tmp_path, CONFIGS["dictio"])
+    loaded = load_model(path)
+    prediction = loaded.predict(data("dictio"), verbose=0)
+    assert sorted(prediction) == ["aux", "out"]
+    assert "out_accuracy" in loaded.metrics_names
+
+
+def edited(name: str, change) -> dict:
+    config = copy.deepcopy(CONFIGS[name])
+    change(config)
+    return config
+
+
+def layer_spec(config: dict, class_name: str) -> dict:
+    return next(spec for spec in config["config"]["layers"] if spec["class_name"] == class_name)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: layer_spec(c, "LSTM").update(class_name="Lambda"), "Keras layer 'Lambda' .* has no deepcore counterpart"),
+    (lambda c: layer_spec(c, "Dense")["config"].update(quantization_config={"mode": "int8"}),
+     "quantization_config=.* is not supported"),
+    (lambda c: layer_spec(c, "LSTM")["config"].update(dtype="mixed_float16"), "computes in 'mixed_float16'"),
+    (lambda c: layer_spec(c, "Dense")["inbound_nodes"][0]["args"][0]["config"].update(
+        keras_history=[layer_spec(c, "NotEqual")["name"], 0, 0]), "takes the output of the Keras operation NotEqual"),
+    (lambda c: c.update(class_name="MyModel"), "Keras model class 'MyModel' is not supported"),
+    (lambda c: layer_spec(c, "LSTM")["config"].update(units_typo=3), "unexpected keyword argument"),
+])
+def test_what_cannot_be_rebuilt_is_refused_by_name(change, message):
+    with pytest.raises(NotImplementedError, match=message):
+        model_from_keras_config(edited("train", change))
+
+
+def test_a_zip_that_is_not_a_keras_file_is_refused(tmp_path):
+    path = tmp_path / "other.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(ValueError, match=r"not a Keras model file: it lacks config.json or model.weights.h5"):
+        dc.models.load_model(path)
