@@ -184,12 +184,7 @@ def _functional(config: dict):
         return [tensors(item) for item in entry]
 
     inputs, outputs = tensors(config["input_layers"]), tensors(config["output_layers"])
-    return Model(_single(inputs), _single(outputs), name=config.get("name"))
-
-
-def _single(entry):
-    """Keras writes one input or output as a list of one."""
-    return entry[0] if isinstance(entry, list) and len(entry) == 1 else entry
+    return Model(inputs, outputs, name=config.get("name"))
 
 
 def _is_tensor(value) -> bool:
