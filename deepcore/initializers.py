@@ -99,8 +99,12 @@ class Identity(Initializer):
         return self.gain * host_random.eye(*shape)
 
 
-def compute_fans(shape: tuple) -> tuple[int, int]:
-    """Keras's fans: a kernel ``(..., in, out)`` has fan_in = in * receptive field, etc."""
+def compute_fans(shape: tuple, input_axes=None, output_axes=None) -> tuple[int, int]:
+    """Keras's fans: a kernel ``(..., in, out)`` has fan_in = in * receptive field, etc.; with
+    ``input_axes`` and ``output_axes`` (Keras 3.15, e.g. MultiHeadAttention's ``(dim, heads,
+    head_dim)`` kernels: [0] and [1, 2]) the products of those axes."""
+    if input_axes is not None and output_axes is not None:
+        return math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -117,15 +121,25 @@ class VarianceScaling(Initializer):
     """
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_in",
-                 distribution: str = "truncated_normal", seed: int | None = None):
+                 distribution: str = "truncated_normal", seed: int | None = None, input_axes=None,
+                 output_axes=None):
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"mode must be fan_in, fan_out or fan_avg; received mode={mode!r}.")
         if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
             raise ValueError(f"Unknown distribution={distribution!r}.")
         self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
+        self.input_axes = None if input_axes is None else list(input_axes)
+        self.output_axes = None if output_axes is None else list(output_axes)
+
+    def with_axes(self, input_axes: list[int], output_axes: list[int]) -> "VarianceScaling":
+        """A copy that counts the fans over these kernel axes (Keras's EinsumDense does this for
+        its kernels when the initializer names none)."""
+        if self.input_axes is not None and self.output_axes is not None:
+            return self
+        return type(self).from_config({**self.get_config(), "input_axes": input_axes, "output_axes": output_axes})
 
     def sample(self, shape):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         variance = self.scale / max(1.0, n)
         if self.distribution == "uniform":
@@ -138,11 +152,11 @@ class VarianceScaling(Initializer):
 
 
 def _variance_scaling(name: str, scale: float, mode: str, distribution: str):
-    def __init__(self, seed: int | None = None):
-        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+    def __init__(self, seed: int | None = None, input_axes=None, output_axes=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
     doc = f"VarianceScaling(scale={scale}, mode={mode!r}, distribution={distribution!r})."
     return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config, "__doc__": doc})

@@ -26,8 +26,7 @@ from typing import Any
 # Keras's configuration keys that record nothing deepcore needs, and Keras-only options
 # accepted at these (default) values.
 _BOOKKEEPING = ("dtype", "build_config", "registered_name", "module", "shared_object_id")
-_KERAS_DEFAULTS = {"quantization_config": None, "lora_rank": None, "lora_alpha": None, "input_axes": None,
-                   "output_axes": None, "sparse": False, "ragged": False, "optional": False,
+_KERAS_DEFAULTS = {"quantization_config": None, "lora_rank": None, "lora_alpha": None, "sparse": False, "ragged": False, "optional": False,
                    "loss_scale_factor": None, "gradient_accumulation_steps": None, "autocast": True,
                    "synchronized": False, "flash_attention": None, "use_cudnn": "auto", "renorm": False,
                    "renorm_clipping": None, "renorm_momentum": 0.99}

@@ -486,3 +486,15 @@ def test_attention_layers_refuse_bad_arguments_by_name(make, call, message):
     with pytest.raises(ValueError, match=message):
         layer = make()
         call(layer)
+
+
+def test_projection_kernels_are_initialized_with_kerass_einsum_fans(backend):
+    """Keras 3.15's EinsumDense counts the fans over the kernel's input and output axes: a
+    query kernel (32, 4, 8) has fan_in 32 and fan_out 32, so glorot_uniform's limit is
+    sqrt(6 / 64) (a convolution-style count would give sqrt(6 / 384))."""
+    layer = MultiHeadAttention(num_heads=4, key_dim=8)
+    layer.build((None, 5, 32), (None, 5, 32))
+    limit = np.sqrt(6.0 / (32 + 32))
+    for kernel in (layer.query_kernel, layer.key_kernel, layer.value_kernel, layer.output_kernel):
+        values = np.abs(backend.to_numpy(kernel.value))
+        assert values.max() <= limit and values.max() > 0.95 * limit, kernel.name

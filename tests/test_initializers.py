@@ -132,6 +132,18 @@ def test_keras_fans(shape, fans):
     assert compute_fans(shape) == fans
 
 
+def test_fans_over_given_axes_and_their_config():
+    """Keras 3.15's input_axes / output_axes (EinsumDense kernels such as (dim, heads, size))."""
+    assert compute_fans((32, 4, 8), [0], [1, 2]) == (32, 32)
+    assert compute_fans((4, 8, 32), [0, 1], [2]) == (32, 32)
+    glorot = initializers.GlorotUniform(seed=3)
+    counted = glorot.with_axes([0], [1, 2])
+    assert counted.get_config() == {"seed": 3, "input_axes": [0], "output_axes": [1, 2]}
+    assert counted.with_axes([0, 1], [2]) is counted  # axes already given are kept
+    rebuilt = initializers.get({"class_name": "GlorotUniform", "config": counted.get_config()})
+    assert (rebuilt.input_axes, rebuilt.output_axes) == ([0], [1, 2])
+
+
 def test_glorot_limit_of_a_conv_kernel(backend, float64):
     """Conv2D (3, 3, 8, 16): fan_in 72, fan_out 144, limit sqrt(6 / 216)."""
     w = draw(initializers.GlorotUniform(seed=7), (3, 3, 8, 16))

@@ -41,6 +41,7 @@ from typing import Any, Callable
 from deepcore import activations
 from deepcore import random as host_random
 from deepcore.backend import array_device, array_namespace
+from deepcore.initializers import VarianceScaling
 from deepcore.layers import symbolic
 from deepcore.layers.base import Layer, Shape, column_sums
 from deepcore.layers.dropout import dropout_mask
@@ -149,9 +150,14 @@ class MultiHeadAttention(Layer):
         self.built = True
 
     def _projection(self, name: str, fan_in: int, out_shape: tuple, kernel_shape: tuple | None = None) -> tuple:
-        # Keras's EinsumDense: kernel (in, *out) unless given; bias (*out,).
-        kernel = self.add_weight(f"{name}/kernel", kernel_shape or (fan_in, *out_shape), self.kernel_initializer,
-                                 regularizer=self.kernel_regularizer)
+        # Keras's EinsumDense: kernel (in, *out) unless given; bias (*out,). Its variance-scaling
+        # initializers count the fans over the kernel's input and output axes.
+        shape = kernel_shape or (fan_in, *out_shape)
+        inputs = len(shape) - len(out_shape)
+        initializer = self.kernel_initializer
+        if isinstance(initializer, VarianceScaling):
+            initializer = initializer.with_axes(list(range(inputs)), list(range(inputs, len(shape))))
+        kernel = self.add_weight(f"{name}/kernel", shape, initializer, regularizer=self.kernel_regularizer)
         bias = (self.add_weight(f"{name}/bias", out_shape, self.bias_initializer, regularizer=self.bias_regularizer)
                 if self.use_bias else None)
         return kernel, bias
