@@ -7,6 +7,7 @@ from deepcore.layers.convolutional import Conv1D, Conv2D, Conv3D, DepthwiseConv1
 from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from deepcore.layers.core import Activation, Dense, Identity, Input, InputLayer
 from deepcore.layers.dropout import AlphaDropout, Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
+from deepcore.layers.einsum_dense import EinsumDense
 from deepcore.layers.embedding import Embedding
 from deepcore.layers.masking import Masking
 from deepcore.layers.merging import (
@@ -65,4 +66,4 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
            "GlobalMaxPool3D", "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose",
            "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D", "SeparableConvolution2D",
-           "MultiHeadAttention", "Attention", "AdditiveAttention"]
+           "MultiHeadAttention", "Attention", "AdditiveAttention", "EinsumDense"]
