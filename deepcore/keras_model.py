@@ -12,8 +12,10 @@ Supported: ``Sequential`` and functional models of deepcore's layers, with their
 settings (optimizer, losses, metrics; the optimizer's state is not restored). A functional
 graph's explicit ``mask`` arguments are Keras's record of masks that deepcore's layers pass on
 by themselves (``not_equal(tokens, 0)`` from ``Embedding(mask_zero=True)``); other Keras
-operations in the graph (``x[:, 0]``, ``keras.ops`` calls), models nested in models, custom
-and ``Lambda`` layers are refused by name. Nothing in the file is executed.
+operations in the graph (``x[:, 0]``, ``keras.ops`` calls), custom and ``Lambda`` layers are
+refused by name. A model used as a layer (a pretrained base inside a model) is rebuilt as a
+model called as a layer; a Sequential holding one becomes the same stack as a functional
+model. Nothing in the file is executed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import io
 import json
 import zipfile
 from typing import Any
+
+from deepcore.layers.symbolic import SymbolicTensor
 
 # Keras's configuration keys that record nothing deepcore needs, and Keras-only options
 # accepted at these (default) values.
@@ -67,7 +71,7 @@ def model_from_keras_config(spec: dict):
 
 
 def _sequential(config: dict):
-    from deepcore.models import Sequential
+    from deepcore.models import Model, Sequential
 
     layers = []
     for spec in config["layers"]:
@@ -75,6 +79,18 @@ def _sequential(config: dict):
             layers.append(_input(spec["config"]))
         else:
             layers.append(layer_from_keras(spec))
+    if any(isinstance(layer, Model) for layer in layers):
+        # A model inside a Sequential (a pretrained base, then a head): the same stack as a
+        # functional model, which keeps the inner model whole, as Keras's weights file does.
+        if not isinstance(layers[0], SymbolicTensor):
+            shape = config.get("build_input_shape")
+            if shape is None:
+                raise ValueError("Cannot rebuild a Keras Sequential that holds a model but no input shape.")
+            layers.insert(0, _input({"batch_shape": shape}))
+        x = layers[0]
+        for layer in layers[1:]:
+            x = layer(x)
+        return Model(layers[0], x, name=config.get("name"))
     model = Sequential(layers, name=config.get("name"))
     build_shape = config.get("build_input_shape")
     if not model.built and build_shape is not None:
@@ -96,6 +112,8 @@ def layer_from_keras(spec: dict):
     from deepcore.layers import Layer
 
     class_name = spec["class_name"]
+    if class_name in ("Sequential", "Functional", "Model"):  # a model used as a layer
+        return model_from_keras_config(spec)
     cls = getattr(layers_module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Layer)) or class_name == "InputLayer":
         raise NotImplementedError(f"Keras layer {class_name!r} ({spec.get('name') or spec['config'].get('name')!r}) "

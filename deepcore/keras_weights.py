@@ -9,9 +9,8 @@ keeps theirs below it (``lstm/cell/vars/0``, ``bidirectional/forward_layer/cell/
 weights, in `get_weights` order (`Layer.keras_weight_paths`). The optimizer's state is not
 read or written (``model.save`` keeps it in deepcore's own format).
 
-A model with a model called as a layer inside is refused by name: Keras nests that model's
-layers in its own group, which deepcore's flat layer list does not record. Reading and
-writing need h5py (``pip install "deepcore[h5]"``); loading never executes code.
+A model called as a layer inside a functional model keeps its own group with its layers
+below it, as Keras's. Reading and writing need h5py (``pip install "deepcore[h5]"``); loading never executes code.
 """
 
 from __future__ import annotations
@@ -45,22 +44,24 @@ def h5py_module():
     return h5py
 
 
-def layer_groups(model) -> list[tuple[Any, str]]:
-    """``(layer, its group)`` for every layer of ``model``, in Keras's numbering."""
-    if getattr(model, "_called_models", None):
-        names = [inner.name for inner in model._called_models]
-        raise NotImplementedError(
-            f"Model {model.name!r} calls the model(s) {names} as layers; Keras stores their weights in "
-            "nested groups, which deepcore cannot match yet. Save and load the weights with deepcore's own "
-            "format (a file name not ending in .h5), or copy them with get_weights/set_weights."
-        )
+def layer_groups(model, prefix: str = "layers") -> list[tuple[Any, str]]:
+    """``(layer, its group)`` for every layer of ``model``, in Keras's numbering; a model
+    called as a layer is a group of its own, its layers below it (``layers/functional/layers/
+    dense``). A functional model's operations keep those models whole; a Sequential's
+    nested Sequentials joined it, so it has only layers."""
+    from deepcore.models.model import Model
+
     counts: dict[str, int] = {}
     groups = []
-    for layer in model.layers:
-        base = snake_case(type(layer).__name__)
+    for operation in getattr(model, "_operations", model.layers):
+        base = snake_case(type(operation).__name__)
         count = counts.get(base, 0)
         counts[base] = count + 1
-        groups.append((layer, f"layers/{base}" if count == 0 else f"layers/{base}_{count}"))
+        group = f"{prefix}/{base}" if count == 0 else f"{prefix}/{base}_{count}"
+        if isinstance(operation, Model):
+            groups += layer_groups(operation, f"{group}/layers")
+        else:
+            groups.append((operation, group))
     return groups
 
 

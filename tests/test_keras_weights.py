@@ -122,12 +122,23 @@ def test_a_missing_weight_or_a_wrong_shape_names_it_and_changes_nothing(backend,
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_model_inside_a_model_is_refused_by_name(backend, tmp_path):
-    inner = Sequential([Input((3,)), Dense(2)], name="backbone")
+def test_a_model_called_as_a_layer_keeps_its_own_group(backend, tmp_path):
+    """Keras's layout (checked with Keras 3.15.1: this model's file loads there): the inner
+    model is one entry of the outer model's layers, numbered by its class, its layers below."""
+    inner = Sequential([Input((3,)), Dense(2), Dense(2)], name="backbone")
     x = Input((3,))
     outer = Model(x, Dense(1)(inner(x)))
-    with pytest.raises(NotImplementedError, match=r"calls the model\(s\) \['backbone'\] as layers"):
-        outer.save_weights(tmp_path / "outer.weights.h5")
+    outer.save_weights(tmp_path / "outer.weights.h5")
+    assert [name for name, _ in datasets(tmp_path / "outer.weights.h5")] == [
+        "layers/dense/vars/0", "layers/dense/vars/1",
+        "layers/sequential/layers/dense/vars/0", "layers/sequential/layers/dense/vars/1",
+        "layers/sequential/layers/dense_1/vars/0", "layers/sequential/layers/dense_1/vars/1"]
+    fresh_inner = Sequential([Input((3,)), Dense(2), Dense(2)])
+    y = Input((3,))
+    fresh = Model(y, Dense(1)(fresh_inner(y)))
+    fresh.load_weights(tmp_path / "outer.weights.h5")
+    for a, b in zip(outer.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_save_weights_keeps_an_existing_file_without_overwrite(backend, tmp_path):

@@ -56,7 +56,10 @@ class Functional(Model):
                                  f"{tensor!r} is made by layer {tensor.node.layer.name!r}.")
         if len({id(tensor) for tensor in self.inputs}) != len(self.inputs):
             raise ValueError(f"Model {self.name!r}: the same Input is listed twice in inputs.")
-        self._nodes, self.layers = _graph_order(self.outputs, self.inputs, self.name)
+        # The operations: layers, and models called as layers as a whole (Keras's model.layers,
+        # which its weights files follow); `layers` lists the layers of those models one by one.
+        self._nodes, self._operations = _graph_order(self.outputs, self.inputs, self.name)
+        self.layers = _layers_of(self._operations)
         self._called_models = []  # models called as layers in the graph, for get_layer
         for node in self._nodes:
             if node.model_call is not None and all(m is not node.model_call.model for m in self._called_models):
@@ -366,7 +369,7 @@ def _tensors(value, what: str) -> list[SymbolicTensor]:
 
 def _graph_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], model: str) -> tuple[list, list]:
     """The nodes that ``outputs`` depend on, each after the nodes of its inputs (the Input
-    nodes left out), and the layers in Keras's order (see `_keras_layer_order`). An error
+    nodes left out), and the operations in Keras's order (see `_keras_operations`). An error
     when the graph reaches an Input not in ``inputs``."""
     listed = {id(tensor.node) for tensor in inputs}
 
@@ -381,7 +384,7 @@ def _graph_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], mo
     post_order = _post_order([tensor.node for tensor in outputs], lambda node: [t.node for t in node.inputs],
                              reached)  # the Input nodes included
     in_graph = {id(node) for node in post_order}
-    return [node for node in post_order if id(node) not in listed], _keras_layer_order(outputs, inputs, in_graph)
+    return [node for node in post_order if id(node) not in listed], _keras_operations(outputs, inputs, in_graph)
 
 
 def _post_order(starts: list, upstream: Callable[[Any], list], reached: Callable[[Any], None]) -> list:
@@ -408,11 +411,11 @@ def _post_order(starts: list, upstream: Callable[[Any], list], reached: Callable
     return post_order
 
 
-def _keras_layer_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], in_graph: set) -> list:
-    """The layers in Keras's order (its ``map_graph``), which `get_weights` follows: by
+def _keras_operations(outputs: list[SymbolicTensor], inputs: list[SymbolicTensor], in_graph: set) -> list:
+    """The operations in Keras's order (its ``map_graph``), which `get_weights` follows: by
     decreasing depth (distance from the outputs), then by first visit going back from the
-    outputs. As Keras, a model called as a layer is one operation (its layers in its own
-    order, at its place) when the whole call is in the graph (``in_graph``: the nodes)."""
+    outputs. As Keras, a model called as a layer is one operation, at its place, when the
+    whole call is in the graph (``in_graph``: the nodes); `_layers_of` lists its layers."""
 
     def unit_of(node: Node) -> Any:
         call = node.model_call
@@ -449,9 +452,14 @@ def _keras_layer_order(outputs: list[SymbolicTensor], inputs: list[SymbolicTenso
         layer = tensor.node.layer
         if id(layer) not in operations:
             operations[id(layer)], depth_of[id(layer)], first_visit[id(layer)] = layer, 0, -1
+    return sorted(operations.values(), key=lambda op: (-depth_of[id(op)], first_visit[id(op)]))
+
+
+def _layers_of(operations: list) -> list:
+    """The layers of ``operations``, each once: a model called as a layer gives its layers
+    but its Input layers, in its own order."""
     layers: list = []
-    for op in sorted(operations.values(), key=lambda op: (-depth_of[id(op)], first_visit[id(op)])):
-        # A model called as a layer: its layers but its Input layers, in its own order.
+    for op in operations:
         for layer in [l for l in op.layers if not isinstance(l, InputLayer)] if isinstance(op, Model) else [op]:
             if all(layer is not listed for listed in layers):
                 layers.append(layer)
