@@ -9,6 +9,7 @@ import deepcore as dc
 from deepcore.layers import MultiHeadAttention
 from deepcore.models import Model, Sequential, load_model
 from deepcore.testing.gradients import check_backward
+from multi_input_checks import check_each_input
 
 # A few float64 matmuls, a softmax and a sigmoid: 1000 eps covers their rounding.
 RTOL64 = 1000 * np.finfo(np.float64).eps
@@ -202,20 +203,7 @@ def test_backward_matches_finite_differences(backend, float64, config, options):
     layer = built(q, v, k, **config)
     masks = [np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool), np.array([[1, 1, 1, 1, 0], [1, 0, 1, 1, 1]], bool), None]
     backend_masks = [None if m is None else on(backend, m) for m in masks]
-    hosts = [q, v, k]
-    for i, host in enumerate(hosts):
-        def forward(x, i=i):
-            inputs = [x if j == i else on(backend, h) for j, h in enumerate(hosts)]
-            y, backprop = layer.forward(inputs, mask=backend_masks, **options)
-
-            def backprop_i(dy):
-                grads = backprop(dy)
-                assert [tuple(g.shape) for g in grads] == [h.shape for h in hosts]
-                return grads[i]
-
-            return y, backprop_i
-
-        check_backward(forward, host, layer.weights if i == 0 else (), label=f"{config}, input {i}")
+    check_each_input(backend, layer, [q, v, k], str(config), layer.weights, mask=backend_masks, **options)
 
 
 def test_the_key_bias_gradient_is_exactly_zero(backend, float64):
@@ -276,6 +264,17 @@ def test_dropout_drops_probabilities_in_training_only(backend, float64):
     np.testing.assert_array_equal(backend.to_numpy(again(*inputs, training=True)), trained[0])  # seeded
 
 
+def trains_and_round_trips(model, x, y, loss: str, learning_rate: float, epochs: int, batch_size: int, path):
+    """Adam halves the loss at least; the saved and loaded model predicts the same. The loaded one."""
+    model.compile(optimizer=dc.optimizers.Adam(learning_rate), loss=loss)
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    model.save(path)
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    return loaded
+
+
 def self_attention_model(causal: bool = True) -> Model:
     tokens = dc.layers.Input((6,), dtype="int32")
     x = dc.layers.Embedding(10, 8, mask_zero=True)(tokens)
@@ -291,12 +290,8 @@ def test_a_functional_model_trains_keeps_its_options_and_saves(backend, tmp_path
     labels = (np.sum(tokens == 3, axis=1) > 0).astype("float32")  # is there a 3 anywhere?
     model = self_attention_model()
     assert model.get_layer("attention").inbound_nodes[0].options == {"use_causal_mask": True}
-    model.compile(optimizer=dc.optimizers.Adam(0.01), loss="binary_crossentropy")
-    history = model.fit(tokens, labels, epochs=30, batch_size=16, verbose=0)
-    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
-    model.save(tmp_path / "attention.deepcore")
-    loaded = load_model(tmp_path / "attention.deepcore")
-    np.testing.assert_array_equal(loaded.predict(tokens, verbose=0), model.predict(tokens, verbose=0))
+    trains_and_round_trips(model, tokens, labels, "binary_crossentropy", 0.01, epochs=30, batch_size=16,
+                           path=tmp_path / "attention.deepcore")
     # The causal option is kept: without it the same weights give other predictions.
     acausal = self_attention_model(causal=False)
     acausal.set_weights(model.get_weights())
@@ -440,19 +435,7 @@ def test_attention_layers_backward_matches_finite_differences(backend, float64, 
     hosts = [q, v, k] if with_key else [q, v]
     layer = built_attention(name, [h.shape for h in hosts])
     masks = [on(backend, query_mask), on(backend, value_mask)]
-    for i, host in enumerate(hosts):
-        def forward(x, i=i):
-            y, backprop = layer.forward([x if j == i else on(backend, h) for j, h in enumerate(hosts)], mask=masks,
-                                        use_causal_mask=True)
-
-            def backprop_i(dy):
-                grads = backprop(dy)
-                assert [tuple(g.shape) for g in grads] == [h.shape for h in hosts]
-                return grads[i]
-
-            return y, backprop_i
-
-        check_backward(forward, host, layer.weights if i == 0 else (), label=f"{name}, input {i}")
+    check_each_input(backend, layer, hosts, name, layer.weights, mask=masks, use_causal_mask=True)
 
 
 def test_attention_models_train_and_save_with_their_scalar_weights(backend, tmp_path):
@@ -465,12 +448,8 @@ def test_attention_models_train_and_save_with_their_scalar_weights(backend, tmp_
     rng = np.random.default_rng(0)
     x = [rng.standard_normal((32, 4, 3)).astype("float32"), rng.standard_normal((32, 5, 3)).astype("float32")]
     target = x[1][:, :, :1].mean(axis=1)
-    model.compile(optimizer=dc.optimizers.Adam(0.02), loss="mse")
-    history = model.fit(x, target, epochs=40, batch_size=8, verbose=0)
-    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
-    model.save(tmp_path / "attention_layers.deepcore")
-    loaded = load_model(tmp_path / "attention_layers.deepcore")
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    loaded = trains_and_round_trips(model, x, target, "mse", 0.02, epochs=40, batch_size=8,
+                                    path=tmp_path / "attention_layers.deepcore")
     assert loaded.get_layer(index=2).get_config()["score_mode"] == "concat"
 
 

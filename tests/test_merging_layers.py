@@ -19,7 +19,7 @@ from deepcore.layers import (
     Add, Average, Concatenate, Dense, Dot, Layer, Maximum, Merge, Minimum, Multiply, Subtract, add, average,
     concatenate, dot, maximum, minimum, multiply, subtract,
 )
-from deepcore.testing.gradients import check_backward
+from multi_input_checks import check_each_input
 
 
 @pytest.fixture
@@ -34,25 +34,6 @@ def on(backend, host):
 def draw(shapes, seed=0) -> list:
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(shape) for shape in shapes]
-
-
-def check_each_input(backend, layer, hosts, label, **forward_kwargs):
-    """Finite differences for every input's gradient, the other inputs held fixed; each
-    gradient has exactly its input's shape. ``forward_kwargs`` go to the layer's forward."""
-    for i, host in enumerate(hosts):
-        def forward(v, i=i):
-            y, backprop = layer.forward([v if j == i else on(backend, h) for j, h in enumerate(hosts)],
-                                        **forward_kwargs)
-
-            def backprop_i(dy):
-                dxs = backprop(dy)
-                assert len(dxs) == len(hosts)
-                assert tuple(dxs[i].shape) == host.shape, (label, i, dxs[i].shape)
-                return dxs[i]
-
-            return y, backprop_i
-
-        check_backward(forward, host, label=f"{label}, input {i}")
 
 
 def aligned(xs) -> list:
