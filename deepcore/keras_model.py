@@ -267,8 +267,6 @@ def _compile_arguments(config: dict) -> dict:
     return {key: value for key, value in arguments.items() if value is not None}
 
 
-
-
 def _metrics(value):
     """Serialized metrics as deepcore metrics (names stay names), in the same structure."""
     from deepcore.saving import deserialize_object
@@ -295,3 +293,133 @@ def _plain(value):
     if isinstance(value, list):
         return [_plain(item) for item in value]
     return value
+
+
+# --- writing ------------------------------------------------------------------------------------
+def save_keras_model(model, path: str, overwrite: bool = True) -> None:
+    """Write ``model`` as a Keras 3 ``.keras`` file (architecture and weights; Keras's
+    ``load_model`` reads it), atomically. The compile settings and optimizer state stay
+    behind: ``model.save`` to a ``.deepcore`` file keeps them."""
+    import datetime
+    import os
+
+    import deepcore
+    from deepcore import keras_weights
+    from deepcore.saving import write_atomically
+
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it.")
+    if not model.built:
+        raise ValueError(f"Cannot save model {model.name!r} as a Keras file: it is not built yet.")
+    metadata = {"keras_version": KERAS_VERSION, "saved_by": f"deepcore {deepcore.__version__}",
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("metadata.json", json.dumps(metadata))
+        archive.writestr("config.json", json.dumps(keras_config(model)))
+        archive.writestr("model.weights.h5", keras_weights.weights_bytes(model))
+    write_atomically(os.fspath(path), buffer.getvalue())
+
+
+KERAS_VERSION = "3.15.1"  # the Keras whose format these files follow (checked against it)
+
+
+def keras_config(model) -> dict:
+    """Keras's serialized model: ``{"module", "class_name", "config", ...}``."""
+    from deepcore.models import Sequential
+
+    if isinstance(model, Sequential):
+        shape = [None, *model.input_shape[1:]]
+        layers = [{"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+                   "config": {"batch_shape": shape, "dtype": "float32", "name": f"{model.name}_input"}}]
+        layers += [_keras_layer(layer) for layer in model.layers]
+        return {"module": "keras", "class_name": "Sequential", "registered_name": None,
+                "config": {"name": model.name, "trainable": True, "layers": layers},
+                "build_config": {"input_shape": shape}}
+    return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+            "config": _keras_functional(model), "build_config": {"input_shape": None}}
+
+
+def _keras_layer(layer) -> dict:
+    """Keras's serialized layer: its config without deepcore's ``input_shape``, wrapped layers
+    serialized the same way."""
+    from deepcore.layers import InputLayer
+
+    config = layer.get_config()
+    config.pop("input_shape", None)
+    if isinstance(layer, InputLayer):
+        config = {"batch_shape": [None, *layer.input_shape[1:]], "dtype": "float32", "name": layer.name}
+    if "layer" in config:  # TimeDistributed's layer; Bidirectional's forward and backward layers
+        config["layer"] = _keras_layer(getattr(layer, "forward_layer", None) or layer.layer)
+    if "backward_layer" in config:
+        config["backward_layer"] = _keras_layer(layer.backward_layer)
+    # No build_config: Keras builds the layers by calling them, as the graph or the stack says.
+    return {"module": "keras.layers", "class_name": type(layer).__name__, "registered_name": None, "config": config}
+
+
+def _keras_functional(model) -> dict:
+    """Keras's functional config: each layer with its calls (``inbound_nodes``), each argument
+    a ``__keras_tensor__`` naming the call that made it ``[layer, call index, output index]``."""
+    from deepcore.layers import MultiHeadAttention
+    from deepcore.models.model import Model
+
+    calls: dict[int, list] = {}  # per operation (a layer, or a model called as one): its calls, in order
+    operations = {id(operation) for operation in model._operations}
+    for node in model._nodes:
+        call = node.model_call
+        if call is not None and id(call.model) in operations:  # the model is one operation here
+            if all(entry is not call for entry in calls.get(id(call.model), [])):
+                calls.setdefault(id(call.model), []).append(call)
+        else:
+            calls.setdefault(id(node.layer), []).append(node)
+    made_by = {id(t): (call.model, index) for entries in calls.values() for call in entries
+               if not hasattr(call, "layer") for index, t in enumerate(call.outputs)}
+
+    def tensor(value) -> dict:
+        if id(value) in made_by:  # an output of a model called as a layer
+            inner, index = made_by[id(value)]
+            history = [inner.name, next(i for i, c in enumerate(calls[id(inner)]) if value in c.outputs), index]
+        else:
+            node = value.node
+            if node.model_call is not None and id(node.model_call.model) in operations:
+                raise NotImplementedError(f"Model {model.name!r} reads the inner tensor {value.name!r} of the model "
+                                          f"{node.model_call.model.name!r} (not one of its outputs); a Keras file "
+                                          "cannot record that. Save it as a .deepcore file.")
+            index = calls[id(node.layer)].index(node) if id(node.layer) in calls else 0  # an Input's is 0
+            history = [node.layer.name, index, value.index]
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": list(value.shape), "dtype": "float32", "keras_history": history}}
+
+    def arguments(node) -> dict:
+        if not hasattr(node, "layer"):  # a model called as a layer, on one tensor or a list
+            given = [tensor(t) for t in node.inputs]
+            return {"args": [given[0] if len(given) == 1 else given], "kwargs": {}}
+        inputs, options = node.inputs, dict(node.options)
+        if node.initial_states:
+            return {"args": [tensor(inputs[0])], "kwargs": {"initial_state": [tensor(t) for t in inputs[1:]]}}
+        if isinstance(node.layer, MultiHeadAttention):  # Keras's call(query, value, key=, attention_mask=)
+            if inputs[2] is not inputs[1]:
+                options["key"] = tensor(inputs[2])
+            if len(inputs) == 4:
+                options["attention_mask"] = tensor(inputs[3])
+            return {"args": [tensor(inputs[0]), tensor(inputs[1])], "kwargs": options}
+        if node.multiple_inputs:
+            return {"args": [[tensor(t) for t in inputs]], "kwargs": options}
+        return {"args": [tensor(inputs[0])], "kwargs": options}
+
+    layers = []
+    for layer in model._operations:
+        spec = keras_config(layer) if isinstance(layer, Model) else _keras_layer(layer)
+        spec["name"] = layer.name
+        spec["inbound_nodes"] = [arguments(node) for node in calls.get(id(layer), [])]
+        layers.append(spec)
+
+    def endpoints(tensors, keys):
+        references = [tensor(t)["config"]["keras_history"] for t in tensors]
+        if keys is not None:
+            return dict(zip(keys, references))
+        return references[0] if len(references) == 1 else references
+
+    return {"name": model.name, "trainable": True, "layers": layers,
+            "input_layers": endpoints(model.inputs, model._input_keys),
+            "output_layers": endpoints(model.outputs, model._output_keys)}

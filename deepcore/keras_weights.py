@@ -107,12 +107,17 @@ def save_weights(model, path: str, overwrite: bool = True) -> None:
 
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it.")
-    h5py = h5py_module()
+    write_atomically(os.fspath(path), weights_bytes(model))
+
+
+def weights_bytes(model) -> bytes:
+    """``model``'s weights as the bytes of a Keras weights file."""
     buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as file:
+    with h5py_module().File(buffer, "w") as file:
         file.create_group("vars")
         for layer, group in layer_groups(model):
             file.create_group(f"{group}/vars")
-            for relative, array in zip(layer.keras_weight_paths(), layer.get_weights()):
+            for relative, array in [*zip(layer.keras_weight_paths(), layer.get_weights()),
+                                    *layer.keras_only_variables().items()]:
                 file.create_dataset(f"{group}/{relative}", data=array)
-    write_atomically(os.fspath(path), buffer.getvalue())
+    return buffer.getvalue()

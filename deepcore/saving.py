@@ -141,7 +141,14 @@ def deserialize_layer(spec: dict):
 
 # --- saving -------------------------------------------------------------------------------------
 def save_model(model, filepath, overwrite: bool = True) -> None:
-    """Write ``model``'s architecture, weights, compile config and optimizer state to ``filepath``."""
+    """Write ``model``'s architecture, weights, compile config and optimizer state to ``filepath``;
+    a name ending in ``.keras`` gets Keras 3's model file instead (architecture and weights),
+    which Keras's ``load_model`` reads."""
+    if os.fspath(filepath).endswith(".keras"):
+        from deepcore.keras_model import save_keras_model
+
+        save_keras_model(model, os.fspath(filepath), overwrite)
+        return
     document = {"kind": "model", "model": serialize_object(model, "model"), "compile": None}
     tensors = _weight_tensors(model, document)
     optimizer = model.optimizer

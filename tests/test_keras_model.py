@@ -195,3 +195,76 @@ def test_a_zip_that_is_not_a_keras_file_is_refused(tmp_path):
         archive.writestr("readme.txt", "hello")
     with pytest.raises(ValueError, match=r"not a Keras model file: it lacks config.json or model.weights.h5"):
         dc.models.load_model(path)
+
+
+# --- writing .keras files -----------------------------------------------------------------------
+
+def tensor_histories(node: dict) -> list:
+    """The [layer, call, output] of every tensor a recorded call reads, in order, but masks
+    (Keras records the mask computations deepcore's layers redo themselves)."""
+    found = []
+
+    def walk(value):
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            found.append(value["config"]["keras_history"])
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(node["args"])
+    walk({key: value for key, value in node["kwargs"].items() if key != "mask"})
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_a_saved_keras_file_records_the_graph_as_keras_does(backend, tmp_path, name):
+    """deepcore's .keras file of a model loaded from Keras's config names the same layers, in
+    the same order, calling the same tensors; and loads back to the same predictions."""
+    path, weights = keras_file(tmp_path, CONFIGS[name])
+    model = load_model(path)
+    model.save(tmp_path / "again.keras")
+    with zipfile.ZipFile(tmp_path / "again.keras") as archive:
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+        written = json.loads(archive.read("config.json"))
+    original = CONFIGS[name]
+    # A Sequential holding a model is loaded (and so written) as the same functional stack.
+    assert written["class_name"] == ("Functional" if name == "seq_base" else original["class_name"])
+    if original["class_name"] == "Functional":
+        keras_layers = [spec for spec in original["config"]["layers"] if spec["module"] == "keras.layers"
+                        or spec["class_name"] in ("Sequential", "Functional")]
+        assert [(s["class_name"], s["name"]) for s in written["config"]["layers"]] == \
+            [(s["class_name"], s["name"]) for s in keras_layers]
+        for ours, theirs in zip(written["config"]["layers"], keras_layers):
+            assert [tensor_histories(n) for n in ours["inbound_nodes"]] == \
+                [tensor_histories(n) for n in theirs["inbound_nodes"]], ours["name"]
+        assert written["config"]["output_layers"] == original["config"]["output_layers"]
+    again = load_model(tmp_path / "again.keras")
+    np.testing.assert_array_equal(flat(again.predict(data(name), verbose=0)), flat(model.predict(data(name), verbose=0)))
+
+
+def test_normalization_writes_kerass_sample_count_and_no_variables_when_given(backend, tmp_path):
+    import h5py
+
+    adapted = L.Normalization()
+    adapted.adapt(np.arange(12.0).reshape(4, 3))
+    Sequential([L.Input((3,)), adapted, L.Normalization(mean=1.0, variance=4.0)]).save_weights(
+        tmp_path / "n.weights.h5")
+    with h5py.File(tmp_path / "n.weights.h5", "r") as file:
+        assert sorted(file["layers/normalization/vars"].keys()) == ["0", "1", "2"]
+        assert int(file["layers/normalization/vars/2"][()]) == 0  # Keras's count, kept at 0
+        assert list(file["layers/normalization_1/vars"].keys()) == []  # given values are constants
+
+
+def test_a_model_reading_an_inner_tensor_of_a_called_model_is_refused(backend, tmp_path):
+    a = L.Input((3,))
+    hidden = L.Dense(4, name="hidden")(a)
+    inner = Model(a, L.Dense(2)(hidden))
+    x = L.Input((3,))
+    called = inner(x)  # the whole call is in the graph: Keras records it as one operation
+    peek = inner.get_layer("hidden").inbound_nodes[-1].outputs[0]  # the called copy's hidden layer
+    outer = Model(x, L.Concatenate()([called, peek]))
+    with pytest.raises(NotImplementedError, match="reads the inner tensor"):
+        outer.save(tmp_path / "outer.keras")

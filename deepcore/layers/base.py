@@ -154,6 +154,12 @@ class Layer:
         sublayers overrides this; see `deepcore.keras_weights`)."""
         return [f"vars/{i}" for i in range(len(self.weights))]
 
+    def keras_only_variables(self) -> dict:
+        """Variables Keras keeps for this layer that deepcore has no use for, as its weights
+        files hold them (``{relative path: value}``, a number or host array; written, never
+        read)."""
+        return {}
+
     def get_weights(self) -> list:
         """Copies of the weights as NumPy arrays (Dense: kernel ``(in, out)``, then bias)."""
         # Copies: on CPU backends to_numpy may share memory with the weights, which the

@@ -102,6 +102,14 @@ class Normalization(Layer):
         self.mean.value = xp.astype(mean, self.mean.value.dtype)
         self.variance.value = xp.astype(variance, self.variance.value.dtype)
 
+    def keras_weight_paths(self) -> list[str]:
+        # Keras keeps given mean and variance as constants, not variables.
+        return [] if self.input_mean is not None else super().keras_weight_paths()
+
+    def keras_only_variables(self) -> dict:
+        # Keras's adapted layer also holds a sample count (0, kept "for older saved models").
+        return {} if self.input_mean is not None else {"vars/2": 0}
+
     def _batch_on_backend(self, backend, data, start: int, stop: int):
         dtype = self.mean.value.dtype
         if backend.is_native(data):

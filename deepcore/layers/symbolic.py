@@ -72,11 +72,14 @@ class Node:
 
 class ModelCall:
     """A model called as a layer on symbolic tensors: its layers join the caller's graph as
-    ``nodes``; Keras counts the call as one operation when it orders a model's layers."""
+    ``nodes``; Keras counts the call as one operation when it orders a model's layers.
+    ``inputs`` and ``outputs``: the tensors it was given and returned (lists)."""
 
-    def __init__(self, model, nodes: list):
+    def __init__(self, model, nodes: list, inputs: list | None = None, outputs: list | None = None):
         self.model = model
         self.nodes = nodes
+        self.inputs = inputs or []
+        self.outputs = outputs or []
         for node in nodes:
             node.model_call = self  # the outermost call wins: it is recorded last
 

@@ -500,7 +500,8 @@ class Model:
         if is_symbolic(x):
             with symbolic.recording() as nodes:
                 y = self.call_symbolic(x)
-            symbolic.ModelCall(self, nodes)
+            results = list(y.values()) if isinstance(y, dict) else list(y) if isinstance(y, (list, tuple)) else [y]
+            symbolic.ModelCall(self, nodes, list(x) if isinstance(x, (list, tuple)) else [x], results)
             return y
         names = self._input_names()
         x = data.one_array(x, self._input_rank()) if names is None else tuple(data.in_order(x, names, "x"))
