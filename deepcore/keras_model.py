@@ -297,9 +297,9 @@ def _plain(value):
 
 # --- writing ------------------------------------------------------------------------------------
 def save_keras_model(model, path: str, overwrite: bool = True) -> None:
-    """Write ``model`` as a Keras 3 ``.keras`` file (architecture and weights; Keras's
-    ``load_model`` reads it), atomically. The compile settings and optimizer state stay
-    behind: ``model.save`` to a ``.deepcore`` file keeps them."""
+    """Write ``model`` as a Keras 3 ``.keras`` file (architecture, weights and, for a model of
+    one output, the compile settings; Keras's ``load_model`` reads it), atomically. The
+    optimizer's state stays behind: ``model.save`` to a ``.deepcore`` file keeps it."""
     import datetime
     import os
 
@@ -316,12 +316,50 @@ def save_keras_model(model, path: str, overwrite: bool = True) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("metadata.json", json.dumps(metadata))
-        archive.writestr("config.json", json.dumps(keras_config(model)))
+        config = keras_config(model)
+        compile_config = _keras_compile_config(model)
+        if compile_config is not None:
+            config["compile_config"] = compile_config
+        archive.writestr("config.json", json.dumps(config))
         archive.writestr("model.weights.h5", keras_weights.weights_bytes(model))
     write_atomically(os.fspath(path), buffer.getvalue())
 
 
 KERAS_VERSION = "3.15.1"  # the Keras whose format these files follow (checked against it)
+
+
+def _keras_compile_config(model) -> dict | None:
+    """Keras's ``compile_config`` of a compiled model of one output, else None (several
+    outputs' losses and metrics stay in deepcore's own files)."""
+    from deepcore import losses
+    from deepcore.saving import serialize_object
+
+    if model.optimizer is None or model.loss is None or model._output_names() is not None:
+        return None
+    loss, loss_weights = model.loss, None
+    if isinstance(loss, losses.ScaledLoss):
+        loss, loss_weights = loss.loss, loss.weight
+    optimizer = _keras_object(serialize_object(model.optimizer, "optimizer"), "keras.optimizers")
+    schedule = optimizer["config"].get("learning_rate")
+    if isinstance(schedule, dict):
+        optimizer["config"]["learning_rate"] = _keras_object(schedule, "keras.optimizers.schedules")
+    return {
+        "optimizer": optimizer,
+        "loss": _keras_object(serialize_object(loss, "loss"), "keras.losses"),
+        "loss_weights": loss_weights,
+        "metrics": [_keras_object(serialize_object(m, "metric"), "keras.metrics") for m in model.compiled_metrics],
+        "weighted_metrics": [_keras_object(serialize_object(m, "metric"), "keras.metrics")
+                             for m in model.compiled_weighted_metrics],
+        "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+    }
+
+
+def _keras_object(spec: dict, module: str) -> dict:
+    """deepcore's ``{"class_name", "config"}`` as Keras serializes an object of ``module``.
+    Options left at None are left out: Keras takes its defaults, and some (AUC's
+    ``class_id``) are deepcore's alone."""
+    config = {key: value for key, value in spec["config"].items() if value is not None}
+    return {"module": module, "class_name": spec["class_name"], "config": config, "registered_name": None}
 
 
 def keras_config(model) -> dict:

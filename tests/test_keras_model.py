@@ -268,3 +268,21 @@ def test_a_model_reading_an_inner_tensor_of_a_called_model_is_refused(backend, t
     outer = Model(x, L.Concatenate()([called, peek]))
     with pytest.raises(NotImplementedError, match="reads the inner tensor"):
         outer.save(tmp_path / "outer.keras")
+
+
+def test_the_compile_settings_of_a_one_output_model_are_written_as_keras_does(backend, tmp_path):
+    x = np.random.default_rng(0).standard_normal((16, 6)).astype("float32")
+    model = Sequential([L.Input((6,)), L.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=dc.optimizers.SGD(dc.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9), momentum=0.9),
+                  loss="binary_crossentropy", loss_weights=0.5, metrics=["accuracy", dc.metrics.AUC()])
+    model.save(tmp_path / "compiled.keras")
+    with zipfile.ZipFile(tmp_path / "compiled.keras") as archive:
+        config = json.loads(archive.read("config.json"))["compile_config"]
+    assert config["optimizer"]["module"] == "keras.optimizers" and config["optimizer"]["class_name"] == "SGD"
+    assert config["optimizer"]["config"]["learning_rate"]["class_name"] == "ExponentialDecay"
+    assert config["loss"]["class_name"] == "BinaryCrossentropy" and config["loss_weights"] == 0.5
+    assert [m["class_name"] for m in config["metrics"]] == ["BinaryAccuracy", "AUC"]
+    assert "class_id" not in config["metrics"][1]["config"]  # None: left to Keras's default (it has none)
+    loaded = load_model(tmp_path / "compiled.keras")
+    assert type(loaded.optimizer).__name__ == "SGD" and loaded.metrics_names == ["loss", "accuracy", "auc"]
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
