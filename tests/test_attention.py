@@ -355,6 +355,14 @@ def test_bad_arguments_are_refused_by_name(make, message):
         make()
 
 
+@pytest.mark.parametrize("axes", [None, 1, (1,), -2], ids=["none", "1", "tuple", "negative"])
+def test_attention_axes_that_name_the_positions_are_accepted(backend, axes):
+    """As Keras, a negative axis counts from the end of the projected query (batch, T, heads, size)."""
+    layer = MultiHeadAttention(num_heads=1, key_dim=2, attention_axes=axes)
+    layer.build((None, 4, 3), (None, 5, 3))
+    assert layer.built
+
+
 def test_a_built_layer_refuses_other_feature_sizes(backend, float64):
     q, v, k = draw()
     layer = built(q, v, k, num_heads=1, key_dim=2)

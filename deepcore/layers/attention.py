@@ -130,7 +130,8 @@ class MultiHeadAttention(Layer):
     def build(self, query_shape, value_shape=None, key_shape=None) -> None:
         query, value, key = self._shapes(query_shape, value_shape, key_shape)
         rank = len(query)
-        if self.attention_axes is not None and sorted(a % (rank - 1) if a < 0 else a
+        # Keras counts a negative axis from the end of the projected query (rank + 1 axes).
+        if self.attention_axes is not None and sorted(rank + a if a < 0 else a
                                                       for a in self.attention_axes) != list(range(1, rank - 1)):
             raise NotImplementedError(
                 f"MultiHeadAttention layer {self.name!r}: attention_axes={self.attention_axes} is not supported; "
