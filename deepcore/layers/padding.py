@@ -33,6 +33,11 @@ def _padding_pairs(padding, rank: int, name: str = "padding") -> conv_utils.Padd
     return pairs
 
 
+def _pairs_config(pairs: conv_utils.Padding) -> list:
+    """Per-axis (before, after) pairs as Keras's configs write them: one pair in 1-D."""
+    return list(pairs[0]) if len(pairs) == 1 else [list(p) for p in pairs]
+
+
 class ZeroPadding(Layer):
     """Adds zeros before and after each spatial axis: ``(batch, *spatial, C) -> (batch,
     *(n + before + after), C)``."""
@@ -52,7 +57,7 @@ class ZeroPadding(Layer):
         return conv_utils.pad(x, self.padding), lambda dy: conv_utils.crop(dy, self.padding)
 
     def get_config(self):
-        return {**super().get_config(), "padding": [list(p) for p in self.padding]}
+        return {**super().get_config(), "padding": _pairs_config(self.padding)}
 
 
 class Cropping(Layer):
@@ -80,7 +85,7 @@ class Cropping(Layer):
         return conv_utils.crop(x, self.cropping), lambda dy: conv_utils.pad(dy, self.cropping)
 
     def get_config(self):
-        return {**super().get_config(), "cropping": [list(p) for p in self.cropping]}
+        return {**super().get_config(), "cropping": _pairs_config(self.cropping)}
 
 
 class UpSampling(Layer):
@@ -131,6 +136,8 @@ class UpSampling(Layer):
         return resample(x, matrices)
 
     def get_config(self):
+        if self.rank == 1:  # Keras's UpSampling1D: one size and no interpolation argument
+            return {**super().get_config(), "size": self.size[0]}
         return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
 
 
