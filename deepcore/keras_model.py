@@ -28,12 +28,15 @@ from typing import Any
 from deepcore.layers.symbolic import SymbolicTensor
 
 # Keras's configuration keys that record nothing deepcore needs, and Keras-only options
-# accepted at these (default) values.
+# accepted at these (default) values: for every class ("*") and for some classes.
 _BOOKKEEPING = ("dtype", "build_config", "registered_name", "module", "shared_object_id")
-_KERAS_DEFAULTS = {"quantization_config": None, "lora_rank": None, "lora_alpha": None, "sparse": False, "ragged": False, "optional": False,
-                   "loss_scale_factor": None, "gradient_accumulation_steps": None, "autocast": True,
-                   "synchronized": False, "flash_attention": None, "use_cudnn": "auto", "renorm": False,
-                   "renorm_clipping": None, "renorm_momentum": 0.99}
+_KERAS_DEFAULTS = {
+    "*": {"quantization_config": None, "lora_rank": None, "lora_alpha": None, "sparse": False, "ragged": False,
+          "optional": False, "loss_scale_factor": None, "gradient_accumulation_steps": None, "autocast": True,
+          "synchronized": False, "flash_attention": None, "use_cudnn": "auto", "renorm": False,
+          "renorm_clipping": None, "renorm_momentum": 0.99},
+    "Resizing": {"antialias": False, "fill_mode": "constant", "fill_value": 0.0, "pad_to_aspect_ratio": False},
+}
 _OPERATIONS = "keras.src.ops"  # the module of Keras's operations recorded in a functional graph
 
 
@@ -101,7 +104,7 @@ def _sequential(config: dict):
 def _input(config: dict):
     from deepcore.layers import Input
 
-    _check_defaults(config, "InputLayer", ("batch_shape", "name", "dtype"))
+    _check_defaults(config, "InputLayer")
     shape = config.get("batch_shape") or [None, *config["shape"]]
     return Input(tuple(shape[1:]), dtype=config.get("dtype"), name=config.get("name"))
 
@@ -140,17 +143,18 @@ def _layer_arguments(config: dict, class_name: str) -> dict:
 def _arguments(config: dict, owner: str) -> dict:
     """A Keras config without its bookkeeping and its Keras-only options at their defaults;
     serialized objects inside (initializers, regularizers...) cleaned the same way."""
-    _check_defaults(config, owner, ())
-    return {key: _plain(value) for key, value in config.items()
-            if key not in _BOOKKEEPING and key not in _KERAS_DEFAULTS}
+    defaults = _check_defaults(config, owner)
+    return {key: _plain(value) for key, value in config.items() if key not in _BOOKKEEPING and key not in defaults}
 
 
-def _check_defaults(config: dict, class_name: str, kept: tuple) -> None:
-    """Refuse a Keras-only option set away from its default."""
-    for key, default in _KERAS_DEFAULTS.items():
-        if key in config and key not in kept and config[key] != default:
+def _check_defaults(config: dict, class_name: str) -> dict:
+    """Refuse a Keras-only option set away from its default; the options of ``class_name``."""
+    defaults = {**_KERAS_DEFAULTS["*"], **_KERAS_DEFAULTS.get(class_name, {})}
+    for key, default in defaults.items():
+        if key in config and config[key] != default:
             raise NotImplementedError(f"Keras {class_name} {config.get('name')!r}: {key}={config[key]!r} is not "
                                       "supported by deepcore.")
+    return defaults
 
 
 # --- functional graphs --------------------------------------------------------------------------
@@ -385,6 +389,12 @@ def _keras_layer(layer) -> dict:
 
     config = layer.get_config()
     config.pop("input_shape", None)
+    if config.get("trainable") is True:  # Keras's default; some of its layers (SpatialDropout) take no such argument
+        del config["trainable"]
+    for key, value in config.items():
+        if isinstance(value, dict) and value.get("class_name") == "Regularizer":  # Keras's L1L2
+            config[key] = {"module": "keras.regularizers", "class_name": "L1L2", "config": value["config"],
+                           "registered_name": None}
     if isinstance(layer, InputLayer):
         config = {"batch_shape": [None, *layer.input_shape[1:]], "dtype": "float32", "name": layer.name}
     if "layer" in config:  # TimeDistributed's layer; Bidirectional's forward and backward layers

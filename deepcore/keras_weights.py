@@ -79,7 +79,7 @@ def assign_from(model, file, path: str) -> None:
                          "Give the first layer input_shape=..., or call model.build(input_shape) first.")
     updates = []
     for layer, group in layer_groups(model):
-        if not layer.weights:
+        if not layer.keras_weight_paths():  # no weights, or none Keras keeps (given constants)
             continue
         arrays = []
         for variable, relative in zip(layer.weights, layer.keras_weight_paths()):

@@ -286,3 +286,30 @@ def test_the_compile_settings_of_a_one_output_model_are_written_as_keras_does(ba
     loaded = load_model(tmp_path / "compiled.keras")
     assert type(loaded.optimizer).__name__ == "SGD" and loaded.metrics_names == ["loss", "accuracy", "auc"]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_written_layer_configs_take_kerass_forms(backend, tmp_path):
+    model = Sequential([L.Input((6, 4)), L.ZeroPadding1D((1, 2)), L.Cropping1D((1, 0)), L.UpSampling1D(2),
+                        L.Conv1D(3, 2, kernel_regularizer="l2"), L.Flatten(), L.Dense(2), L.Normalization(mean=1.0, variance=4.0)])
+    model.save(tmp_path / "forms.keras")
+    with zipfile.ZipFile(tmp_path / "forms.keras") as archive:
+        layers = {spec["class_name"]: spec["config"] for spec in json.loads(archive.read("config.json"))["config"]["layers"]}
+    assert layers["ZeroPadding1D"]["padding"] == [1, 2] and layers["Cropping1D"]["cropping"] == [1, 0]
+    assert layers["UpSampling1D"]["size"] == 2 and "interpolation" not in layers["UpSampling1D"]
+    assert layers["Conv1D"]["kernel_regularizer"]["class_name"] == "L1L2"  # Keras's class with l1 and l2
+    assert all("trainable" not in config for config in layers.values())  # Keras's default; some take no such argument
+    loaded = load_model(tmp_path / "forms.keras")  # the Normalization's given constants come from its config
+    x = np.random.default_rng(0).standard_normal((2, 6, 4)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_keras_only_options_are_accepted_at_their_defaults_per_class():
+    from deepcore.keras_model import layer_from_keras
+
+    spec = {"class_name": "Resizing", "config": {"name": "resize", "height": 4, "width": 4, "interpolation": "bilinear",
+                                                 "crop_to_aspect_ratio": False, "pad_to_aspect_ratio": False,
+                                                 "fill_mode": "constant", "fill_value": 0.0, "antialias": False}}
+    assert (layer_from_keras(spec).height, layer_from_keras(spec).width) == (4, 4)
+    spec["config"]["antialias"] = True
+    with pytest.raises(NotImplementedError, match="antialias=True is not supported"):
+        layer_from_keras(spec)
