@@ -59,6 +59,8 @@ def load_keras_model(path: str, compile: bool = True):
     compile_config = config.get("compile_config")
     if compile and compile_config:
         model.compile(**_compile_arguments(compile_config))
+        with h5py.File(io.BytesIO(weights), "r") as file:
+            keras_weights.assign_optimizer_from(model, file, path)
     return model
 
 
@@ -301,9 +303,9 @@ def _plain(value):
 
 # --- writing ------------------------------------------------------------------------------------
 def save_keras_model(model, path: str, overwrite: bool = True) -> None:
-    """Write ``model`` as a Keras 3 ``.keras`` file (architecture, weights and, for a model of
-    one output, the compile settings; Keras's ``load_model`` reads it), atomically. The
-    optimizer's state stays behind: ``model.save`` to a ``.deepcore`` file keeps it."""
+    """Write ``model`` as a Keras 3 ``.keras`` file (architecture, weights, the optimizer's
+    state and, for a model of one output, the compile settings; Keras's ``load_model`` reads
+    it and goes on training where deepcore stopped), atomically."""
     import datetime
     import os
 

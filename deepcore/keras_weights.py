@@ -6,8 +6,8 @@ case>``, numbered per class in that order (``dense``, ``dense_1``...); a layer's
 are the datasets ``vars/0``, ``vars/1``... in creation order, and a layer made of sublayers
 keeps theirs below it (``lstm/cell/vars/0``, ``bidirectional/forward_layer/cell/vars/0``,
 ``multi_head_attention/query_dense/vars/0``). Each deepcore layer names these paths for its
-weights, in `get_weights` order (`Layer.keras_weight_paths`). The optimizer's state is not
-read or written (``model.save`` keeps it in deepcore's own format).
+weights, in `get_weights` order (`Layer.keras_weight_paths`). The optimizer's state is
+``optimizer/vars/<i>`` in Keras's order (`optimizer_arrays`), read into a compiled model.
 
 A model called as a layer inside a functional model keeps its own group with its layers
 below it, as Keras's. Reading and writing need h5py (``pip install "deepcore[h5]"``); loading never executes code.
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 
 from deepcore.identifiers import snake_case
+from deepcore.registry import get_backend
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -67,9 +69,11 @@ def layer_groups(model, prefix: str = "layers") -> list[tuple[Any, str]]:
 
 def load_weights(model, path: str) -> None:
     """Set ``model``'s weights from the Keras weights file at ``path``; every weight is found
-    and its shape checked before any is changed."""
+    and its shape checked before any is changed. A compiled model also takes the optimizer's
+    state when the file has it (`assign_optimizer_from`)."""
     with h5py_module().File(path, "r") as file:
         assign_from(model, file, path)
+        assign_optimizer_from(model, file, path)
 
 
 def assign_from(model, file, path: str) -> None:
@@ -100,6 +104,55 @@ def assign_from(model, file, path: str) -> None:
         layer.set_weights(arrays)
 
 
+def optimizer_arrays(model) -> list:
+    """The optimizer's state as Keras 3 keeps it: ``iterations``, the learning rate (unless a
+    schedule gives it), then the slots in `Optimizer.keras_slot_blocks` order and the
+    optimizer's extra scalars."""
+    optimizer = model.optimizer
+    variables = model.trainable_variables
+    names = optimizer.state_names()
+    backend = get_backend()
+    host = [np.asarray(backend.to_numpy(a)) for a in optimizer.state(variables)]
+    by_slot = {(i, name): host[i * len(names) + k] for i in range(len(variables)) for k, name in enumerate(names)}
+    arrays = [np.asarray(optimizer.iterations, dtype=np.int64)]
+    if not callable(optimizer.learning_rate):
+        arrays.append(np.asarray(optimizer.learning_rate, dtype=np.float32))
+    for block in optimizer.keras_slot_blocks():
+        arrays += [by_slot[(i, name)] for i in range(len(variables)) for name in block]
+    return arrays + [np.asarray(value, dtype=np.float32) for value in optimizer.keras_extra_variables()]
+
+
+def assign_optimizer_from(model, file, path: str) -> None:
+    """Restore the optimizer's state from the file's ``optimizer/vars`` (Keras's layout, see
+    `optimizer_arrays`), when the model is compiled and the file has one; a layout that does
+    not fit (another optimizer or settings) is skipped with a warning, as Keras does."""
+    optimizer = model.optimizer
+    if optimizer is None or "optimizer/vars" not in file:
+        return
+    stored = file["optimizer/vars"]
+    expected = optimizer_arrays(model)
+    found = [np.asarray(stored[str(i)]) for i in range(len(stored))]
+    if len(found) != len(expected) or any(a.shape != b.shape for a, b in zip(found, expected)):
+        warnings.warn(f"'{path}': skipping the optimizer state: it has {len(found)} variables, optimizer "
+                      f"{optimizer.name!r} keeps {len(expected)} (another optimizer or other settings).",
+                      UserWarning, stacklevel=3)
+        return
+    iterations = int(found[0])
+    if not callable(optimizer.learning_rate):
+        optimizer.learning_rate = float(found[1])
+    variables = model.trainable_variables
+    position = 2 if not callable(optimizer.learning_rate) else 1
+    by_slot = {}
+    for block in optimizer.keras_slot_blocks():
+        for i in range(len(variables)):
+            for name in block:
+                by_slot[(i, name)] = found[position]
+                position += 1
+    backend = get_backend()
+    optimizer.set_state(variables, [backend.asarray(by_slot[(i, name)], dtype=variables[i].value.dtype)
+                                    for i in range(len(variables)) for name in optimizer.state_names()], iterations)
+
+
 def save_weights(model, path: str, overwrite: bool = True) -> None:
     """Write ``model``'s weights to ``path`` in Keras's layout (Keras's ``load_weights``
     reads it), atomically."""
@@ -111,10 +164,14 @@ def save_weights(model, path: str, overwrite: bool = True) -> None:
 
 
 def weights_bytes(model) -> bytes:
-    """``model``'s weights as the bytes of a Keras weights file."""
+    """``model``'s weights as the bytes of a Keras weights file, with the optimizer's state
+    once it has taken a step."""
     buffer = io.BytesIO()
     with h5py_module().File(buffer, "w") as file:
         file.create_group("vars")
+        if model.optimizer is not None and model.optimizer.iterations:
+            for index, array in enumerate(optimizer_arrays(model)):
+                file.create_dataset(f"optimizer/vars/{index}", data=array)
         for layer, group in layer_groups(model):
             file.create_group(f"{group}/vars")
             for relative, array in [*zip(layer.keras_weight_paths(), layer.get_weights()),

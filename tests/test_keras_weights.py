@@ -7,6 +7,7 @@ with Keras's own layers; deepcore's file of the same model must hold exactly the
 import numpy as np
 import pytest
 
+import deepcore as dc
 from deepcore import keras_weights
 from deepcore.layers import (
     GRU, LSTM, BatchNormalization, Bidirectional, Dense, Input, MultiHeadAttention, TimeDistributed,
@@ -162,3 +163,98 @@ def test_without_h5py_the_error_says_how_to_install_it(backend, tmp_path, monkey
     monkeypatch.setattr(builtins, "__import__", no_h5py)
     with pytest.raises(ImportError, match=r'pip install "deepcore\[h5\]"'):
         model().save_weights(tmp_path / "model.weights.h5")
+
+
+# --- the optimizer's state ----------------------------------------------------------------------
+
+def small_model(optimizer) -> Sequential:
+    model = Sequential([Input((3,)), Dense(2)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+def small_data():
+    rng = np.random.default_rng(4)
+    return rng.standard_normal((16, 3)).astype("float32"), rng.standard_normal((16, 2)).astype("float32")
+
+
+# Keras 3.15.1's optimizer.variables for Dense(2) on 3 inputs (kernel k, bias b), in order.
+KERAS_ORDER = {
+    "adam-amsgrad": ["iteration", "learning_rate", "k momentum", "k velocity", "b momentum", "b velocity",
+                     "k velocity_hat", "b velocity_hat"],
+    "rmsprop-centered": ["iteration", "learning_rate", "k velocity", "b velocity", "k momentum", "b momentum",
+                         "k average_gradient", "b average_gradient"],
+    "adam-ema": ["iteration", "learning_rate", "k average", "b average", "k momentum", "k velocity", "b momentum",
+                 "b velocity"],
+    "nadam": ["iteration", "learning_rate", "k momentum", "k velocity", "b momentum", "b velocity", "u_product"],
+}
+OPTIMIZERS = {
+    "adam-amsgrad": lambda: dc.optimizers.Adam(0.01, amsgrad=True),
+    "rmsprop-centered": lambda: dc.optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    "adam-ema": lambda: dc.optimizers.Adam(0.01, use_ema=True),
+    "nadam": lambda: dc.optimizers.Nadam(0.01),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_ORDER))
+def test_the_optimizer_state_is_written_in_kerass_order(backend, tmp_path, name):
+    model = small_model(OPTIMIZERS[name]())
+    model.fit(*small_data(), epochs=1, batch_size=8, verbose=0)
+    model.save_weights(tmp_path / "m.weights.h5")
+    optimizer, variables = model.optimizer, model.trainable_variables
+    state = dict(zip([(v.name.rsplit("/", 1)[1][0], slot) for v in variables for slot in optimizer.state_names()],
+                     [backend.to_numpy(a) for a in optimizer.state(variables)]))
+    with h5py.File(tmp_path / "m.weights.h5", "r") as file:
+        stored = [np.asarray(file[f"optimizer/vars/{i}"]) for i in range(len(file["optimizer/vars"]))]
+    assert len(stored) == len(KERAS_ORDER[name])
+    for entry, array in zip(KERAS_ORDER[name], stored):
+        if entry == "iteration":
+            assert int(array) == optimizer.iterations == 2
+        elif entry == "learning_rate":
+            assert float(array) == pytest.approx(0.01)
+        elif entry == "u_product":
+            assert float(array) == pytest.approx(optimizer._momentum_product(2))
+        else:
+            letter, slot = entry.split()
+            np.testing.assert_array_equal(array, state[(letter, slot)], err_msg=entry)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_training_resumes_exactly_from_a_keras_weights_file(backend, tmp_path, name):
+    x, y = small_data()
+    first = small_model(OPTIMIZERS[name]())
+    first.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    first.save_weights(tmp_path / "m.weights.h5")
+    resumed = small_model(OPTIMIZERS[name]())
+    resumed.load_weights(tmp_path / "m.weights.h5")
+    assert resumed.optimizer.iterations == first.optimizer.iterations
+    restarted = small_model(OPTIMIZERS[name]())
+    restarted.set_weights(first.get_weights())  # the same weights, the optimizer from scratch
+    for model in (first, resumed, restarted):
+        model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    for a, b in zip(first.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.allclose(a, b) for a, b in zip(first.get_weights(), restarted.get_weights()))
+
+
+def test_another_optimizers_state_is_skipped_with_a_warning(backend, tmp_path):
+    saved = small_model(dc.optimizers.Adam(0.01))
+    saved.fit(*small_data(), epochs=1, verbose=0)
+    saved.save_weights(tmp_path / "m.weights.h5")
+    other = small_model(dc.optimizers.SGD(0.1, momentum=0.9))
+    with pytest.warns(UserWarning, match="skipping the optimizer state: it has 6 variables, optimizer 'sgd' keeps 4"):
+        other.load_weights(tmp_path / "m.weights.h5")
+    for a, b in zip(saved.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the weights load all the same
+    assert other.optimizer.iterations == 0
+
+
+def test_a_changed_learning_rate_comes_back_as_keras_keeps_it(backend, tmp_path):
+    """Keras stores the learning rate as an optimizer variable (e.g. after ReduceLROnPlateau)."""
+    saved = small_model(dc.optimizers.Adam(0.01))
+    saved.fit(*small_data(), epochs=1, verbose=0)
+    saved.optimizer.learning_rate = 0.003
+    saved.save_weights(tmp_path / "m.weights.h5")
+    loaded = small_model(dc.optimizers.Adam(0.01))
+    loaded.load_weights(tmp_path / "m.weights.h5")
+    assert loaded.optimizer.learning_rate == pytest.approx(0.003)

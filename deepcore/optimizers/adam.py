@@ -22,6 +22,12 @@ class Adam(Optimizer):
     def slot_names(self):
         return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
 
+    def keras_slot_blocks(self):
+        blocks = super().keras_slot_blocks()
+        if not self.amsgrad:
+            return blocks
+        return blocks[:-1] + [("momentum", "velocity"), ("velocity_hat",)]  # Keras adds the maxima last
+
     def update_step(self, variable, gradient, learning_rate, slots):
         t = self.iterations + 1
         alpha = learning_rate * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)

@@ -76,6 +76,17 @@ class Optimizer:
         """`slot_names`, then ``"average"`` (the weights' moving average) with ``use_ema``."""
         return self.slot_names() + (("average",) if self.use_ema else ())
 
+    def keras_slot_blocks(self) -> list[tuple[str, ...]]:
+        """The order of Keras 3's optimizer variables after ``iterations`` and the learning
+        rate, as blocks of slot names: each block's slots variable by variable (``[("m",
+        "v")]``: m_0, v_0, m_1, v_1...), block after block. With ``use_ema`` Keras keeps the
+        averages first."""
+        return ([("average",)] if self.use_ema else []) + [self.slot_names()]
+
+    def keras_extra_variables(self) -> list[float]:
+        """Scalars Keras keeps after the slots (Nadam's momentum product)."""
+        return []
+
     def initial_slot_value(self, name: str) -> float:
         return 0.0
 

@@ -26,6 +26,9 @@ class Nadam(Optimizer):
     def slot_names(self):
         return ("momentum", "velocity")
 
+    def keras_extra_variables(self):
+        return [self._momentum_product(self.iterations)]  # Keras's u_product, kept as a variable
+
     def _mu(self, t: int) -> float:
         return self.beta_1 * (1.0 - 0.5 * MOMENTUM_DECAY ** t)
 

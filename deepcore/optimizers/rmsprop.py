@@ -25,6 +25,10 @@ class RMSprop(Optimizer):
             + (("average_gradient",) if self.centered else ())
         )
 
+    def keras_slot_blocks(self):
+        # Keras creates each kind of slot for every variable before the next kind.
+        return super().keras_slot_blocks()[:-1] + [(name,) for name in self.slot_names()]
+
     def update_step(self, variable, gradient, learning_rate, slots):
         xp = array_namespace(gradient)
         velocity = slots["velocity"]
