@@ -37,6 +37,17 @@ def is_hdf5(path: str) -> bool:
         return False
 
 
+def status() -> str:
+    """One line for ``deepcore info``: whether Keras's files can be read and written here."""
+    import importlib.util
+
+    if importlib.util.find_spec("h5py") is None:
+        return 'off (h5py is not installed: pip install "deepcore[h5]")'
+    from importlib.metadata import version
+
+    return f"on (h5py {version('h5py')})"
+
+
 def h5py_module():
     """h5py, or an ImportError that says how to install it."""
     try:

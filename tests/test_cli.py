@@ -1,5 +1,6 @@
 """The ``deepcore`` command line: info, train and predict, run as a user would (subprocesses)."""
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -53,6 +54,9 @@ def test_info_lists_every_backend_with_its_availability(tmp_path):
     assert as_json.returncode == 0, as_json.stderr
     facts = json.loads(as_json.stdout)
     assert facts["deepcore"] == dc.__version__
+    h5py_installed = importlib.util.find_spec("h5py") is not None
+    assert facts["keras_files"].startswith("on (h5py" if h5py_installed else 'off (h5py is not installed: pip install')
+    assert f"Keras files (.keras, .weights.h5): {facts['keras_files']}" in text.stdout
     expected = {record.name: record.available for record in list_backends()}
     assert {entry["name"]: entry["available"] for entry in facts["backends"]} == expected
     for entry in facts["backends"]:

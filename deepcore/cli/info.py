@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 def collect() -> dict:
     """The version, the platform, the settings and one record per registered backend."""
     import deepcore
+    from deepcore import keras_weights
     from deepcore.registry import get_backend, list_backends, make_backend
 
     backends = []
@@ -55,6 +56,7 @@ def collect() -> dict:
         "DEEPCORE_BACKEND": os.environ.get("DEEPCORE_BACKEND"),
         "DEEPCORE_DEVICE": os.environ.get("DEEPCORE_DEVICE"),
         "default_backend": _default_backend(get_backend),
+        "keras_files": keras_weights.status(),
         "backends": backends,
     }
 
@@ -72,6 +74,7 @@ def format_facts(facts: dict) -> str:
         f"deepcore {facts['deepcore']} (Python {facts['python']}, {facts['platform']})",
         f"floatx: {facts['floatx']}",
         f"default backend: {facts['default_backend']}",
+        f"Keras files (.keras, .weights.h5): {facts['keras_files']}",
     ]
     for variable in ("DEEPCORE_BACKEND", "DEEPCORE_DEVICE"):
         if facts[variable]:
