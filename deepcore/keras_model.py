@@ -303,9 +303,9 @@ def _plain(value):
 
 # --- writing ------------------------------------------------------------------------------------
 def save_keras_model(model, path: str, overwrite: bool = True) -> None:
-    """Write ``model`` as a Keras 3 ``.keras`` file (architecture, weights, the optimizer's
-    state and, for a model of one output, the compile settings; Keras's ``load_model`` reads
-    it and goes on training where deepcore stopped), atomically."""
+    """Write ``model`` as a Keras 3 ``.keras`` file (architecture, weights, compile settings
+    and the optimizer's state; Keras's ``load_model`` reads it and goes on training where
+    deepcore stopped), atomically."""
     import datetime
     import os
 
@@ -335,27 +335,42 @@ KERAS_VERSION = "3.15.1"  # the Keras whose format these files follow (checked a
 
 
 def _keras_compile_config(model) -> dict | None:
-    """Keras's ``compile_config`` of a compiled model of one output, else None (several
-    outputs' losses and metrics stay in deepcore's own files)."""
+    """Keras's ``compile_config`` of a compiled model, or None: with several outputs the
+    losses, loss weights and metrics are dicts by output name."""
     from deepcore import losses
     from deepcore.saving import serialize_object
 
-    if model.optimizer is None or model.loss is None or model._output_names() is not None:
+    if model.optimizer is None or model.loss is None:
         return None
-    loss, loss_weights = model.loss, None
-    if isinstance(loss, losses.ScaledLoss):
-        loss, loss_weights = loss.loss, loss.weight
+
+    def keras_loss(loss) -> dict:
+        return _keras_object(serialize_object(loss, "loss"), "keras.losses")
+
+    def keras_metrics(metrics: list) -> Any:
+        def one(metric) -> dict:
+            return _keras_object(serialize_object(metric, "metric"), "keras.metrics")
+
+        names = model._output_names()
+        if names is None:
+            return [one(metric) for metric in metrics]
+        return {name: [one(m.metric) for m in metrics if m.output_name == name] for name in names}
+
+    loss = model.loss
+    if isinstance(loss, losses.MultiOutputLoss):
+        keras_losses = dict(zip(loss.output_names, (keras_loss(term) for term in loss.losses)))
+        loss_weights = dict(zip(loss.output_names, loss.weights))
+    elif isinstance(loss, losses.ScaledLoss):
+        keras_losses, loss_weights = keras_loss(loss.loss), loss.weight
+    else:
+        keras_losses, loss_weights = keras_loss(loss), None
     optimizer = _keras_object(serialize_object(model.optimizer, "optimizer"), "keras.optimizers")
     schedule = optimizer["config"].get("learning_rate")
     if isinstance(schedule, dict):
         optimizer["config"]["learning_rate"] = _keras_object(schedule, "keras.optimizers.schedules")
     return {
-        "optimizer": optimizer,
-        "loss": _keras_object(serialize_object(loss, "loss"), "keras.losses"),
-        "loss_weights": loss_weights,
-        "metrics": [_keras_object(serialize_object(m, "metric"), "keras.metrics") for m in model.compiled_metrics],
-        "weighted_metrics": [_keras_object(serialize_object(m, "metric"), "keras.metrics")
-                             for m in model.compiled_weighted_metrics],
+        "optimizer": optimizer, "loss": keras_losses, "loss_weights": loss_weights,
+        "metrics": keras_metrics(model.compiled_metrics),
+        "weighted_metrics": keras_metrics(model.compiled_weighted_metrics),
         "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
     }
 

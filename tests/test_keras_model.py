@@ -313,3 +313,17 @@ def test_keras_only_options_are_accepted_at_their_defaults_per_class():
     spec["config"]["antialias"] = True
     with pytest.raises(NotImplementedError, match="antialias=True is not supported"):
         layer_from_keras(spec)
+
+
+def test_several_outputs_write_their_losses_weights_and_metrics_by_name(backend, tmp_path):
+    path, _ = keras_file(tmp_path, CONFIGS["dictio"])
+    model = load_model(path)
+    model.save(tmp_path / "again.keras")
+    with zipfile.ZipFile(tmp_path / "again.keras") as archive:
+        config = json.loads(archive.read("config.json"))["compile_config"]
+    assert {name: spec["class_name"] for name, spec in config["loss"].items()} == {
+        "out": "BinaryCrossentropy", "aux": "MeanSquaredError"}
+    assert config["loss_weights"] == {"out": 1.0, "aux": 1.0}
+    assert {name: [m["config"]["name"] for m in metrics] for name, metrics in config["metrics"].items()} == {
+        "out": ["accuracy"], "aux": []}
+    assert load_model(tmp_path / "again.keras").metrics_names == model.metrics_names
