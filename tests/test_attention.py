@@ -190,6 +190,40 @@ def test_inputs_of_higher_rank_attend_over_all_middle_axes(backend, float64):
     np.testing.assert_allclose(backend.to_numpy(scores), probs.reshape(2, 2, 2, 3, 3, 2), rtol=RTOL64, atol=1e-12)
 
 
+def test_attention_over_some_axes_treats_the_others_as_batch(backend, float64):
+    """(batch, 3, 4, dim) attending over axis 2 only: each of the 3 rows attends within itself;
+    over (2, 3) of a rank-5 input likewise per index of axis 1 (Keras's attention_axes)."""
+    rng = np.random.default_rng(9)
+    for shape, axes in [((2, 3, 4, 5), (2,)), ((2, 3, 2, 2, 5), (2, 3)), ((2, 3, 4, 5), (1,))]:
+        q, v = rng.standard_normal(shape), rng.standard_normal(shape[:-1] + (6,))
+        layer = MultiHeadAttention(num_heads=2, key_dim=3, attention_axes=axes)
+        layer.build(q.shape, v.shape)
+        layer.set_weights([0.5 * rng.standard_normal(w.shape) for w in layer.get_weights()])
+        y, scores = layer(on(backend, q), on(backend, v), return_attention_scores=True)
+        others = [a for a in range(1, len(shape) - 1) if a not in axes]
+        order = (0, *others, *axes, len(shape) - 1)
+        lead = int(np.prod([shape[a] for a in others]))
+        flat_q = np.transpose(q, order).reshape(shape[0] * lead, -1, shape[-1])
+        flat_v = np.transpose(v, order).reshape(shape[0] * lead, -1, 6)
+        expected, probs = reference(flat_q, flat_v, flat_v, layer.get_weights(), 1 / np.sqrt(3))
+        permuted = [shape[a] for a in order[:-1]]
+        expected = np.transpose(expected.reshape(*permuted, shape[-1]), np.argsort(order))
+        np.testing.assert_allclose(backend.to_numpy(y), expected, rtol=RTOL64, atol=1e-12, err_msg=str(axes))
+        attended = [shape[a] for a in axes]
+        expected_scores = probs.reshape(shape[0], *[shape[a] for a in others], 2, *attended, *attended)
+        assert tuple(scores.shape) == expected_scores.shape == tuple(
+            layer.compute_output_shape([q.shape, v.shape, v.shape], return_attention_scores=True)[1])
+        np.testing.assert_allclose(backend.to_numpy(scores), expected_scores, rtol=RTOL64, atol=1e-12)
+        check_each_input(backend, layer, [q, v, v], f"attention_axes={axes}", layer.weights)
+
+
+def test_masks_with_attention_over_some_axes_are_refused(backend):
+    layer = MultiHeadAttention(num_heads=1, key_dim=2, attention_axes=(2,))
+    x = backend.asarray(np.zeros((1, 2, 3, 4), "float32"))
+    with pytest.raises(NotImplementedError, match="masks .* with attention over some of the axes"):
+        layer(x, x, use_causal_mask=True)
+
+
 GRADIENT_CASES = [
     (dict(num_heads=2, key_dim=3), {}),
     (dict(num_heads=2, key_dim=3, value_dim=2, use_gate=True, output_shape=4), dict(use_causal_mask=True)),
@@ -343,9 +377,9 @@ def test_kernel_constraint_applies_to_every_projection(backend):
     (lambda: MultiHeadAttention(num_heads=1, key_dim=2)(dc.layers.Input((4, 3)), dc.layers.Input((5, 3)),
                                                         dc.layers.Input((6, 3))),
      "all dimensions of value and key but the last"),
-    (lambda: MultiHeadAttention(num_heads=1, key_dim=2, attention_axes=2)(dc.layers.Input((4, 3, 2)),
+    (lambda: MultiHeadAttention(num_heads=1, key_dim=2, attention_axes=3)(dc.layers.Input((4, 3, 2)),
                                                                           dc.layers.Input((4, 3, 2))),
-     "attention_axes"),
+     r"attention_axes=\(3,\) must name axes between batch and features"),
     (lambda: MultiHeadAttention(num_heads=0, key_dim=2), "num_heads must be a positive integer"),
     (lambda: MultiHeadAttention(num_heads=1, key_dim=2, dropout=1.0), "dropout must be in"),
     (lambda: MultiHeadAttention(num_heads=1, key_dim=2, activity_regularizer="l2"), "activity_regularizer"),

@@ -8,7 +8,9 @@ MultiHeadAttention:
 ``mha(x, x)``): query ``(batch, T, query_dim)``, value ``(batch, S, value_dim_in)``, key
 ``(batch, S, key_dim_in)`` -> ``(batch, T, query_dim)`` (or ``(batch, T, *output_shape)``).
 Inputs of higher rank, ``(batch, *axes, dim)``, attend over all their middle axes at once
-(Keras's ``attention_axes=None``).
+(Keras's ``attention_axes=None``), or over the ``attention_axes`` given, the other middle axes
+then acting as batch axes; the scores are ``(batch, *other axes, heads, *query's attended
+axes, *key's attended axes)``, as Keras's.
 
 Per head ``h`` (scale ``1 / sqrt(key_dim)``)::
 
@@ -130,13 +132,7 @@ class MultiHeadAttention(Layer):
     def build(self, query_shape, value_shape=None, key_shape=None) -> None:
         query, value, key = self._shapes(query_shape, value_shape, key_shape)
         rank = len(query)
-        # Keras counts a negative axis from the end of the projected query (rank + 1 axes).
-        if self.attention_axes is not None and sorted(rank + a if a < 0 else a
-                                                      for a in self.attention_axes) != list(range(1, rank - 1)):
-            raise NotImplementedError(
-                f"MultiHeadAttention layer {self.name!r}: attention_axes={self.attention_axes} is not supported; "
-                f"only attention over all the axes between batch and features (None, here {tuple(range(1, rank - 1))})."
-            )
+        self._axes(rank)  # checks attention_axes
         heads = self.num_heads
         self.query_kernel, self.query_bias = self._projection("query", query[-1], (heads, self.key_dim))
         self.key_kernel, self.key_bias = self._projection("key", key[-1], (heads, self.key_dim))
@@ -149,6 +145,19 @@ class MultiHeadAttention(Layer):
         self.input_shapes = [query, value, key]
         self.input_shape = query
         self.built = True
+
+    def _axes(self, rank: int) -> tuple[tuple, tuple]:
+        """(the middle axes not attended over, the attended ones) for inputs of ``rank``;
+        Keras counts a negative attention axis from the end of the projected query (rank + 1
+        axes)."""
+        middle = tuple(range(1, rank - 1))
+        if self.attention_axes is None:
+            return (), middle
+        attended = tuple(sorted({rank + a if a < 0 else a for a in self.attention_axes}))
+        if not attended or any(a not in middle for a in attended):
+            raise ValueError(f"MultiHeadAttention layer {self.name!r}: attention_axes={self.attention_axes} must "
+                             f"name axes between batch and features, {middle} for inputs of rank {rank}.")
+        return tuple(a for a in middle if a not in attended), attended
 
     def _projection(self, name: str, fan_in: int, out_shape: tuple, kernel_shape: tuple | None = None) -> tuple:
         # Keras's EinsumDense: kernel (in, *out) unless given; bias (*out,). Its variance-scaling
@@ -185,7 +194,9 @@ class MultiHeadAttention(Layer):
         output = (*query[:-1], *(self._output_shape or query[-1:]))
         if not return_attention_scores:
             return output
-        return [output, (query[0], self.num_heads, *query[1:-1], *value[1:-1])]
+        others, attended = self._axes(len(query))
+        return [output, (query[0], *(query[a] for a in others), self.num_heads, *(query[a] for a in attended),
+                         *(value[a] for a in attended))]
 
     def compute_mask(self, inputs, mask=None):
         """The query's mask goes on with the output (Keras)."""
@@ -225,9 +236,19 @@ class MultiHeadAttention(Layer):
                              f"(+ [attention_mask]); received {type(inputs).__name__}.")
         query, value, key = inputs[:3]
         xp = array_namespace(query)
-        batch, query_axes, value_axes = query.shape[0], query.shape[1:-1], value.shape[1:-1]
-        # Positions flattened: (batch, T, dim) and (batch, S, dim).
-        flat = [xp.reshape(x, (batch, -1, x.shape[-1])) for x in (query, value, key)]
+        others, attended = self._axes(query.ndim)
+        if others and (len(inputs) == 4 or mask is not None or use_causal_mask or self.sliding_window is not None):
+            raise NotImplementedError(f"MultiHeadAttention layer {self.name!r}: masks (attention_mask, input masks, "
+                                      "use_causal_mask, sliding_window) with attention over some of the axes are "
+                                      "not supported.")
+        # The axes not attended over join the batch axis, the attended ones are flattened:
+        # (batch * others, T, dim) and (batch * others, S, dim).
+        order = (0, *others, *attended, query.ndim - 1)
+        lead = tuple(query.shape[a] for a in others)
+        batch = query.shape[0] * math.prod(lead)
+        query_axes = tuple(query.shape[a] for a in attended)
+        value_axes = tuple(value.shape[a] for a in attended)
+        flat = [xp.reshape(xp.permute_dims(x, order), (batch, -1, x.shape[-1])) for x in (query, value, key)]
         steps, sources = flat[0].shape[1], flat[1].shape[1]
         allowed = self._allowed(inputs[3] if len(inputs) == 4 else None, mask, use_causal_mask, batch, steps,
                                 sources, xp, array_device(query))
@@ -260,13 +281,16 @@ class MultiHeadAttention(Layer):
         y = heads_out @ output_matrix
         if self.output_bias is not None:
             y = y + xp.reshape(self.output_bias.value, (output_width,))
-        output = xp.reshape(y, (batch, *query_axes, *self.output_kernel.shape[2:]))
+        output_dims = tuple(self.output_kernel.shape[2:])
+        unflatten = _unflatten(xp, (query.shape[0], *lead, *query_axes), order)
+        output = unflatten(xp.reshape(y, (batch, steps, *output_dims)), len(output_dims))
 
         def backprop(dy):
             d_output, d_scores = (dy[0], dy[1]) if return_attention_scores else (dy, None)
             if d_output is None:  # only the scores have a gradient: the weights get zeros
                 d_output = xp.zeros_like(output)
-            flat_dy = xp.reshape(d_output, (batch * steps, output_width))
+            output_order = (*order[:-1], *range(query.ndim - 1, query.ndim - 1 + len(output_dims)))
+            flat_dy = xp.reshape(xp.permute_dims(d_output, output_order), (batch * steps, output_width))
             self.output_kernel.grad = xp.reshape(xp.matrix_transpose(heads_out) @ flat_dy, self.output_kernel.shape)
             if self.output_bias is not None:
                 self.output_bias.grad = xp.reshape(column_sums(flat_dy), self.output_bias.shape)
@@ -286,11 +310,13 @@ class MultiHeadAttention(Layer):
                 # ignores (each row of d_raw sums to 0): its gradient is exactly zero, where
                 # the computed one is rounding noise (as Keras's).
                 self.key_bias.grad = xp.zeros_like(self.key_bias.value)
-            grads = [xp.reshape(dq, query.shape), xp.reshape(dv, value.shape), xp.reshape(dk, key.shape)]
+            grads = [unflatten(dq, 1),
+                     _unflatten(xp, (value.shape[0], *lead, *value_axes), order)(dv, 1),
+                     _unflatten(xp, (key.shape[0], *lead, *value_axes), order)(dk, 1)]
             return grads + [None] * (len(inputs) - 3)
 
         if return_attention_scores:
-            scores_out = xp.reshape(probs, (batch, self.num_heads, *query_axes, *value_axes))
+            scores_out = xp.reshape(probs, (query.shape[0], *lead, self.num_heads, *query_axes, *value_axes))
             return [output, scores_out], backprop
         return output, backprop
 
@@ -532,6 +558,19 @@ class AdditiveAttention(Attention):
         config = super().get_config()
         del config["score_mode"]
         return config
+
+
+def _unflatten(xp, shape: tuple, order: tuple) -> Callable:
+    """The inverse of MultiHeadAttention's flattening of an input's positions: ``(batch *
+    others, positions, *trailing)`` -> ``shape`` (batch, others, attended axes) plus the
+    trailing axes, in the input's own axis order again (``order`` took it to that one)."""
+    inverse = [order.index(a) for a in range(len(order) - 1)]
+
+    def apply(x, trailing: int):
+        x = xp.reshape(x, (*shape, *x.shape[2:]))
+        return xp.permute_dims(x, (*inverse, *range(len(inverse), len(inverse) + trailing)))
+
+    return apply
 
 
 def _attend(probs, value, rate: float, generator) -> tuple[Any, Callable]:
