@@ -311,10 +311,9 @@ def save_keras_model(model, path: str, overwrite: bool = True) -> None:
 
     import deepcore
     from deepcore import keras_weights
-    from deepcore.saving import write_atomically
+    from deepcore.saving import refuse_to_overwrite, write_atomically
 
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it.")
+    refuse_to_overwrite(path, overwrite)
     if not model.built:
         raise ValueError(f"Cannot save model {model.name!r} as a Keras file: it is not built yet.")
     metadata = {"keras_version": KERAS_VERSION, "saved_by": f"deepcore {deepcore.__version__}",

@@ -94,10 +94,11 @@ def assign_from(model, file, path: str) -> None:
                          "Give the first layer input_shape=..., or call model.build(input_shape) first.")
     updates = []
     for layer, group in layer_groups(model):
-        if not layer.keras_weight_paths():  # no weights, or none Keras keeps (given constants)
+        paths = layer.keras_weight_paths()
+        if not paths:  # no weights, or none Keras keeps (given constants)
             continue
         arrays = []
-        for variable, relative in zip(layer.weights, layer.keras_weight_paths()):
+        for variable, relative in zip(layer.weights, paths):
             key = f"{group}/{relative}"
             if key not in file:
                 present = sorted(file[group].keys()) if group in file else sorted(file["layers"].keys())
@@ -115,6 +116,12 @@ def assign_from(model, file, path: str) -> None:
         layer.set_weights(arrays)
 
 
+def _keras_slot_order(optimizer, count: int) -> list[tuple[int, str]]:
+    """(variable index, slot name) of each slot Keras keeps, in its order, for ``count``
+    trainable variables."""
+    return [(i, name) for block in optimizer.keras_slot_blocks() for i in range(count) for name in block]
+
+
 def optimizer_arrays(model) -> list:
     """The optimizer's state as Keras 3 keeps it: ``iterations``, the learning rate (unless a
     schedule gives it), then the slots in `Optimizer.keras_slot_blocks` order and the
@@ -128,8 +135,7 @@ def optimizer_arrays(model) -> list:
     arrays = [np.asarray(optimizer.iterations, dtype=np.int64)]
     if not callable(optimizer.learning_rate):
         arrays.append(np.asarray(optimizer.learning_rate, dtype=np.float32))
-    for block in optimizer.keras_slot_blocks():
-        arrays += [by_slot[(i, name)] for i in range(len(variables)) for name in block]
+    arrays += [by_slot[slot] for slot in _keras_slot_order(optimizer, len(variables))]
     return arrays + [np.asarray(value, dtype=np.float32) for value in optimizer.keras_extra_variables()]
 
 
@@ -148,17 +154,12 @@ def assign_optimizer_from(model, file, path: str) -> None:
                       f"{optimizer.name!r} keeps {len(expected)} (another optimizer or other settings).",
                       UserWarning, stacklevel=3)
         return
-    iterations = int(found[0])
+    iterations, first_slot = int(found[0]), 1
     if not callable(optimizer.learning_rate):
-        optimizer.learning_rate = float(found[1])
+        optimizer.learning_rate, first_slot = float(found[1]), 2
     variables = model.trainable_variables
-    position = 2 if not callable(optimizer.learning_rate) else 1
-    by_slot = {}
-    for block in optimizer.keras_slot_blocks():
-        for i in range(len(variables)):
-            for name in block:
-                by_slot[(i, name)] = found[position]
-                position += 1
+    order = _keras_slot_order(optimizer, len(variables))
+    by_slot = dict(zip(order, found[first_slot:first_slot + len(order)]))
     backend = get_backend()
     optimizer.set_state(variables, [backend.asarray(by_slot[(i, name)], dtype=variables[i].value.dtype)
                                     for i in range(len(variables)) for name in optimizer.state_names()], iterations)
@@ -167,10 +168,9 @@ def assign_optimizer_from(model, file, path: str) -> None:
 def save_weights(model, path: str, overwrite: bool = True) -> None:
     """Write ``model``'s weights to ``path`` in Keras's layout (Keras's ``load_weights``
     reads it), atomically."""
-    from deepcore.saving import write_atomically
+    from deepcore.saving import refuse_to_overwrite, write_atomically
 
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it.")
+    refuse_to_overwrite(path, overwrite)
     write_atomically(os.fspath(path), weights_bytes(model))
 
 

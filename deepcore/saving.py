@@ -207,12 +207,18 @@ def _weights_backend(model):
     return model.backend or next(layer.backend for layer in model.layers if layer.backend is not None)
 
 
+def refuse_to_overwrite(path: str, overwrite: bool) -> None:
+    """A FileExistsError when ``path`` exists and ``overwrite`` is False (every writer checks
+    before it does any work)."""
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it.")
+
+
 def _write(filepath, document: dict, tensors: dict[str, np.ndarray], overwrite: bool) -> None:
     import deepcore
 
     path = os.fspath(filepath)
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"'{path}' already exists; pass overwrite=True to replace it.")
+    refuse_to_overwrite(path, overwrite)
     document = {"deepcore_version": deepcore.__version__, **document}
     try:
         text = json.dumps(document, allow_nan=False)
