@@ -403,16 +403,16 @@ def _keras_layer(layer) -> dict:
     serialized the same way."""
     from deepcore.layers import InputLayer
 
+    if isinstance(layer, InputLayer):
+        config = {"batch_shape": [None, *layer.input_shape[1:]], "dtype": "float32", "name": layer.name}
+        return {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None, "config": config}
     config = layer.get_config()
     config.pop("input_shape", None)
     if config.get("trainable") is True:  # Keras's default; some of its layers (SpatialDropout) take no such argument
         del config["trainable"]
     for key, value in config.items():
         if isinstance(value, dict) and value.get("class_name") == "Regularizer":  # Keras's L1L2
-            config[key] = {"module": "keras.regularizers", "class_name": "L1L2", "config": value["config"],
-                           "registered_name": None}
-    if isinstance(layer, InputLayer):
-        config = {"batch_shape": [None, *layer.input_shape[1:]], "dtype": "float32", "name": layer.name}
+            config[key] = _keras_object({**value, "class_name": "L1L2"}, "keras.regularizers")
     if "layer" in config:  # TimeDistributed's layer; Bidirectional's forward and backward layers
         config["layer"] = _keras_layer(getattr(layer, "forward_layer", None) or layer.layer)
     if "backward_layer" in config:
