@@ -248,7 +248,13 @@ class MultiHeadAttention(Layer):
         batch = query.shape[0] * math.prod(lead)
         query_axes = tuple(query.shape[a] for a in attended)
         value_axes = tuple(value.shape[a] for a in attended)
-        flat = [xp.reshape(xp.permute_dims(x, order), (batch, -1, x.shape[-1])) for x in (query, value, key)]
+
+        def to_rows(x, trailing: int):
+            """``(batch, *middle, *trailing)`` -> ``(batch * others, positions, *trailing)``."""
+            x = xp.permute_dims(x, (*order[:-1], *range(x.ndim - trailing, x.ndim)))
+            return xp.reshape(x, (batch, -1, *x.shape[x.ndim - trailing:]))
+
+        flat = [to_rows(x, 1) for x in (query, value, key)]
         steps, sources = flat[0].shape[1], flat[1].shape[1]
         allowed = self._allowed(inputs[3] if len(inputs) == 4 else None, mask, use_causal_mask, batch, steps,
                                 sources, xp, array_device(query))
@@ -283,14 +289,14 @@ class MultiHeadAttention(Layer):
             y = y + xp.reshape(self.output_bias.value, (output_width,))
         output_dims = tuple(self.output_kernel.shape[2:])
         unflatten = _unflatten(xp, (query.shape[0], *lead, *query_axes), order)
+        unflatten_source = _unflatten(xp, (value.shape[0], *lead, *value_axes), order)  # value's and key's
         output = unflatten(xp.reshape(y, (batch, steps, *output_dims)), len(output_dims))
 
         def backprop(dy):
             d_output, d_scores = (dy[0], dy[1]) if return_attention_scores else (dy, None)
             if d_output is None:  # only the scores have a gradient: the weights get zeros
                 d_output = xp.zeros_like(output)
-            output_order = (*order[:-1], *range(query.ndim - 1, query.ndim - 1 + len(output_dims)))
-            flat_dy = xp.reshape(xp.permute_dims(d_output, output_order), (batch * steps, output_width))
+            flat_dy = xp.reshape(to_rows(d_output, len(output_dims)), (batch * steps, output_width))
             self.output_kernel.grad = xp.reshape(xp.matrix_transpose(heads_out) @ flat_dy, self.output_kernel.shape)
             if self.output_bias is not None:
                 self.output_bias.grad = xp.reshape(column_sums(flat_dy), self.output_bias.shape)
@@ -310,9 +316,7 @@ class MultiHeadAttention(Layer):
                 # ignores (each row of d_raw sums to 0): its gradient is exactly zero, where
                 # the computed one is rounding noise (as Keras's).
                 self.key_bias.grad = xp.zeros_like(self.key_bias.value)
-            grads = [unflatten(dq, 1),
-                     _unflatten(xp, (value.shape[0], *lead, *value_axes), order)(dv, 1),
-                     _unflatten(xp, (key.shape[0], *lead, *value_axes), order)(dk, 1)]
+            grads = [unflatten(dq, 1), unflatten_source(dv, 1), unflatten_source(dk, 1)]
             return grads + [None] * (len(inputs) - 3)
 
         if return_attention_scores:
