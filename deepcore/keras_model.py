@@ -124,9 +124,11 @@ def layer_from_keras(spec: dict):
         raise NotImplementedError(f"Keras layer {class_name!r} ({spec.get('name') or spec['config'].get('name')!r}) "
                                   "has no deepcore counterpart (custom and Lambda layers cannot be rebuilt).")
     config = _layer_arguments(spec["config"], class_name)
-    for key in ("layer", "backward_layer"):  # wrappers hold serialized layers
+    for key in ("layer", "backward_layer", "cell"):  # wrappers and RNN hold serialized layers
         if isinstance(config.get(key), dict):
             config[key] = layer_from_keras(config[key])
+    if isinstance(config.get("cells"), list):  # StackedRNNCells
+        config["cells"] = [layer_from_keras(cell) for cell in config["cells"]]
     try:
         return cls(**config)
     except TypeError as exc:
@@ -417,6 +419,10 @@ def _keras_layer(layer) -> dict:
         config["layer"] = _keras_layer(getattr(layer, "forward_layer", None) or layer.layer)
     if "backward_layer" in config:
         config["backward_layer"] = _keras_layer(layer.backward_layer)
+    if "cell" in config:  # RNN's cell or StackedRNNCells
+        config["cell"] = _keras_layer(layer.cell)
+    if "cells" in config:
+        config["cells"] = [_keras_layer(cell) for cell in layer.cells]
     # No build_config: Keras builds the layers by calling them, as the graph or the stack says.
     return {"module": "keras.layers", "class_name": type(layer).__name__, "registered_name": None, "config": config}
 

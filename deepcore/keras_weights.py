@@ -64,18 +64,28 @@ def layer_groups(model, prefix: str = "layers") -> list[tuple[Any, str]]:
     nested Sequentials joined it, so it has only layers."""
     from deepcore.models.model import Model
 
-    counts: dict[str, int] = {}
     groups = []
-    for operation in getattr(model, "_operations", model.layers):
-        base = snake_case(type(operation).__name__)
-        count = counts.get(base, 0)
-        counts[base] = count + 1
-        group = f"{prefix}/{base}" if count == 0 else f"{prefix}/{base}_{count}"
+    operations = getattr(model, "_operations", model.layers)
+    for operation, name in zip(operations, keras_names(operations)):
+        group = f"{prefix}/{name}"
         if isinstance(operation, Model):
             groups += layer_groups(operation, f"{group}/layers")
         else:
             groups.append((operation, group))
     return groups
+
+
+def keras_names(objects) -> list[str]:
+    """The names Keras's weights files give a list of objects (layers, cells): the class name
+    in snake case, numbered from the second of a class on (``dense``, ``dense_1``...)."""
+    counts: dict[str, int] = {}
+    names = []
+    for obj in objects:
+        base = snake_case(type(obj).__name__)
+        count = counts.get(base, 0)
+        counts[base] = count + 1
+        names.append(base if count == 0 else f"{base}_{count}")
+    return names
 
 
 def load_weights(model, path: str) -> None:

@@ -1,6 +1,6 @@
 """Keras 3's .keras files load as deepcore models (`deepcore.keras_model`).
 
-tests/data/keras_3_15_configs.json holds, unchanged, the config.json of four .keras files that
+tests/data/keras_3_15_configs.json holds, unchanged, the config.json of the .keras files that
 Keras 3.15.1 (torch backend) wrote for these models (``keras.layers`` for the layers):
 
 - "train": Input((6,), int32) -> Embedding(10, 4, mask_zero=True) -> LSTM(3) -> Dense(1,
@@ -22,6 +22,9 @@ Keras 3.15.1 (torch backend) wrote for these models (``keras.layers`` for the la
   o = Model(a := Input((5,)), Dense(3)(Dense(4)(a)))(h); Dense(2)(Concatenate()([h, o]));
   not compiled.
 - "seq_base": Sequential([Input((5,)), Model(a, Dense(4, tanh)(a)), Dense(1)]); not compiled.
+- "rnn_cells": Sequential([Input((6,), int32), Embedding(10, 4, mask_zero=True), RNN([LSTMCell(5),
+  LSTMCell(3), GRUCell(4)], go_backwards=True, return_sequences=True), RNN(SimpleRNNCell(3)),
+  Dense(2)]); not compiled.
 
 Each test writes random weights in Keras's layout (checked against Keras's own files in
 test_keras_weights.py) beside a config, zips them as Keras does, and loads the file. The same
@@ -67,6 +70,10 @@ def in_code(name: str):
         h = Sequential([L.Input((8,)), L.Dense(6, activation="relu"), L.Dense(5)])(t)
         o = Model(a, L.Dense(3)(L.Dense(4)(a)))(h)
         return Model(t, L.Dense(2)(L.Concatenate()([h, o])))
+    if name == "rnn_cells":
+        return Sequential([L.Input((6,), dtype="int32"), L.Embedding(10, 4, mask_zero=True),
+                           L.RNN([L.LSTMCell(5), L.LSTMCell(3), L.GRUCell(4)], go_backwards=True, return_sequences=True),
+                           L.RNN(L.SimpleRNNCell(3)), L.Dense(2)])
     if name == "seq_base":
         a = L.Input((5,))
         base = Model(a, L.Dense(4, activation="tanh")(a))

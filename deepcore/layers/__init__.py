@@ -34,6 +34,7 @@ from deepcore.layers.image_preprocessing import CenterCrop, Resizing
 from deepcore.layers.preprocessing import Normalization, Rescaling
 from deepcore.layers.recurrent import GRU, LSTM, SimpleRNN
 from deepcore.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
+from deepcore.layers.rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from deepcore.layers.wrappers import Bidirectional, SeparableConv1D, SeparableConv2D, TimeDistributed
 
 # Keras's other names for the same layers.
@@ -49,7 +50,8 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
            "GaussianNoise", "BatchNormalization", "LayerNormalization", "Normalization",
-           "Embedding", "SimpleRNN", "LSTM", "GRU", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D",
+           "Embedding", "SimpleRNN", "LSTM", "GRU", "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+           "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D",
            "UpSampling2D", "Bidirectional", "TimeDistributed", "Masking", "Permute", "RepeatVector",
            "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
            "Conv1DTranspose", "Conv2DTranspose", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout",
