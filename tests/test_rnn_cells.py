@@ -212,3 +212,16 @@ def test_the_mask_goes_on_as_from_the_recurrent_layers(backend):
     prediction = cells.predict(tokens, verbose=0)
     np.testing.assert_array_equal(prediction, recurrent.predict(tokens, verbose=0))
     assert not np.allclose(prediction[0], unmasked.predict(tokens, verbose=0)[0])  # the padding matters
+
+
+def test_bidirectional_rnn_outputs_zeros_at_masked_steps_as_bidirectional_lstm(backend):
+    """Bidirectional sets zero_output_for_mask on the layers it wraps; Flatten then reads them."""
+    def model(recurrent):
+        return Sequential([layers.Input((STEPS,), dtype="int32"), layers.Embedding(6, 3, mask_zero=True),
+                           layers.Bidirectional(recurrent), layers.Flatten(), layers.Dense(2)])
+
+    cells, recurrent = model(layers.RNN(layers.LSTMCell(4), return_sequences=True)), model(layers.LSTM(4, return_sequences=True))
+    recurrent.set_weights(cells.get_weights())
+    tokens = np.random.default_rng(6).integers(1, 6, (BATCH, STEPS))
+    tokens[:2, 3:] = 0
+    np.testing.assert_array_equal(cells.predict(tokens, verbose=0), recurrent.predict(tokens, verbose=0))

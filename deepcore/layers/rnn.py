@@ -153,17 +153,25 @@ class RNN(Wrapper):
         self.go_backwards = go_backwards
         self.stateful = stateful
         self.unroll = unroll
-        self.zero_output_for_mask = zero_output_for_mask
         last = len(cells) - 1
         # The cells above the first read its outputs in processing order, so only the first
-        # goes backwards; an upper cell's outputs at masked steps feed nothing (a masked step
-        # keeps the states above it), so only the last one's zero_output_for_mask shows.
+        # goes backwards.
         self._layers = [
             cell.recurrent_layer(return_sequences=return_sequences or index < last, return_state=return_state,
-                                 go_backwards=go_backwards and index == 0, stateful=stateful, unroll=unroll,
-                                 zero_output_for_mask=zero_output_for_mask and index == last)
+                                 go_backwards=go_backwards and index == 0, stateful=stateful, unroll=unroll)
             for index, cell in enumerate(cells)
         ]
+        self.zero_output_for_mask = zero_output_for_mask
+
+    @property
+    def zero_output_for_mask(self) -> bool:
+        """Keras's option, held by the last cell's layer: a lower cell's outputs at masked steps
+        feed nothing (a masked step keeps the states above it). `Bidirectional` sets it."""
+        return self._layers[-1].zero_output_for_mask
+
+    @zero_output_for_mask.setter
+    def zero_output_for_mask(self, value: bool) -> None:
+        self._layers[-1].zero_output_for_mask = value
 
     def inner_layers(self):
         return list(self._layers)
