@@ -81,18 +81,23 @@ class Recurrent(Layer):
     def bias_shape(self) -> tuple:
         return (self.gates * self.units,)
 
-    def build(self, input_shape):
+    def weight_shapes(self, input_shape) -> tuple[tuple, tuple]:
+        """The shapes of ``kernel`` and ``recurrent_kernel`` for ``(batch, timesteps, features)``
+        inputs (an error for other inputs)."""
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(
                 f"{type(self).__name__} layer {self.name!r} expects inputs of shape (batch, timesteps, "
                 f"features) with known features; received {tuple(input_shape)}."
             )
-        super().build(input_shape)
         width = self.gates * self.units
-        self.kernel = self.add_weight("kernel", (input_shape[-1], width), self.kernel_initializer,
+        return (input_shape[-1], width), (self.units, width)
+
+    def build(self, input_shape):
+        kernel_shape, recurrent_shape = self.weight_shapes(input_shape)
+        super().build(input_shape)
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
                                       regularizer=self.kernel_regularizer)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
-                                                self.recurrent_initializer,
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", recurrent_shape, self.recurrent_initializer,
                                                 regularizer=self.recurrent_regularizer)
         self.bias = (
             self.add_weight("bias", self.bias_shape(), self.bias_initializer,
@@ -122,13 +127,13 @@ class Recurrent(Layer):
 
     reset_state = reset_states
 
-    def _initial_states(self, zeros) -> list:
-        """Zeros, or with ``stateful`` the states the previous batch ended with (Keras: the
-        final state of sample i is the initial state of sample i of the next batch; no
-        gradient flows back into the previous batch)."""
+    def _initial_states(self, zeros, batch: int) -> list:
+        """Zeros (as rows), or with ``stateful`` the states the previous batch ended with
+        (Keras: the final state of sample i is the initial state of sample i of the next batch;
+        no gradient flows back into the previous batch)."""
         if not self.stateful or self._carried is None:
             return [zeros] * self.state_count
-        carried_batch, batch = self._carried[0].shape[0], zeros.shape[0]
+        carried_batch = self._carried[0].shape[0] * batch // zeros.shape[0]
         if carried_batch != batch:
             raise ValueError(
                 f"{type(self).__name__} layer {self.name!r} is stateful and carries states for batches "
@@ -143,28 +148,56 @@ class Recurrent(Layer):
             self._carried = [self.transfer(a, backend) for a in self._carried]
         super().move_to(backend)
 
+    # --- rows: what the time loop multiplies ------------------------------------------------
+    # The loop works on 2-D rows: a state is (rows, units) and a step's input projection (rows,
+    # gates * units). Here a row is a sample; a convolutional recurrence (ConvLSTM) has a row
+    # per sample and position, and overrides these four methods.
+    def input_rows(self, x) -> tuple[Any, Any]:
+        """``x (batch, timesteps, features)`` as time-major rows ``(timesteps * batch,
+        features)`` (a step's rows are contiguous), and ``backprop(drows) -> dx``."""
+        xp = array_namespace(x)
+        batch, steps, features = x.shape
+        rows = xp.reshape(xp.permute_dims(x, (1, 0, 2)), (steps * batch, features))
+        return rows, lambda drows: xp.permute_dims(xp.reshape(drows, (steps, batch, features)), (1, 0, 2))
+
+    def recurrent_rows(self, h) -> tuple[Any, Any]:
+        """What multiplies ``recurrent_kernel``: ``h (rows, units)`` itself; with ``backprop``
+        taking the product's gradient back to h."""
+        return h, _unchanged
+
+    def state_rows(self, state):
+        """A state (or an output step) ``(batch, *state shape)`` as rows ``(rows, units)``."""
+        return state
+
+    def state_of_rows(self, rows):
+        """The inverse of `state_rows`."""
+        return rows
+
     # --- the time loop ----------------------------------------------------------------------
     def step(self, xw_t, states: list, recurrent_kernel, recurrent_kernel_t,
              recurrent_keep) -> tuple[list, Any]:
-        """One time step: ``xw_t (batch, gates * units)`` is the input projection plus input bias;
+        """One time step: ``xw_t (rows, gates * units)`` is the input projection plus input bias;
         ``recurrent_keep`` (or None) is the recurrent dropout mask for ``h`` entering the matmul."""
         raise NotImplementedError
 
     @property
-    def state_sizes(self) -> list[int]:
-        """The width of each state, in the order of ``initial_state`` and the returned states."""
+    def state_sizes(self) -> list:
+        """The width of each state (or its shape per sample, a tuple), in the order of
+        ``initial_state`` and the returned states."""
         return [self.units] * self.state_count
 
     def _given_states(self, initial_state, batch: int) -> list:
-        """``initial_state`` checked: ``state_count`` arrays of shape ``(batch, units)``."""
+        """``initial_state`` checked (``state_count`` arrays of shape ``(batch, *state shape)``)
+        and made rows."""
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         shapes = [tuple(state.shape) for state in states]
-        if len(states) != self.state_count or any(shape != (batch, self.units) for shape in shapes):
+        expected = [(batch, *per_sample(size)) for size in self.state_sizes]
+        if shapes != expected:
             raise ValueError(
                 f"{type(self).__name__} layer {self.name!r}: initial_state must be {self.state_count} "
-                f"array(s) of shape ({batch}, {self.units}); received shapes {shapes}."
+                f"array(s) of shape {expected[0]}; received shapes {shapes}."
             )
-        return states
+        return [self.state_rows(state) for state in states]
 
     def forward(self, x, training=False, mask=None, initial_state=None):
         """``mask (batch, timesteps)`` (True: a real step; from e.g. ``Embedding(mask_zero=True)``):
@@ -178,17 +211,16 @@ class Recurrent(Layer):
         previous output entering the recurrent matmul, each with one mask per sequence for all
         time steps (Keras's rule)."""
         xp = array_namespace(x)
-        batch, steps, features = x.shape
+        batch, steps = x.shape[0], x.shape[1]
         input_keep = recurrent_keep = None
         if training and self.dropout:
-            input_keep = dropout_mask((batch, 1, features), self.dropout, x.dtype, self._generator)
+            input_keep = dropout_mask((batch, 1, *x.shape[2:]), self.dropout, x.dtype, self._generator)
             x = x * input_keep
+        flat_x, inputs_backprop = self.input_rows(x)  # (steps * rows, features): a step's rows are contiguous
+        (rows, features), width = (flat_x.shape[0] // steps, flat_x.shape[1]), self.gates * self.units
         if training and self.recurrent_dropout:
-            recurrent_keep = dropout_mask((batch, self.units), self.recurrent_dropout, x.dtype, self._generator)
-        kernel = self.kernel.value
-        width = kernel.shape[1]
-        # Time-major rows (steps * batch, features): each step's slice of xw is contiguous.
-        flat_x = xp.reshape(xp.permute_dims(x, (1, 0, 2)), (steps * batch, features))
+            recurrent_keep = dropout_mask((rows, self.units), self.recurrent_dropout, x.dtype, self._generator)
+        kernel = xp.reshape(self.kernel.value, (features, width))
         kernel_and_bias = kernel
         if self.bias is not None:
             # A column of ones appended to x adds the input bias (GRU: row 0 of its bias) within
@@ -197,15 +229,19 @@ class Recurrent(Layer):
             input_bias = bias if bias.ndim == 1 else bias[0, :]
             flat_x = xp.concat([flat_x, xp.ones_like(flat_x[:, :1])], axis=1)
             kernel_and_bias = xp.concat([kernel, input_bias[None, :]], axis=0)
-        xw = xp.reshape(flat_x @ kernel_and_bias, (steps, batch, width))
+        xw = xp.reshape(flat_x @ kernel_and_bias, (steps, rows, width))
         # A C-ordered copy: the orthogonal initializer's value is Fortran-ordered, and the
         # in-place optimizer updates keep it so; h @ it is ~30% slower in NumPy.
-        recurrent_kernel = xp.reshape(self.recurrent_kernel.value, (self.units, width), copy=True)
-        recurrent_kernel_t = xp.reshape(recurrent_kernel.T, (width, self.units), copy=True)
-        zeros = xp.zeros_like(xw[0, :, :self.units])  # (batch, units), on x's device
-        states = self._initial_states(zeros) if initial_state is None else self._given_states(initial_state, batch)
-        # (steps, batch, 1) of 0.0/1.0: states = keep * new + (1 - keep) * previous.
-        keeps = None if mask is None else xp.astype(xp.permute_dims(mask, (1, 0)), xw.dtype)[:, :, None]
+        recurrent_kernel = xp.reshape(self.recurrent_kernel.value, (-1, width), copy=True)
+        recurrent_kernel_t = xp.reshape(recurrent_kernel.T, (width, recurrent_kernel.shape[0]), copy=True)
+        zeros = xp.zeros_like(xw[0, :, :self.units])  # (rows, units), on x's device
+        states = (self._initial_states(zeros, batch) if initial_state is None
+                  else self._given_states(initial_state, batch))
+        # (steps, rows, 1) of 0.0/1.0: states = keep * new + (1 - keep) * previous.
+        keeps = None
+        if mask is not None:
+            keeps = xp.astype(xp.permute_dims(mask, (1, 0)), xw.dtype)[:, :, None, None]
+            keeps = xp.reshape(xp.broadcast_to(keeps, (steps, batch, rows // batch, 1)), (steps, rows, 1))
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs, step_backprops = [], []
         for t in order:
@@ -222,17 +258,20 @@ class Recurrent(Layer):
         if self.stateful:
             self._carried = states
         # With go_backwards, Keras returns the outputs in processing order (reversed time).
-        output = xp.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
+        if self.return_sequences:
+            output = xp.stack([self.state_of_rows(o) for o in outputs], axis=1)
+        else:
+            output = self.state_of_rows(outputs[-1])
 
         initial_gradients: list = []  # filled by parameter_gradients, for initial_state
 
         def parameter_gradients(dy):
-            """Store the weight gradients; return ``dxw`` as time-major ``(steps * batch, width)``."""
+            """Store the weight gradients; return ``dxw`` as time-major ``(steps * rows, width)``."""
             if self.return_state:
                 dy_output, dy_states = dy[0], list(dy[1:])
             else:
                 dy_output, dy_states = dy, [None] * self.state_count
-            dstates = [d if d is not None else zeros for d in dy_states]
+            dstates = [self.state_rows(d) if d is not None else zeros for d in dy_states]
             dxw = xw  # nothing reads xw after the forward: its buffer takes the gradient
             recurrent_grads: dict[str, Any] = {}
             factors: dict[str, tuple[list, list]] = {}
@@ -240,9 +279,9 @@ class Recurrent(Layer):
             for k in range(steps - 1, -1, -1):
                 dy_k = None  # the gradient of step k's output
                 if dy_output is not None and self.return_sequences:
-                    dy_k = dy_output[:, k, :]
+                    dy_k = self.state_rows(dy_output[:, k, ...])
                 elif dy_output is not None and k == steps - 1:
-                    dy_k = dy_output
+                    dy_k = self.state_rows(dy_output)
                 if dy_k is not None and not zero_masked_outputs:
                     dstates[0] = dstates[0] + dy_k  # the output is the (carried) first state
                 t = order[k]
@@ -263,7 +302,7 @@ class Recurrent(Layer):
                     else:
                         previous = recurrent_grads.get(name)
                         recurrent_grads[name] = value if previous is None else previous + value
-            flat_dxw = xp.reshape(dxw, (steps * batch, width))
+            flat_dxw = xp.reshape(dxw, (steps * rows, width))
             # One (units, steps * batch) @ (steps * batch, width) product instead of one per step;
             # the left factors of dxw sit beside flat_x, so one product also gives the kernel's.
             of_dxw = [name for name, (_, rights) in factors.items() if rights[0] is None]
@@ -277,9 +316,9 @@ class Recurrent(Layer):
             for name, left in zip(of_dxw, lefts[1:]):
                 recurrent_grads[name] = product[start:start + left.shape[1], :]
                 start += left.shape[1]
-            initial_gradients[:] = dstates  # the states entering the first step
-            self.kernel.grad = kernel_and_bias_grad[:features, :]
-            self.recurrent_kernel.grad = recurrent_grads["recurrent_kernel"]
+            initial_gradients[:] = [self.state_of_rows(d) for d in dstates]  # of the states entering the first step
+            self.kernel.grad = xp.reshape(kernel_and_bias_grad[:features, :], self.kernel.shape)
+            self.recurrent_kernel.grad = xp.reshape(recurrent_grads["recurrent_kernel"], self.recurrent_kernel.shape)
             if self.bias is not None:
                 input_bias_grad = kernel_and_bias_grad[features, :]
                 self.bias.grad = (
@@ -289,15 +328,14 @@ class Recurrent(Layer):
             return flat_dxw
 
         def backprop(dy):
-            dx = xp.reshape(parameter_gradients(dy) @ kernel.T, (steps, batch, features))
-            dx = _dropped(xp.permute_dims(dx, (1, 0, 2)), input_keep)
+            dx = _dropped(inputs_backprop(parameter_gradients(dy) @ kernel.T), input_keep)
             return dx if initial_state is None else [dx, *initial_gradients]
 
         # For a model's first layer, whose dx nobody reads.
         backprop.parameters_only = parameter_gradients
 
         if self.return_state:
-            return [output, *states], backprop
+            return [output, *(self.state_of_rows(state) for state in states)], backprop
         return output, backprop
 
     def get_config(self):
@@ -315,6 +353,15 @@ class Recurrent(Layer):
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
         }
+
+
+def _unchanged(a):
+    return a
+
+
+def per_sample(size) -> tuple:
+    """A `Recurrent.state_sizes` entry as a state's shape per sample: ``(units,)`` or itself."""
+    return size if isinstance(size, tuple) else (size,)
 
 
 def _dropped(a, keep):
@@ -373,15 +420,16 @@ class LSTM(Recurrent):
 
     def step(self, xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep):
         h, c = _dropped(states[0], recurrent_keep), states[1]
-        z = h @ recurrent_kernel  # this step's own new array
+        h_rows, h_rows_backprop = self.recurrent_rows(h)
+        z = h_rows @ recurrent_kernel  # this step's own new array
         fused = get_backend().lstm_cell(z, xw_t, c) if _default_activations(self) else None
         h_new, c_new, cell_backprop = fused if fused is not None else self._cell(z, xw_t, c)
 
         def step_backprop(dstates, dxw, t):
             dh, dc_new = dstates
             dc = cell_backprop(dh, dc_new, dxw[t, ...])
-            dh_prev = _dropped(dxw[t, ...] @ recurrent_kernel_t, recurrent_keep)
-            return [dh_prev, dc], {"recurrent_kernel": (h, None)}
+            dh_prev = _dropped(h_rows_backprop(dxw[t, ...] @ recurrent_kernel_t), recurrent_keep)
+            return [dh_prev, dc], {"recurrent_kernel": (h_rows, None)}
 
         return [h_new, c_new], step_backprop
 

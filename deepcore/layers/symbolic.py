@@ -186,11 +186,13 @@ def call(layer, inputs: Any, **kwargs) -> Any:
     else:
         layer.check_input_shape(shape)
     if states:
-        sizes = layer.state_sizes
-        if len(states) != len(sizes) or any(s.shape[1:] != (size,) for s, size in zip(states, sizes)):
-            expected = (f"of shape (batch, {sizes[0]})" if len(set(sizes)) == 1
-                        else f"of shapes {[f'(batch, {size})' for size in sizes]}")
-            raise ValueError(f"{name}: initial_state must be {len(sizes)} tensor(s) {expected}; "
+        from deepcore.layers.recurrent import per_sample
+
+        shapes = [per_sample(size) for size in layer.state_sizes]
+        if len(states) != len(shapes) or any(s.shape[1:] != shape for s, shape in zip(states, shapes)):
+            written = [f"(batch, {', '.join(map(str, shape))})" for shape in shapes]
+            expected = f"of shape {written[0]}" if len(set(shapes)) == 1 else f"of shapes {written}"
+            raise ValueError(f"{name}: initial_state must be {len(shapes)} tensor(s) {expected}; "
                              f"received {[s.shape for s in states]}.")
     output = layer.compute_output_shape(shape, **options)
     multiple_outputs = isinstance(output, list)
