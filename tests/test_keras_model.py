@@ -22,6 +22,9 @@ Keras 3.15.1 (torch backend) wrote for these models (``keras.layers`` for the la
   o = Model(a := Input((5,)), Dense(3)(Dense(4)(a)))(h); Dense(2)(Concatenate()([h, o]));
   not compiled.
 - "seq_base": Sequential([Input((5,)), Model(a, Dense(4, tanh)(a)), Dense(1)]); not compiled.
+- "conv_lstm": Sequential([Input((3, 6, 5, 2)), ConvLSTM2D(4, 3, padding="same",
+  return_sequences=True), ConvLSTM2D(2, (2, 3), strides=2, go_backwards=True), Flatten(),
+  Dense(2)]); not compiled.
 - "rnn_cells": Sequential([Input((6,), int32), Embedding(10, 4, mask_zero=True), RNN([LSTMCell(5),
   LSTMCell(3), GRUCell(4)], go_backwards=True, return_sequences=True), RNN(SimpleRNNCell(3)),
   Dense(2)]); not compiled.
@@ -70,6 +73,9 @@ def in_code(name: str):
         h = Sequential([L.Input((8,)), L.Dense(6, activation="relu"), L.Dense(5)])(t)
         o = Model(a, L.Dense(3)(L.Dense(4)(a)))(h)
         return Model(t, L.Dense(2)(L.Concatenate()([h, o])))
+    if name == "conv_lstm":
+        return Sequential([L.Input((3, 6, 5, 2)), L.ConvLSTM2D(4, 3, padding="same", return_sequences=True),
+                           L.ConvLSTM2D(2, (2, 3), strides=2, go_backwards=True), L.Flatten(), L.Dense(2)])
     if name == "rnn_cells":
         return Sequential([L.Input((6,), dtype="int32"), L.Embedding(10, 4, mask_zero=True),
                            L.RNN([L.LSTMCell(5), L.LSTMCell(3), L.GRUCell(4)], go_backwards=True, return_sequences=True),
@@ -98,6 +104,8 @@ def data(name: str):
         return x
     if name == "dictio":
         return {"tokens": tokens, "src": rng.standard_normal((5, 5, 4)).astype("float32")}
+    if name == "conv_lstm":
+        return rng.standard_normal((5, 3, 6, 5, 2)).astype("float32")
     if name in ("nested_fn", "seq_base"):
         return rng.standard_normal((5, 8 if name == "nested_fn" else 5)).astype("float32")
     return tokens

@@ -4,6 +4,7 @@ from deepcore.layers.advanced_activations import ELU, LeakyReLU, PReLU, ReLU, So
 from deepcore.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from deepcore.layers.base import Layer, Variable
 from deepcore.layers.convolutional import Conv1D, Conv2D, Conv3D, DepthwiseConv1D, DepthwiseConv2D
+from deepcore.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from deepcore.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from deepcore.layers.core import Activation, Dense, Identity, Input, InputLayer
 from deepcore.layers.dropout import AlphaDropout, Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
@@ -51,6 +52,7 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
            "GaussianNoise", "BatchNormalization", "LayerNormalization", "Normalization",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+           "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
            "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D",
            "UpSampling2D", "Bidirectional", "TimeDistributed", "Masking", "Permute", "RepeatVector",
            "Cropping1D", "Cropping2D", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",

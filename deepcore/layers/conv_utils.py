@@ -173,3 +173,27 @@ def scatter_windows(patches: Any, padded_shape: tuple, windows: Sequence[int], s
     for k, index in enumerate(offset_slices(windows, strides, dilations, patches.shape[2:-1])):
         result[index] = result[index] + patches[k, ...]
     return result
+
+
+def window_rows(x: Any, windows: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+                padding: str) -> tuple[Any, tuple, Any]:
+    """A convolution's left operand: ``x (batch, *spatial, C)`` padded and cut into windows,
+    one row per output position, ``(batch * prod(out_spatial), prod(windows) * C)`` (the
+    row order of a Keras kernel ``(*windows, C, filters)`` reshaped to 2-D). Returns the rows,
+    ``out_spatial`` and ``backprop(drows) -> dx``, which folds the windows back."""
+    xp = array_namespace(x)
+    amounts = padding_amounts(x.shape[1:-1], windows, strides, dilations, padding)
+    padded = pad(x, amounts)
+    patches = extract_patches(padded, windows, strides, dilations)  # (batch, *out, window, C)
+    shape = tuple(patches.shape)
+    positions = 1
+    for n in shape[:-2]:
+        positions *= n
+    rows = xp.reshape(patches, (positions, shape[-2] * shape[-1]))
+
+    def backprop(drows):
+        rank = len(shape) - 3
+        by_offset = xp.permute_dims(xp.reshape(drows, shape), (rank + 1, *range(rank + 1), rank + 2))
+        return crop(fold_patches(by_offset, padded.shape, windows, strides, dilations), amounts)
+
+    return rows, shape[1:-2], backprop
