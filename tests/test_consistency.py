@@ -341,6 +341,21 @@ def test_a_builder_and_forward_only_comparison():
         compare_backends(build, x, np.zeros((5, 2)), backends=["array_api_strict"])
 
 
+def test_every_weight_of_a_wrapping_layer_is_compared_under_its_own_label():
+    """Bidirectional's two directions and a stack of RNN cells hold weights of the same short
+    names (kernel, ...): each keeps its own row."""
+    model = Sequential([dc.layers.Input((4, 3)), dc.layers.Bidirectional(dc.layers.GRU(2, return_sequences=True)),
+                        dc.layers.RNN([dc.layers.LSTMCell(2), dc.layers.SimpleRNNCell(2)]), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    report = compare_backends(model, rng.standard_normal((5, 4, 3)), rng.standard_normal((5, 1)),
+                              backends=["array_api_strict"])
+    labels = {(row.layer, row.quantity) for row in report.rows}
+    assert {(layer.name, f"grad {variable.name.removeprefix(layer.name + '/')}")
+            for layer in model.layers for variable in layer.trainable_weights} <= labels
+    assert len([label for label in labels if label[1].startswith("grad")]) == len(model.get_weights())
+
+
 # --- determinism: host-drawn randomness is identical on every backend -----------------------------
 def test_dropout_masks_and_shuffling_are_drawn_on_the_host():
     draws = {}

@@ -153,7 +153,7 @@ def _run(model, name: str, dtype: str, x: np.ndarray, y: np.ndarray | None, weig
         backprop(loss_backprop())
         for layer in model.layers:
             for variable in layer.trainable_weights:
-                results[(layer.name, f"grad {_short(variable)}")] = backend.to_numpy(variable.grad)
+                results[(layer.name, f"grad {_short(variable, layer)}")] = backend.to_numpy(variable.grad)
         if steps:
             model.optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
             losses = [
@@ -163,7 +163,7 @@ def _run(model, name: str, dtype: str, x: np.ndarray, y: np.ndarray | None, weig
             results[("(training)", "loss per step")] = np.asarray(losses)
             for layer in model.layers:
                 for variable in layer.weights:
-                    key = (layer.name, f"{_short(variable)} after {steps} step(s)")
+                    key = (layer.name, f"{_short(variable, layer)} after {steps} step(s)")
                     results[key] = backend.to_numpy(variable.value)
     return results
 
@@ -226,9 +226,12 @@ def _batches(x: np.ndarray, y: np.ndarray, steps: int, batch_size: int | None) -
         yield x[start:start + size], y[start:start + size]
 
 
-def _short(variable) -> str:
-    """The variable's name within its layer: ``kernel``, or ``query/kernel`` for a sublayer's."""
-    return variable.name.split("/", 1)[-1]
+def _short(variable, layer) -> str:
+    """The variable's name within its layer: ``kernel``, ``query/kernel`` for a sublayer's,
+    or the wrapped layer's whole name (``forward_lstm/kernel``, ``lstm_cell/kernel``), so the
+    two directions of a Bidirectional or the cells of an RNN keep apart."""
+    prefix = f"{layer.name}/"
+    return variable.name[len(prefix):] if variable.name.startswith(prefix) else variable.name
 
 
 # --- tolerances ---------------------------------------------------------------------------------
@@ -257,8 +260,8 @@ def _reduction_lengths(model, x: np.ndarray, steps: int) -> dict[Key, int]:
     gradients = forward + backward + len(x)
     for layer in model.layers:
         for variable in layer.weights:
-            lengths[(layer.name, f"grad {_short(variable)}")] = gradients
-            lengths[(layer.name, f"{_short(variable)} after {steps} step(s)")] = steps * gradients
+            lengths[(layer.name, f"grad {_short(variable, layer)}")] = gradients
+            lengths[(layer.name, f"{_short(variable, layer)} after {steps} step(s)")] = steps * gradients
     lengths[("(training)", "loss per step")] = steps * gradients
     return lengths
 
