@@ -28,16 +28,8 @@ class ConvLSTM(LSTM):
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", data_format: str | None = None,
                  dilation_rate=1, **kwargs):
         super().__init__(filters, **kwargs)
-        name = type(self).__name__
-        conv_utils.check_data_format(data_format)
         self.filters = filters
-        self.kernel_size = conv_utils.normalize_tuple(kernel_size, self.rank, "kernel_size")
-        self.strides = conv_utils.normalize_tuple(strides, self.rank, "strides")
-        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, self.rank, "dilation_rate")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(f"{name}: strides > 1 together with dilation_rate > 1 is not supported (as in Keras). "
-                             f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}")
-        self.padding = conv_utils.normalize_padding(padding)
+        conv_utils.window_arguments(self, self.rank, kernel_size, strides, dilation_rate, padding, data_format)
         self._out_spatial: tuple | None = None  # set by build
 
     def weight_shapes(self, input_shape):
@@ -96,14 +88,7 @@ class ConvLSTM(LSTM):
     def get_config(self):
         config = super().get_config()
         del config["units"]
-        return {
-            **config,
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
-            "dilation_rate": list(self.dilation_rate),
-        }
+        return {**config, **conv_utils.window_config(self)}
 
 
 class ConvLSTM1D(ConvLSTM):

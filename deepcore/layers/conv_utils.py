@@ -48,6 +48,28 @@ def check_data_format(data_format: str | None) -> None:
         )
 
 
+def window_arguments(layer: Any, rank: int, kernel_size: Any, strides: Any, dilation_rate: Any, padding: str,
+                     data_format: str | None, paddings: Sequence[str] = ("valid", "same")) -> None:
+    """Check Keras's convolution arguments and set them on ``layer`` as tuples (``kernel_size``,
+    ``strides``, ``dilation_rate``) and a lower-case ``padding``."""
+    check_data_format(data_format)
+    layer.kernel_size = normalize_tuple(kernel_size, rank, "kernel_size")
+    layer.strides = normalize_tuple(strides, rank, "strides")
+    layer.dilation_rate = normalize_tuple(dilation_rate, rank, "dilation_rate")
+    if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
+        raise ValueError(
+            f"{type(layer).__name__}: strides > 1 together with dilation_rate > 1 is not supported (as in Keras). "
+            f"Received: strides={layer.strides}, dilation_rate={layer.dilation_rate}"
+        )
+    layer.padding = normalize_padding(padding, paddings)
+
+
+def window_config(layer: Any) -> dict:
+    """The config entries `window_arguments` set, and ``filters``, as Keras writes them."""
+    return {"filters": layer.filters, "kernel_size": list(layer.kernel_size), "strides": list(layer.strides),
+            "padding": layer.padding, "dilation_rate": list(layer.dilation_rate)}
+
+
 def output_length(length: int | None, window: int, stride: int, dilation: int, padding: str) -> int | None:
     """Output length along one axis, Keras's rule: ``same`` -> ceil(L / s);
     ``valid`` -> floor((L - effective window) / s) + 1; ``causal`` keeps ``same``'s length."""

@@ -31,17 +31,9 @@ class BaseConv(Layer):
         name = type(self).__name__
         if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
             raise ValueError(f"{name}: filters must be a positive integer. Received: filters={filters!r}")
-        conv_utils.check_data_format(data_format)
         self.filters = filters
-        self.kernel_size = conv_utils.normalize_tuple(kernel_size, self.rank, "kernel_size")
-        self.strides = conv_utils.normalize_tuple(strides, self.rank, "strides")
-        self.dilation_rate = conv_utils.normalize_tuple(dilation_rate, self.rank, "dilation_rate")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                f"{name}: strides > 1 together with dilation_rate > 1 is not supported (as in Keras). "
-                f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}"
-            )
-        self.padding = conv_utils.normalize_padding(padding, self.paddings)
+        conv_utils.window_arguments(self, self.rank, kernel_size, strides, dilation_rate, padding, data_format,
+                                    self.paddings)
         self.use_bias = use_bias
         self.set_options(activation=activation, kernel_initializer=kernel_initializer,
                          bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
@@ -67,15 +59,7 @@ class BaseConv(Layer):
             )
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
-            "dilation_rate": list(self.dilation_rate),
-            "use_bias": self.use_bias,
-        }
+        return {**super().get_config(), **conv_utils.window_config(self), "use_bias": self.use_bias}
 
 
 class Conv(BaseConv):
