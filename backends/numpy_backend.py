@@ -130,23 +130,29 @@ class NumpyBackend(Backend):
         kernels = numba_kernels.for_arrays(z, xw, c)
         if kernels is None:
             return None
-        # NumPy's SIMD exp and tanh (a compiled loop calls the scalar libm ones, ~10x slower)
-        # between compiled passes that gather their inputs and combine their results.
         batch, units = c.shape
-        e, g = np.empty((batch, 3 * units), dtype=z.dtype), np.empty_like(c)
-        kernels.lstm_gate_inputs(z, xw, z.dtype.type(sigmoid_floor(self.xp, z.dtype)), e, g)
-        np.exp(e, out=e)
-        np.tanh(g, out=g)
         acts, c_new, one = z, np.empty_like(c), z.dtype.type(1.0)  # the gates' values replace z
-        kernels.lstm_cell_forward(e, g, c, acts, c_new, one)
-        tanh_c = np.tanh(c_new)
+        floor = z.dtype.type(sigmoid_floor(self.xp, z.dtype))
+        if z.dtype == np.float32:  # one pass, with its own exp and tanh (see numba_float32)
+            tanh_c, h = np.empty_like(c), np.empty_like(c)
+            kernels.lstm_cell_forward_float32(z, xw, c, floor, c_new, tanh_c, h)
+        else:
+            # NumPy's SIMD exp and tanh (a compiled loop calls the scalar libm ones, ~10x
+            # slower) between compiled passes that gather their inputs and combine their results.
+            e, g = np.empty((batch, 3 * units), dtype=z.dtype), np.empty_like(c)
+            kernels.lstm_gate_inputs(z, xw, floor, e, g)
+            np.exp(e, out=e)
+            np.tanh(g, out=g)
+            kernels.lstm_cell_forward(e, g, c, acts, c_new, one)
+            tanh_c = np.tanh(c_new)
+            h = acts[:, 3 * units:] * tanh_c
 
         def backprop(dh, dc_new, dz):
             dc = np.empty_like(c)
             kernels.lstm_cell_backward(acts, c, tanh_c, dh, dc_new, dz, dc, one)
             return dc
 
-        return acts[:, 3 * units:] * tanh_c, c_new, backprop
+        return h, c_new, backprop
 
     def gru_cell(self, xw, inner, h):
         kernels = numba_kernels.for_arrays(xw, inner, h)

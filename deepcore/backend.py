@@ -193,7 +193,8 @@ class Backend:
         tanh(z_c)``, ``c_new = f * c + i * g`` and ``h = o * tanh(c_new)``; ``backprop(dh,
         dc_new, dz)`` writes the gradient of ``z`` into ``dz (batch, 4 * units)`` and returns
         that of ``c``. Or None: the portable code has no fused cell, and `LSTM` composes its
-        activations (the reference a fused cell is tested against).
+        activations (the reference a fused cell is tested against: bit for bit, or, for a cell
+        with its own exp and tanh, as close to the exact values).
         """
         return None
 

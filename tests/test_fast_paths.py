@@ -183,17 +183,39 @@ def _run_cell(cell, z, xw, c, dh, dc_new):
 
 
 @pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_lstm_cell_is_bit_identical_to_the_composed_one(deepcore_backend, dtype, compiled_kernels):
+def test_compiled_float64_lstm_cell_is_bit_identical_to_the_composed_one(deepcore_backend, compiled_kernels):
     calls = compiled_kernels
     layer = dc.layers.LSTM(5)
-    z, xw, c, dh, dc_new = _lstm_cell_inputs(dtype)
+    z, xw, c, dh, dc_new = _lstm_cell_inputs("float64")
     fused = _run_cell(deepcore_backend.lstm_cell, z, xw, c, dh, dc_new)
     composed = _run_cell(layer._cell, z, xw, c, dh, dc_new)
     assert calls == {"lstm_gate_inputs": 1, "lstm_cell_forward": 1, "lstm_cell_backward": 1}
     for name, f, r in zip(["h", "c_new", "dz", "dc"], fused, composed):
-        assert f.dtype == np.dtype(dtype), name
+        assert f.dtype == np.float64, name
         np.testing.assert_array_equal(f, r, err_msg=name)
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+def test_compiled_float32_lstm_cell_is_as_close_to_the_exact_values_as_the_composed_one(
+        deepcore_backend, compiled_kernels):
+    """The float32 cell computes its own exp and tanh (numba_float32), so it is compared with
+    the exact values (the composed cell in float64 on the same inputs), as the composed
+    float32 cell is."""
+    layer = dc.layers.LSTM(5)
+    inputs = _lstm_cell_inputs("float32")
+    exact = _run_cell(layer._cell, *(a.astype(np.float64) for a in inputs))
+    fused = _run_cell(deepcore_backend.lstm_cell, *inputs)
+    composed = _run_cell(layer._cell, *inputs)
+    assert compiled_kernels == {"lstm_cell_forward_float32": 1, "lstm_cell_backward": 1}
+    # exp and tanh are within 2.4 ulp (NumPy's; numba_float32's within 1.3), each further
+    # operation adds half an ulp, and the longest chain (dz) has under 10 of them: 16 eps32
+    # of the largest magnitude that meets in an entry, (1 + |c|) (1 + |dh| + |dc_new|).
+    c, dh, dc_new = (np.abs(a).max() for a in inputs[2:])
+    tolerance = 16 * np.finfo(np.float32).eps * (1 + c) * (1 + dh + dc_new)
+    for name, f, r, e in zip(["h", "c_new", "dz", "dc"], fused, composed, exact):
+        assert f.dtype == np.float32, name
+        np.testing.assert_allclose(f, e, rtol=0, atol=tolerance, err_msg=f"compiled {name}")
+        np.testing.assert_allclose(r, e, rtol=0, atol=tolerance, err_msg=f"composed {name}")
 
 
 def test_lstm_cell_has_no_portable_fusion(backend):
@@ -234,14 +256,12 @@ CELL_KERNELS = {
 }
 
 
-@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
-@pytest.mark.parametrize("layer_name", sorted(CELL_KERNELS))
-def test_recurrent_layer_trains_the_same_with_and_without_its_compiled_cell(
-        deepcore_backend, layer_name, compiled_kernels, monkeypatch):
-    from deepcore.backends import numba_kernels
-
+def _recurrent_gradients(layer_name: str, dtype: str) -> tuple:
+    """A function running a recurrent layer forward and back on fixed masked data, giving
+    ``[y, dx, *weight gradients]`` in ``dtype``; and the layer."""
+    dc.set_floatx(dtype)
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((8, 7, 3)).astype(np.float32)
+    x = rng.standard_normal((8, 7, 3)).astype(dtype)
     mask = np.ones((8, 7), dtype=bool)
     mask[:3, 5:] = False  # masked steps go around the cell
     layer = getattr(dc.layers, layer_name)(6, return_sequences=True)
@@ -252,11 +272,44 @@ def test_recurrent_layer_trains_the_same_with_and_without_its_compiled_cell(
         dx = backprop(np.ones_like(y))
         return [y, dx] + [v.grad for v in layer.trainable_weights]
 
+    return gradients, layer
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+@pytest.mark.parametrize("layer_name", sorted(CELL_KERNELS))
+def test_recurrent_layer_trains_the_same_with_and_without_its_compiled_cell(
+        deepcore_backend, layer_name, compiled_kernels, monkeypatch):
+    """Bit for bit in float64 (the compiled cells do the composed cells' operations)."""
+    from deepcore.backends import numba_kernels
+
+    gradients, _ = _recurrent_gradients(layer_name, "float64")
     fused = gradients()
     assert compiled_kernels == {name: 7 for name in CELL_KERNELS[layer_name]}
     monkeypatch.setattr(numba_kernels, "load", lambda: None)
     for f, r in zip(fused, gradients()):
         np.testing.assert_array_equal(f, r)
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+def test_float32_lstm_with_its_compiled_cell_is_as_accurate_as_without(deepcore_backend, compiled_kernels,
+                                                                       monkeypatch):
+    """The float32 LSTM cell has its own exp and tanh: over 7 steps, forward and back, its
+    error from the float64 values is at most twice the composed cell's, plus one eps32 of
+    the quantity's magnitude (for entries the composed cell happens to get exact)."""
+    from deepcore.backends import numba_kernels
+
+    gradients, layer = _recurrent_gradients("LSTM", "float32")
+    fused = gradients()
+    assert compiled_kernels == {"lstm_cell_forward_float32": 7, "lstm_cell_backward": 7}
+    monkeypatch.setattr(numba_kernels, "load", lambda: None)
+    composed = gradients()
+    weights = layer.get_weights()
+    exact_gradients, exact_layer = _recurrent_gradients("LSTM", "float64")
+    exact_layer.set_weights([w.astype(np.float64) for w in weights])
+    eps = np.finfo(np.float32).eps
+    for f, r, e in zip(fused, composed, exact_gradients()):
+        fused_error, composed_error = np.abs(f - e).max(), np.abs(r - e).max()
+        assert fused_error <= 2 * composed_error + eps * np.abs(e).max(), (fused_error, composed_error)
 
 
 MAX_POOLS = [  # (layer, input shape)
