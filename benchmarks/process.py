@@ -43,6 +43,20 @@ def _child_env() -> dict:
     return env
 
 
+def compile_bytecode() -> bool:
+    """Write the ``.pyc`` files of deepcore and its backends, as ``pip install`` does for an
+    installed package (torch's came with its install). A source checkout that writes none
+    (``PYTHONDONTWRITEBYTECODE=1``, or no write access) would otherwise compile every module
+    at every start: ~0.1 s of ``import deepcore`` measured here. True when all compiled."""
+    import compileall
+
+    import deepcore
+    import deepcore.backends
+
+    return all(compileall.compile_dir(Path(package.__file__).parent, quiet=1)
+               for package in (deepcore, deepcore.backends))
+
+
 def wall_time(impl: str, command: list[str], repeats: int, warmup: int) -> tuple[Measurement, Measurement]:
     """Seconds from starting ``command`` to its exit (output discarded), and the CPU seconds
     (user + system) it used: on a loaded machine the wall time grows, the CPU time hardly."""
