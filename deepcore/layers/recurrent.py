@@ -7,11 +7,13 @@ each batch starts from the states the previous batch ended with (`reset_states` 
 
 Each layer owns ``kernel (features, gates * units)``, ``recurrent_kernel (units, gates *
 units)`` and ``bias``, laid out as Keras stores them. The input projection ``x @ kernel`` is
-one matmul over all time steps; only the recurrent part runs step by step. A subclass writes
-one time step, ``step(xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep) ->
+one matmul over all time steps; only the recurrent part runs step by step. The loop works
+on rows: a row is a sample, and the products are ``(rows, ...) @ kernel`` (a convolutional
+recurrence, `ConvLSTM2D`, has a row per sample and position: see `Recurrent.input_rows`).
+A subclass writes one time step, ``step(xw_t, states, recurrent_kernel, recurrent_kernel_t, recurrent_keep) ->
 (new_states, step_backprop)`` (``recurrent_keep``: the recurrent dropout mask or None), with
 ``step_backprop(dstates, dxw, t) -> (dstates_prev, recurrent_grads)`` writing the step's
-gradient of ``xw_t`` into ``dxw[t] (batch, gates * units)`` of the time-major ``dxw`` (no
+gradient of ``xw_t`` into ``dxw[t] (rows, gates * units)`` of the time-major ``dxw`` (no
 per-step concatenation, no stacking afterwards); ``dxw`` reuses the buffer of ``xw``, so a
 ``step_backprop`` must not read ``xw_t``. ``recurrent_kernel`` is a contiguous copy and
 ``recurrent_kernel_t`` a contiguous copy of ``recurrent_kernel.T`` (a product with either is
@@ -303,7 +305,7 @@ class Recurrent(Layer):
                         previous = recurrent_grads.get(name)
                         recurrent_grads[name] = value if previous is None else previous + value
             flat_dxw = xp.reshape(dxw, (steps * rows, width))
-            # One (units, steps * batch) @ (steps * batch, width) product instead of one per step;
+            # One (units, steps * rows) @ (steps * rows, width) product instead of one per step;
             # the left factors of dxw sit beside flat_x, so one product also gives the kernel's.
             of_dxw = [name for name, (_, rights) in factors.items() if rights[0] is None]
             for name, (lefts, rights) in factors.items():
