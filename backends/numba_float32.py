@@ -1,16 +1,18 @@
-"""A float32 LSTM cell in one compiled pass, with its own vectorizable exp and tanh.
+"""The float32 LSTM and GRU cells in one compiled pass each, with their own vectorizable exp and tanh.
 
 Imported by `numba_kernels.load` only (it imports Numba). The other compiled kernels leave
 exp and tanh to NumPy, whose SIMD versions a compiled loop cannot call: it would call the
 scalar libm functions, ~10x slower. That costs the LSTM cell five passes over memory per time
-step (gather the gate inputs, exp, tanh, combine, tanh of the cell state). Here `expf` and
-`tanhf` are Cephes's float32 polynomials (``expf.c``, ``tanhf.c``), plain arithmetic that
-the compiler vectorizes, so the whole forward cell is one loop: on the LSTM benchmark (batch
-64, 128 units, 2 cores) the cell takes 61 instead of 84 us per step and training runs 5-9%
-faster. Both functions are within 2 ulp of the exact values (tested); NumPy's float32 exp
-and tanh are within 4, so this cell and the composed one differ by a few ulp, not bit for bit.
+step (gather the gate inputs, exp, tanh, combine, tanh of the cell state), the GRU cell five
+too. Here `expf` and `tanhf` are Cephes's float32 polynomials (``expf.c``, ``tanhf.c``),
+plain arithmetic that the compiler vectorizes, so a whole forward cell is one loop: on the
+LSTM benchmark (batch 64, 128 units, 2 cores) the cell takes 61 instead of 84 us per step and
+training runs 5-9% faster. `expf` and `tanhf` are within 1.01 and 1.26 ulp of the exact
+values (tested); NumPy's float32 exp and tanh within 2.33 and 1.36, so these cells and the
+composed ones differ by a few ulp, not bit for bit. The backward cells need no exp or tanh
+and stay in `numba_kernels`.
 
-The cell raises the sigmoid's input to ``floor`` as the composed sigmoid does, so no gate
+The cells raise the sigmoid's input to ``floor`` as the composed sigmoid does, so no gate
 becomes a denormal.
 """
 
@@ -98,3 +100,24 @@ def lstm_cell_forward(z, xw, c, floor, c_new, tanh_c, h):
             c_new_b[j] = cell
             tanh_b[j] = t
             h_b[j] = o * t
+
+
+@_compiled
+def gru_cell_forward(xw, inner, h, floor, zr, hh, h_new):
+    """``xw`` = x W + b and ``inner`` = h U + b' ``(batch, 3 * units)``, gates z, r, h ->
+    ``zr (batch, 2 * units)`` the sigmoids of z and r (inputs raised to ``floor``), ``hh =
+    tanh(xw_h + r * inner_h)`` and ``h_new = z * h + (1 - z) * hh`` ``(batch, units)``."""
+    units = h.shape[1]
+    for b in range(h.shape[0]):
+        xw_z, xw_r, xw_h = xw[b, :units], xw[b, units:2 * units], xw[b, 2 * units:]
+        inner_z, inner_r, inner_h = inner[b, :units], inner[b, units:2 * units], inner[b, 2 * units:]
+        z_b, r_b, hh_b, h_b, h_new_b = zr[b, :units], zr[b, units:], hh[b], h[b], h_new[b]
+        for j in range(units):
+            v_z, v_r = xw_z[j] + inner_z[j], xw_r[j] + inner_r[j]
+            z = _ONE / (_ONE + expf(-(floor if v_z < floor else v_z)))
+            r = _ONE / (_ONE + expf(-(floor if v_r < floor else v_r)))
+            candidate = tanhf(xw_h[j] + r * inner_h[j])
+            z_b[j] = z
+            r_b[j] = r
+            hh_b[j] = candidate
+            h_new_b[j] = z * h_b[j] + (_ONE - z) * candidate

@@ -3,8 +3,8 @@
 Each kernel does in one pass over memory what the portable array-API code does in a dozen
 NumPy calls with a temporary array each, and gives bit-identical results: the
 same float operations in the same order, in the arrays' own dtype (the scalars are passed as
-NumPy scalars of that dtype). One exception: the float32 LSTM forward cell
-(`numba_float32`) computes its own exp and tanh, a few ulp from NumPy's. Numba compiles a kernel on its first call and caches the machine
+NumPy scalars of that dtype). One exception: the float32 LSTM and GRU forward cells
+(`numba_float32`) compute their own exp and tanh, a few ulp from NumPy's. Numba compiles a kernel on its first call and caches the machine
 code on disk (``cache=True``), so only the first run on a machine pays for compilation.
 
 The kernels run on the calling thread. Numba's parallel loops were 2x slower inside training
@@ -261,6 +261,7 @@ def load() -> SimpleNamespace | None:
 
     return SimpleNamespace(adam=adam, bias_relu=bias_relu, relu_gradient=relu_gradient,
                            lstm_cell_forward_float32=numba_float32.lstm_cell_forward,
+                           gru_cell_forward_float32=numba_float32.gru_cell_forward,
                            lstm_gate_inputs=lstm_gate_inputs, lstm_cell_forward=lstm_cell_forward,
                            lstm_cell_backward=lstm_cell_backward, gru_gate_inputs=gru_gate_inputs,
                            gru_cell_forward=gru_cell_forward, gru_cell_output=gru_cell_output,

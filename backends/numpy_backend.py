@@ -158,17 +158,18 @@ class NumpyBackend(Backend):
         kernels = numba_kernels.for_arrays(xw, inner, h)
         if kernels is None:
             return None
-        # As `lstm_cell`: NumPy's SIMD exp and tanh between compiled passes.
         batch, units = h.shape
-        one = h.dtype.type(1.0)
-        e = np.empty((batch, 2 * units), dtype=h.dtype)
-        kernels.gru_gate_inputs(xw, inner, h.dtype.type(sigmoid_floor(self.xp, h.dtype)), e)
-        np.exp(e, out=e)
-        zr, hh = np.empty_like(e), np.empty_like(h)
-        kernels.gru_cell_forward(e, xw, inner, zr, hh, one)
-        np.tanh(hh, out=hh)
-        h_new = np.empty_like(h)
-        kernels.gru_cell_output(zr, hh, h, h_new, one)
+        one, floor = h.dtype.type(1.0), h.dtype.type(sigmoid_floor(self.xp, h.dtype))
+        zr, hh, h_new = np.empty((batch, 2 * units), dtype=h.dtype), np.empty_like(h), np.empty_like(h)
+        if h.dtype == np.float32:  # one pass, with its own exp and tanh (see numba_float32)
+            kernels.gru_cell_forward_float32(xw, inner, h, floor, zr, hh, h_new)
+        else:  # as `lstm_cell`: NumPy's SIMD exp and tanh between compiled passes
+            e = np.empty_like(zr)
+            kernels.gru_gate_inputs(xw, inner, floor, e)
+            np.exp(e, out=e)
+            kernels.gru_cell_forward(e, xw, inner, zr, hh, one)
+            np.tanh(hh, out=hh)
+            kernels.gru_cell_output(zr, hh, h, h_new, one)
 
         def backprop(dh, dxw):
             dinner, dh_kept = np.empty_like(xw), np.empty_like(h)

@@ -224,25 +224,53 @@ def test_lstm_cell_has_no_portable_fusion(backend):
     assert Backend.lstm_cell(backend, *(backend.asarray(a) for a in (z, xw, c))) is None
 
 
-@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_gru_cell_is_bit_identical_to_the_composed_one(deepcore_backend, dtype, compiled_kernels):
+def _gru_cell_inputs(dtype: str) -> list:
+    """``xw, inner (batch, 3 * units)`` reaching far below the sigmoid's floor, ``h`` and its
+    gradient ``dh (batch, units)``."""
     rng = np.random.default_rng(9)
-    xw, inner = (4.0 * rng.standard_normal((6, 15))).astype(dtype), rng.standard_normal((6, 15)).astype(dtype)
+    xw, inner = 4.0 * rng.standard_normal((6, 15)), rng.standard_normal((6, 15))
     xw[0, :] = -800.0  # below the sigmoid's floor in both dtypes
-    h, dh = (rng.standard_normal((6, 5)).astype(dtype) for _ in range(2))
+    return [a.astype(dtype) for a in (xw, inner, rng.standard_normal((6, 5)), rng.standard_normal((6, 5)))]
 
-    def run(cell):
-        h_new, backprop = cell(xw, inner.copy(), h)
-        dxw = np.empty_like(xw)
-        return (h_new, dxw, *backprop(dh, dxw))
 
-    fused, composed = run(deepcore_backend.gru_cell), run(dc.layers.GRU(5)._cell)
+def _run_gru_cell(cell, xw, inner, h, dh):
+    h_new, backprop = cell(xw, inner.copy(), h)
+    dxw = np.empty_like(xw)
+    return (h_new, dxw, *backprop(dh, dxw))
+
+
+GRU_CELL_OUTPUTS = ["h_new", "dxw", "dinner", "dh * z"]
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+def test_compiled_float64_gru_cell_is_bit_identical_to_the_composed_one(deepcore_backend, compiled_kernels):
+    inputs = _gru_cell_inputs("float64")
+    fused, composed = _run_gru_cell(deepcore_backend.gru_cell, *inputs), _run_gru_cell(dc.layers.GRU(5)._cell, *inputs)
     assert compiled_kernels == {"gru_gate_inputs": 1, "gru_cell_forward": 1, "gru_cell_output": 1,
                                 "gru_cell_backward": 1}
-    for name, f, r in zip(["h_new", "dxw", "dinner", "dh * z"], fused, composed):
-        assert f.dtype == np.dtype(dtype), name
+    for name, f, r in zip(GRU_CELL_OUTPUTS, fused, composed):
+        assert f.dtype == np.float64, name
         np.testing.assert_array_equal(f, r, err_msg=name)
+
+
+@pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
+def test_compiled_float32_gru_cell_is_as_close_to_the_exact_values_as_the_composed_one(
+        deepcore_backend, compiled_kernels):
+    """As the LSTM cell's test: the composed cell in float64 gives the exact values."""
+    layer = dc.layers.GRU(5)
+    inputs = _gru_cell_inputs("float32")
+    exact = _run_gru_cell(layer._cell, *(a.astype(np.float64) for a in inputs))
+    fused = _run_gru_cell(deepcore_backend.gru_cell, *inputs)
+    composed = _run_gru_cell(layer._cell, *inputs)
+    assert compiled_kernels == {"gru_cell_forward_float32": 1, "gru_cell_backward": 1}
+    # exp and tanh within 2.4 ulp, fewer than 10 further roundings on the longest chain
+    # (dinner): 16 eps32 of the largest magnitude meeting in an entry, (1 + |inner|) (1 + |h|) |dh|.
+    inner, h, dh = (np.abs(a).max() for a in inputs[1:])
+    tolerance = 16 * np.finfo(np.float32).eps * (1 + inner) * (1 + h) * dh
+    for name, f, r, e in zip(GRU_CELL_OUTPUTS, fused, composed, exact):
+        assert f.dtype == np.float32, name
+        np.testing.assert_allclose(f, e, rtol=0, atol=tolerance, err_msg=f"compiled {name}")
+        np.testing.assert_allclose(r, e, rtol=0, atol=tolerance, err_msg=f"composed {name}")
 
 
 def test_gru_cell_has_no_portable_fusion(backend):
@@ -291,20 +319,22 @@ def test_recurrent_layer_trains_the_same_with_and_without_its_compiled_cell(
 
 
 @pytest.mark.parametrize("deepcore_backend", ["numpy"], indirect=True)
-def test_float32_lstm_with_its_compiled_cell_is_as_accurate_as_without(deepcore_backend, compiled_kernels,
-                                                                       monkeypatch):
-    """The float32 LSTM cell has its own exp and tanh: over 7 steps, forward and back, its
-    error from the float64 values is at most twice the composed cell's, plus one eps32 of
-    the quantity's magnitude (for entries the composed cell happens to get exact)."""
+@pytest.mark.parametrize("layer_name", sorted(CELL_KERNELS))
+def test_float32_recurrent_layer_with_its_compiled_cell_is_as_accurate_as_without(
+        deepcore_backend, layer_name, compiled_kernels, monkeypatch):
+    """The float32 cells have their own exp and tanh: over 7 steps, forward and back, the
+    error from the float64 values is at most twice the composed cell's, plus one eps32 of the
+    quantity's magnitude (for entries the composed cell happens to get exact)."""
     from deepcore.backends import numba_kernels
 
-    gradients, layer = _recurrent_gradients("LSTM", "float32")
+    gradients, layer = _recurrent_gradients(layer_name, "float32")
     fused = gradients()
-    assert compiled_kernels == {"lstm_cell_forward_float32": 7, "lstm_cell_backward": 7}
+    forward = f"{layer_name.lower()}_cell_forward_float32"
+    assert compiled_kernels == {forward: 7, f"{layer_name.lower()}_cell_backward": 7}
     monkeypatch.setattr(numba_kernels, "load", lambda: None)
     composed = gradients()
     weights = layer.get_weights()
-    exact_gradients, exact_layer = _recurrent_gradients("LSTM", "float64")
+    exact_gradients, exact_layer = _recurrent_gradients(layer_name, "float64")
     exact_layer.set_weights([w.astype(np.float64) for w in weights])
     eps = np.finfo(np.float32).eps
     for f, r, e in zip(fused, composed, exact_gradients()):

@@ -70,3 +70,17 @@ def test_the_cell_keeps_gates_normal_and_passes_nan_on():
     np.testing.assert_array_equal(c_new[1], 2.0)  # f * c + i * g = 1 + 1
     assert np.isnan(z[2, 0]) and np.isnan(c_new[2, 0]) and np.isnan(h[2, 0])
     assert not np.isnan(c_new[2, 1:]).any()
+
+
+def test_the_gru_cell_keeps_gates_normal_and_passes_nan_on():
+    batch, units = 3, 2
+    xw = np.zeros((batch, 3 * units), dtype=np.float32)
+    xw[0, :2 * units], xw[1, :2 * units], xw[2, 0] = -1000.0, 1000.0, np.nan
+    inner, h = np.zeros_like(xw), np.full((batch, units), 0.5, dtype=np.float32)
+    zr, hh, h_new = np.empty((batch, 2 * units), dtype=np.float32), np.empty_like(h), np.empty_like(h)
+    numba_float32.gru_cell_forward(xw, inner, h, np.float32(-87.0), zr, hh, h_new)
+    np.testing.assert_allclose(zr[0], 1.0 / (1.0 + np.exp(np.float32(87.0))), rtol=2e-7)
+    np.testing.assert_array_equal(zr[1], 1.0)
+    np.testing.assert_array_equal(h_new[1], 0.5)  # z = 1 keeps h
+    np.testing.assert_array_equal(hh[0], 0.0)  # tanh(0 + r * 0)
+    assert np.isnan(zr[2, 0]) and np.isnan(h_new[2, 0]) and not np.isnan(h_new[2, 1])
