@@ -65,8 +65,8 @@ class ConvLSTM(LSTM):
         xp = array_namespace(x)
         batch, steps = x.shape[0], x.shape[1]
         time_major = xp.reshape(xp.permute_dims(x, (1, 0, *range(2, x.ndim))), (steps * batch, *x.shape[2:]))
-        rows, _, rows_backprop = conv_utils.window_rows(time_major, self.kernel_size, self.strides,
-                                                         self.dilation_rate, self.padding)
+        rows, rows_backprop = conv_utils.window_rows(time_major, self.kernel_size, self.strides,
+                                                      self.dilation_rate, self.padding)
 
         def backprop(drows):
             dx = xp.reshape(rows_backprop(drows), (steps, batch, *x.shape[2:]))
@@ -76,7 +76,7 @@ class ConvLSTM(LSTM):
 
     def recurrent_rows(self, h):
         ones = (1,) * self.rank
-        rows, _, backprop = conv_utils.window_rows(self.state_of_rows(h), self.kernel_size, ones, ones, "same")
+        rows, backprop = conv_utils.window_rows(self.state_of_rows(h), self.kernel_size, ones, ones, "same")
         return rows, lambda drows: self.state_rows(backprop(drows))
 
     def state_rows(self, state):

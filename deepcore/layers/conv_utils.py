@@ -198,11 +198,11 @@ def scatter_windows(patches: Any, padded_shape: tuple, windows: Sequence[int], s
 
 
 def window_rows(x: Any, windows: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
-                padding: str) -> tuple[Any, tuple, Any]:
+                padding: str) -> tuple[Any, Any]:
     """A convolution's left operand: ``x (batch, *spatial, C)`` padded and cut into windows,
     one row per output position, ``(batch * prod(out_spatial), prod(windows) * C)`` (the
-    row order of a Keras kernel ``(*windows, C, filters)`` reshaped to 2-D). Returns the rows,
-    ``out_spatial`` and ``backprop(drows) -> dx``, which folds the windows back."""
+    row order of a Keras kernel ``(*windows, C, filters)`` reshaped to 2-D). Returns the rows
+    and ``backprop(drows) -> dx``, which folds the windows back."""
     xp = array_namespace(x)
     amounts = padding_amounts(x.shape[1:-1], windows, strides, dilations, padding)
     padded = pad(x, amounts)
@@ -218,4 +218,4 @@ def window_rows(x: Any, windows: Sequence[int], strides: Sequence[int], dilation
         by_offset = xp.permute_dims(xp.reshape(drows, shape), (rank + 1, *range(rank + 1), rank + 2))
         return crop(fold_patches(by_offset, padded.shape, windows, strides, dilations), amounts)
 
-    return rows, shape[1:-2], backprop
+    return rows, backprop
