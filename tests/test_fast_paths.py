@@ -212,7 +212,12 @@ def test_compiled_float32_lstm_cell_is_as_close_to_the_exact_values_as_the_compo
     # of the largest magnitude that meets in an entry, (1 + |c|) (1 + |dh| + |dc_new|).
     c, dh, dc_new = (np.abs(a).max() for a in inputs[2:])
     tolerance = 16 * np.finfo(np.float32).eps * (1 + c) * (1 + dh + dc_new)
-    for name, f, r, e in zip(["h", "c_new", "dz", "dc"], fused, composed, exact):
+    _assert_float32_within(tolerance, ["h", "c_new", "dz", "dc"], fused, composed, exact)
+
+
+def _assert_float32_within(tolerance: float, names: list, fused, composed, exact) -> None:
+    """Both cells' float32 outputs within ``tolerance`` of the exact values, entry by entry."""
+    for name, f, r, e in zip(names, fused, composed, exact):
         assert f.dtype == np.float32, name
         np.testing.assert_allclose(f, e, rtol=0, atol=tolerance, err_msg=f"compiled {name}")
         np.testing.assert_allclose(r, e, rtol=0, atol=tolerance, err_msg=f"composed {name}")
@@ -267,10 +272,7 @@ def test_compiled_float32_gru_cell_is_as_close_to_the_exact_values_as_the_compos
     # (dinner): 16 eps32 of the largest magnitude meeting in an entry, (1 + |inner|) (1 + |h|) |dh|.
     inner, h, dh = (np.abs(a).max() for a in inputs[1:])
     tolerance = 16 * np.finfo(np.float32).eps * (1 + inner) * (1 + h) * dh
-    for name, f, r, e in zip(GRU_CELL_OUTPUTS, fused, composed, exact):
-        assert f.dtype == np.float32, name
-        np.testing.assert_allclose(f, e, rtol=0, atol=tolerance, err_msg=f"compiled {name}")
-        np.testing.assert_allclose(r, e, rtol=0, atol=tolerance, err_msg=f"composed {name}")
+    _assert_float32_within(tolerance, GRU_CELL_OUTPUTS, fused, composed, exact)
 
 
 def test_gru_cell_has_no_portable_fusion(backend):
